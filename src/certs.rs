@@ -1,0 +1,353 @@
+//! Reading PEM files and describing certificates. Every failure is classified, never a panic.
+
+use crate::model::CertFacts;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::Path;
+use x509_parser::prelude::*;
+
+/// Largest certificate, key or bundle file read.
+pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Why a local PEM file could not be used. `class()` is the stable reason token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: file not found; expected it to exist (check the path, or that the rotation wrote it)")]
+    NotFound { path: String },
+    #[error("{path}: permission denied reading it; run as a user that may read it, or fix its owner/mode")]
+    PermissionDenied { path: String },
+    #[error("{path}: cannot read: {detail}")]
+    Unreadable { path: String, detail: String },
+    #[error("{path}: file is empty; expected PEM {expected}")]
+    Empty {
+        path: String,
+        expected: &'static str,
+    },
+    #[error("{path}: file is {size} bytes, over the 10 MiB limit; expected a PEM {expected}")]
+    TooLarge {
+        path: String,
+        size: u64,
+        expected: &'static str,
+    },
+    #[error("{path}: file is DER (binary), expected PEM; convert it: openssl x509 -inform der -in {path} -out {path}.pem")]
+    DerNotPem { path: String },
+    #[error("{path}: bad PEM ({detail}); expected -----BEGIN {expected}----- ... -----END ...----- blocks (truncated or corrupted?)")]
+    BadPem {
+        path: String,
+        detail: String,
+        expected: &'static str,
+    },
+    #[error("{path}: no {expected} found in the file; found {found}")]
+    NoneFound {
+        path: String,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("{path}: certificate #{index} does not parse as X.509 ({detail})")]
+    BadDer {
+        path: String,
+        index: usize,
+        detail: String,
+    },
+}
+
+impl FileError {
+    /// Stable reason token (x509-certificate-exporter's vocabulary where it exists).
+    pub fn class(&self) -> &'static str {
+        match self {
+            FileError::NotFound { .. } => "not_found",
+            FileError::PermissionDenied { .. } => "permission_denied",
+            FileError::Unreadable { .. } => "read_failed",
+            FileError::Empty { .. } => "empty",
+            FileError::TooLarge { .. } => "too_large",
+            FileError::DerNotPem { .. } => "der_not_pem",
+            FileError::BadPem { .. } => "bad_pem",
+            FileError::NoneFound { .. } => "no_certificate_found",
+            FileError::BadDer { .. } => "bad_der",
+        }
+    }
+}
+
+/// Reads a file with the size limit, classifying I/O errors.
+pub fn read_limited(path: &Path, expected: &'static str) -> Result<Vec<u8>, FileError> {
+    let p = path.display().to_string();
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => FileError::NotFound { path: p.clone() },
+        std::io::ErrorKind::PermissionDenied => FileError::PermissionDenied { path: p.clone() },
+        _ => FileError::Unreadable {
+            path: p.clone(),
+            detail: e.to_string(),
+        },
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_dir() {
+        return Err(FileError::Unreadable {
+            path: p,
+            detail: "is a directory".into(),
+        });
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(FileError::TooLarge {
+            path: p,
+            size: meta.len(),
+            expected,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(FileError::Empty { path: p, expected });
+    }
+    Ok(bytes)
+}
+
+/// Reads every certificate of a PEM file (a cert, a fullchain, a bundle), in file order.
+pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileError> {
+    let bytes = read_limited(path, "CERTIFICATE")?;
+    parse_certs(&bytes, &path.display().to_string())
+}
+
+/// Parses PEM certificates from bytes; `source` names them in errors.
+pub fn parse_certs(bytes: &[u8], source: &str) -> Result<Vec<CertificateDer<'static>>, FileError> {
+    if bytes.first() == Some(&0x30) {
+        return Err(FileError::DerNotPem {
+            path: source.into(),
+        });
+    }
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| FileError::BadPem {
+            path: source.into(),
+            detail: e.to_string(),
+            expected: "CERTIFICATE",
+        })?;
+    if certs.is_empty() {
+        return Err(FileError::NoneFound {
+            path: source.into(),
+            expected: "CERTIFICATE",
+            found: describe_pem(bytes),
+        });
+    }
+    for (i, c) in certs.iter().enumerate() {
+        if let Err(e) = X509Certificate::from_der(c.as_ref()) {
+            return Err(FileError::BadDer {
+                path: source.into(),
+                index: i + 1,
+                detail: e.to_string(),
+            });
+        }
+    }
+    Ok(certs)
+}
+
+/// Reads a private key (PKCS#8, SEC1 or PKCS#1 PEM). The key never appears in errors.
+pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, FileError> {
+    let bytes = read_limited(path, "PRIVATE KEY")?;
+    let source = path.display().to_string();
+    if bytes.first() == Some(&0x30) {
+        return Err(FileError::DerNotPem { path: source });
+    }
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => FileError::NoneFound {
+            path: source,
+            expected: "PRIVATE KEY",
+            found: describe_pem(&bytes),
+        },
+        other => FileError::BadPem {
+            path: source,
+            detail: other.to_string(),
+            expected: "PRIVATE KEY",
+        },
+    })
+}
+
+/// Names the PEM block labels in a file (`2 CERTIFICATE blocks`), for "found" messages.
+fn describe_pem(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let labels: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("-----BEGIN ")?.strip_suffix("-----"))
+        .collect();
+    if labels.is_empty() {
+        "no PEM blocks".into()
+    } else {
+        labels.join(", ")
+    }
+}
+
+/// Lowercase hex SHA-256 of DER bytes.
+pub fn sha256_hex(der: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref())
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Facts about one certificate at a chain position. Unparseable DER gives placeholder facts.
+pub fn facts(der: &[u8], position: &str) -> CertFacts {
+    match X509Certificate::from_der(der) {
+        Ok((_, cert)) => facts_of(&cert, der, position),
+        Err(e) => unparsed(der, position, &e.to_string()),
+    }
+}
+
+fn unparsed(der: &[u8], position: &str, detail: &str) -> CertFacts {
+    CertFacts {
+        position: position.into(),
+        subject: format!("(unparseable certificate: {detail})"),
+        subject_cn: String::new(),
+        issuer: String::new(),
+        issuer_cn: String::new(),
+        serial: String::new(),
+        sans: vec![],
+        not_before: String::new(),
+        not_after: String::new(),
+        not_before_unix: 0,
+        not_after_unix: 0,
+        sha256: sha256_hex(der),
+        key_type: String::new(),
+        is_ca: false,
+        self_signed: false,
+    }
+}
+
+fn facts_of(cert: &X509Certificate<'_>, der: &[u8], position: &str) -> CertFacts {
+    let nb = cert.validity().not_before.timestamp();
+    let na = cert.validity().not_after.timestamp();
+    CertFacts {
+        position: position.into(),
+        subject: cert.subject().to_string(),
+        subject_cn: first_cn(cert.subject()),
+        issuer: cert.issuer().to_string(),
+        issuer_cn: first_cn(cert.issuer()),
+        serial: hex(cert.raw_serial())
+            .trim_start_matches("00")
+            .to_string()
+            .max_or_zero(),
+        sans: sans(cert),
+        not_before: rfc3339(nb),
+        not_after: rfc3339(na),
+        not_before_unix: nb,
+        not_after_unix: na,
+        sha256: sha256_hex(der),
+        key_type: key_type(cert),
+        is_ca: cert.is_ca(),
+        self_signed: is_self_signed(cert),
+    }
+}
+
+trait OrZero {
+    fn max_or_zero(self) -> String;
+}
+
+impl OrZero for String {
+    fn max_or_zero(self) -> String {
+        if self.is_empty() {
+            "0".into()
+        } else {
+            self
+        }
+    }
+}
+
+/// The first CN of a name, or "" when there is none.
+pub fn first_cn(name: &X509Name<'_>) -> String {
+    name.iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Subject alternative names as `DNS:x`, `IP:x`, `email:x`, `URI:x`.
+pub fn sans(cert: &X509Certificate<'_>) -> Vec<String> {
+    let Ok(Some(ext)) = cert.subject_alternative_name() else {
+        return vec![];
+    };
+    ext.value
+        .general_names
+        .iter()
+        .filter_map(general_name)
+        .collect()
+}
+
+fn general_name(n: &GeneralName<'_>) -> Option<String> {
+    match n {
+        GeneralName::DNSName(d) => Some(format!("DNS:{d}")),
+        GeneralName::RFC822Name(e) => Some(format!("email:{e}")),
+        GeneralName::URI(u) => Some(format!("URI:{u}")),
+        GeneralName::IPAddress(b) => ip_text(b).map(|ip| format!("IP:{ip}")),
+        _ => None,
+    }
+}
+
+fn ip_text(b: &[u8]) -> Option<String> {
+    match b.len() {
+        4 => Some(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(b).ok()?).to_string()),
+        16 => Some(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).ok()?).to_string()),
+        _ => None,
+    }
+}
+
+/// True when subject equals issuer and the signature verifies with the cert's own key.
+pub fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
+    cert.subject().as_raw() == cert.issuer().as_raw() && cert.verify_signature(None).is_ok()
+}
+
+/// `RSA 2048`, `ECDSA P-256`, `Ed25519`, or the algorithm OID.
+pub fn key_type(cert: &X509Certificate<'_>) -> String {
+    use x509_parser::public_key::PublicKey;
+    match cert.public_key().parsed() {
+        Ok(PublicKey::RSA(rsa)) => format!("RSA {}", rsa.key_size()),
+        Ok(PublicKey::EC(_)) => format!("ECDSA {}", ec_curve(cert)),
+        Ok(PublicKey::Unknown(_)) | Err(_) => {
+            let oid = cert.public_key().algorithm.algorithm.to_id_string();
+            if oid == "1.3.101.112" {
+                "Ed25519".into()
+            } else {
+                oid
+            }
+        }
+        Ok(other) => format!("{other:?}")
+            .split('(')
+            .next()
+            .unwrap_or("unknown")
+            .to_string(),
+    }
+}
+
+fn ec_curve(cert: &X509Certificate<'_>) -> String {
+    let params = cert.public_key().algorithm.parameters.as_ref();
+    let oid = params
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string())
+        .unwrap_or_default();
+    match oid.as_str() {
+        "1.2.840.10045.3.1.7" => "P-256".into(),
+        "1.3.132.0.34" => "P-384".into(),
+        "1.3.132.0.35" => "P-521".into(),
+        other => other.into(),
+    }
+}
+
+/// Unix seconds as RFC 3339 (UTC); out-of-range values are printed as numbers.
+pub fn rfc3339(unix: i64) -> String {
+    if (0..253_402_300_800).contains(&unix) {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix as u64);
+        humantime::format_rfc3339_seconds(t).to_string()
+    } else {
+        format!("@{unix}")
+    }
+}
+
+/// Names the chain position of the i-th presented certificate.
+pub fn chain_position(index: usize, der: &[u8]) -> &'static str {
+    if index == 0 {
+        return "leaf";
+    }
+    match X509Certificate::from_der(der) {
+        Ok((_, c)) if is_self_signed(&c) => "root",
+        _ => "intermediate",
+    }
+}

@@ -1,0 +1,96 @@
+//! `rotcheck gate`: run the selected checks once (or until they pass) and exit 0/1/2.
+
+use super::{emit, error, parse_at, parse_dur, EXIT_USAGE};
+use crate::engine::{self, RunOptions, Selection};
+use crate::report::{self, Format, RenderOptions};
+use crate::suite;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Arguments of `rotcheck gate`.
+#[derive(clap::Args, Debug)]
+pub struct GateArgs {
+    /// The suite file.
+    #[arg(short = 'c', long = "config")]
+    pub config: PathBuf,
+    /// Only checks of this stage (repeatable).
+    #[arg(long = "stage")]
+    pub stages: Vec<String>,
+    /// Only this check (repeatable).
+    #[arg(long = "check")]
+    pub checks: Vec<String>,
+    /// Only checks with this tag (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Write the output to this file instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Re-run failing checks until all pass or this much time has passed (e.g. 60s).
+    #[arg(long, value_parser = parse_dur)]
+    pub wait: Option<std::time::Duration>,
+    /// Pause between re-runs with --wait.
+    #[arg(long, value_parser = parse_dur, default_value = "2s")]
+    pub interval: std::time::Duration,
+    /// Warnings fail the gate too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Evaluate time-based expectations at this RFC 3339 instant.
+    #[arg(long, value_parser = parse_at)]
+    pub at: Option<std::time::SystemTime>,
+    /// Checks run at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+}
+
+/// Runs the gate; returns the exit code.
+pub fn run(a: GateArgs) -> u8 {
+    let suite = match suite::load(&a.config) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            error(e);
+            return EXIT_USAGE;
+        }
+    };
+    let sel = Selection {
+        stages: a.stages.clone(),
+        checks: a.checks.clone(),
+        tags: a.tags.clone(),
+    };
+    let checks = match sel.select(&suite) {
+        Ok(c) => c,
+        Err(e) => {
+            error(e);
+            return EXIT_USAGE;
+        }
+    };
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error(format!("cannot start the runtime: {e}"));
+            return EXIT_USAGE;
+        }
+    };
+    let opts = RunOptions {
+        concurrency: a.concurrency,
+        at: a.at,
+    };
+    let report = rt.block_on(async {
+        match a.wait {
+            Some(w) => engine::run_with_wait(&suite, &checks, &opts, w, a.interval).await,
+            None => engine::run(&suite, &checks, &opts).await,
+        }
+    });
+    let color = a.output.is_none()
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none();
+    let text = report::render(&report, a.format, RenderOptions { color });
+    if let Err(e) = emit(&text, a.output.as_deref()) {
+        error(format!("cannot write the output: {e}"));
+        return 1;
+    }
+    report.exit_code(a.strict) as u8
+}

@@ -1,0 +1,51 @@
+//! Subcommand implementations. Each returns the process exit code.
+
+pub mod gate;
+pub mod inspect;
+pub mod suite_cmds;
+pub mod verify;
+
+use std::io::Write;
+use std::path::Path;
+
+/// Exit code: usage or suite error, nothing probed.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Prints `rotcheck: error: ...` to stderr.
+pub fn error(msg: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "rotcheck: error: {msg}");
+}
+
+/// A tokio runtime for one command.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+/// Writes output to a file (replacing it atomically) or to stdout.
+pub fn emit(text: &str, output: Option<&Path>) -> std::io::Result<()> {
+    match output {
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()
+        }
+        Some(p) => {
+            let tmp = p.with_extension("rotcheck-tmp");
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, p)
+        }
+    }
+}
+
+/// Parses an RFC 3339 instant for `--at`.
+pub fn parse_at(s: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339_weak(s)
+        .map_err(|e| format!("bad --at {s:?} ({e}); write RFC 3339, e.g. 2026-12-01T00:00:00Z"))
+}
+
+/// Parses a humantime duration flag.
+pub fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
+    crate::suite::parse_duration(s)
+}

@@ -1,0 +1,56 @@
+//! `rotcheck lint` and `rotcheck list`.
+
+use super::{error, EXIT_USAGE};
+use crate::suite;
+use std::path::PathBuf;
+
+/// `-c FILE`.
+#[derive(clap::Args)]
+pub struct SuiteArg {
+    /// The suite file.
+    #[arg(short = 'c', long = "config")]
+    pub config: PathBuf,
+}
+
+/// Loads and validates; exit 0 or 2.
+pub fn lint(a: SuiteArg) -> u8 {
+    match suite::load(&a.config) {
+        Ok(s) => {
+            println!(
+                "{}: ok: suite {:?}, {} checks",
+                a.config.display(),
+                s.file.suite,
+                s.file.checks.len()
+            );
+            0
+        }
+        Err(e) => {
+            error(e);
+            EXIT_USAGE
+        }
+    }
+}
+
+/// Prints one line per check: stage, name, kind, tags.
+pub fn list(a: SuiteArg) -> u8 {
+    let s = match suite::load(&a.config) {
+        Ok(s) => s,
+        Err(e) => {
+            error(e);
+            return EXIT_USAGE;
+        }
+    };
+    println!("suite {}", s.file.suite);
+    for stage in crate::engine::stages(&s) {
+        println!("stage {stage}");
+        for c in s.file.checks.iter().filter(|c| c.stage_name() == stage) {
+            let tags = if c.tags.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", c.tags.join(","))
+            };
+            println!("  {:<32} {}{}", c.name, c.kind(), tags);
+        }
+    }
+    0
+}

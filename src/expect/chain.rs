@@ -1,0 +1,1 @@
+//! Chain validation (placeholder until the TLS work lands).

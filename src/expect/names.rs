@@ -1,0 +1,1 @@
+//! Name matching (placeholder until the TLS work lands).

@@ -1,0 +1,11 @@
+//! rotcheck: verifies certificate and secret rotations — a gate for rotation scripts, a
+//! Prometheus exporter, and companion rotate subcommands, all driven by one suite file.
+
+pub mod certs;
+pub mod cli;
+pub mod engine;
+pub mod expect;
+pub mod model;
+pub mod probe;
+pub mod report;
+pub mod suite;

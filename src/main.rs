@@ -1,0 +1,39 @@
+//! The `rotcheck` command line: parses arguments, dispatches, maps results to exit codes.
+
+use clap::{Parser, Subcommand};
+use rotcheck::cli;
+use std::process::ExitCode;
+
+/// Verifies certificate and secret rotations.
+#[derive(Parser)]
+#[command(name = "rotcheck", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a suite once; exit 0 pass, 1 fail, 2 usage or suite error.
+    Gate(cli::gate::GateArgs),
+    /// Load and validate a suite; exit 0 valid, 2 invalid.
+    Lint(cli::suite_cmds::SuiteArg),
+    /// List a suite's checks and stages.
+    List(cli::suite_cmds::SuiteArg),
+    /// Verify a certificate against a CA file; exit 0 valid, 1 invalid, 2 usage.
+    Verify(cli::verify::VerifyArgs),
+    /// Describe every certificate in a file or served by HOST:PORT.
+    Inspect(cli::inspect::InspectArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    let code = match args.command {
+        Command::Gate(a) => cli::gate::run(a),
+        Command::Lint(a) => cli::suite_cmds::lint(a),
+        Command::List(a) => cli::suite_cmds::list(a),
+        Command::Verify(a) => cli::verify::run(a),
+        Command::Inspect(a) => cli::inspect::run(a),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,444 @@
+//! Loading a suite file: read, substitute variables, parse with locations, validate.
+
+pub mod schema;
+pub mod values;
+pub mod vars;
+
+pub use schema::*;
+pub use values::*;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// A suite that loaded and validated.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub file: SuiteFile,
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Variables from `env_file`, for the Vault profile's fallbacks.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Why a suite did not load: file, line and key when known, and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct SuiteError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The key path, e.g. `checks[2].tls.addr`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl SuiteError {
+    fn new(file: &Path, line: Option<usize>, key: Option<String>, message: String) -> Self {
+        SuiteError {
+            file: file.display().to_string(),
+            line,
+            column: None,
+            key,
+            message,
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut s = self.file.clone();
+        if let Some(l) = self.line {
+            s.push_str(&format!(":{l}"));
+            if let Some(c) = self.column {
+                s.push_str(&format!(":{c}"));
+            }
+        }
+        s.push_str(": ");
+        if let Some(k) = &self.key {
+            s.push_str(&format!("{k}: "));
+        }
+        s.push_str(&self.message);
+        s
+    }
+}
+
+/// Largest suite file accepted.
+const MAX_SUITE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads and validates a suite file.
+pub fn load(path: &Path) -> Result<Suite, SuiteError> {
+    let text = read_suite(path)?;
+    load_str(&text, path)
+}
+
+fn read_suite(path: &Path) -> Result<String, SuiteError> {
+    let err = |m: String| SuiteError::new(path, None, None, m);
+    let meta = std::fs::metadata(path).map_err(|e| {
+        err(format!(
+            "cannot read the suite file: {e}; pass an existing file with -c"
+        ))
+    })?;
+    if meta.len() > MAX_SUITE_BYTES {
+        return Err(err(format!(
+            "suite file is {} bytes; the limit is 4 MiB",
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read the suite file: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| err("suite file is not UTF-8 text".into()))
+}
+
+/// Validates suite text as if read from `path` (relative files resolve against its folder).
+pub fn load_str(text: &str, path: &Path) -> Result<Suite, SuiteError> {
+    let scope = build_scope(text, path)?;
+    let substituted = vars::substitute_text(text, &scope)
+        .map_err(|e| SuiteError::new(path, e.line, None, e.message))?;
+    let file: SuiteFile =
+        serde_yaml_ng::from_str(&substituted).map_err(|e| yaml_error(path, &e))?;
+    validate(&file, &substituted, path)?;
+    Ok(Suite {
+        file,
+        path: path.to_path_buf(),
+        env: scope.env_file,
+    })
+}
+
+/// Reads `vars` and `env_file` from the raw document before anything else is parsed.
+fn build_scope(text: &str, path: &Path) -> Result<vars::Scope, SuiteError> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(default)]
+        vars: BTreeMap<String, serde_yaml_ng::Value>,
+        #[serde(default)]
+        env_file: Option<String>,
+    }
+    let head: Head = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(path, &e))?;
+    let mut scope = vars::Scope::default();
+    for (k, v) in head.vars {
+        scope.vars.insert(
+            k.clone(),
+            scalar_text(&v).ok_or_else(|| {
+                let line = find_line(text, &format!("{k}:"));
+                SuiteError::new(
+                    path,
+                    line,
+                    Some(format!("vars.{k}")),
+                    "a variable must be a string, number or boolean".into(),
+                )
+            })?,
+        );
+    }
+    scope
+        .resolve_vars()
+        .map_err(|m| SuiteError::new(path, None, Some("vars".into()), m))?;
+    if let Some(env_file) = head.env_file {
+        read_env_file(&mut scope, &env_file, text, path)?;
+    }
+    Ok(scope)
+}
+
+fn read_env_file(
+    scope: &mut vars::Scope,
+    env_file: &str,
+    text: &str,
+    path: &Path,
+) -> Result<(), SuiteError> {
+    let line = find_line(text, "env_file:");
+    let key = Some("env_file".to_string());
+    let name = scope
+        .substitute(env_file)
+        .map_err(|m| SuiteError::new(path, line, key.clone(), m))?;
+    let resolved = resolve_relative(path, &name);
+    let body = std::fs::read_to_string(&resolved).map_err(|e| {
+        SuiteError::new(
+            path,
+            line,
+            key.clone(),
+            format!("cannot read env file {}: {e}", resolved.display()),
+        )
+    })?;
+    scope.env_file = vars::parse_env_file(&body).map_err(|e| {
+        let at = e.line.map(|l| format!(" line {l}")).unwrap_or_default();
+        SuiteError::new(
+            path,
+            line,
+            key.clone(),
+            format!("env file {}{at}: {}", resolved.display(), e.message),
+        )
+    })?;
+    scope.env_file_name = Some(resolved.display().to_string());
+    Ok(())
+}
+
+fn scalar_text(v: &serde_yaml_ng::Value) -> Option<String> {
+    match v {
+        serde_yaml_ng::Value::String(s) => Some(s.clone()),
+        serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
+        serde_yaml_ng::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Turns a YAML/serde error into file:line: key: message.
+fn yaml_error(path: &Path, e: &serde_yaml_ng::Error) -> SuiteError {
+    let mut message = e.to_string();
+    let loc = e.location();
+    if let Some(l) = &loc {
+        let suffix = format!(" at line {} column {}", l.line(), l.column());
+        if let Some(i) = message.find(&suffix) {
+            message.replace_range(i..i + suffix.len(), "");
+        }
+    }
+    let (key, message) = split_key(message);
+    SuiteError {
+        file: path.display().to_string(),
+        line: loc.as_ref().map(|l| l.line()),
+        column: loc.as_ref().map(|l| l.column()),
+        key,
+        message,
+    }
+}
+
+/// serde_yaml messages start with the key path (`checks[0].tls: unknown field ...`).
+fn split_key(message: String) -> (Option<String>, String) {
+    if let Some((k, rest)) = message.split_once(": ") {
+        let looks_like_path = !k.contains(' ') && !k.is_empty();
+        if looks_like_path {
+            return (Some(k.to_string()), rest.to_string());
+        }
+    }
+    (None, message)
+}
+
+/// 1-based line of the first line whose trimmed text starts with `needle` (after `- `).
+fn find_line(text: &str, needle: &str) -> Option<usize> {
+    find_lines(text, needle).into_iter().next()
+}
+
+fn find_lines(text: &str, needle: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim_start().trim_start_matches("- ").trim_start();
+            t.starts_with(needle)
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+/// Resolves a path from the suite against the suite file's folder when relative.
+pub fn resolve_relative(suite_path: &Path, p: &str) -> PathBuf {
+    let pb = PathBuf::from(p);
+    if pb.is_absolute() {
+        return pb;
+    }
+    suite_path.parent().map(|d| d.join(&pb)).unwrap_or(pb)
+}
+
+impl Suite {
+    /// A path named in the suite, resolved against the suite file's folder.
+    pub fn path_of(&self, p: &str) -> PathBuf {
+        resolve_relative(&self.path, p)
+    }
+
+    /// Check names in file order.
+    pub fn check_names(&self) -> Vec<&str> {
+        self.file.checks.iter().map(|c| c.name.as_str()).collect()
+    }
+}
+
+fn valid_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// Checks what serde cannot: names, exactly one kind, per-kind expectations.
+fn validate(file: &SuiteFile, text: &str, path: &Path) -> Result<(), SuiteError> {
+    if file.suite.trim().is_empty() || file.suite.contains(char::is_whitespace) {
+        let line = find_line(text, "suite:");
+        return Err(SuiteError::new(
+            path,
+            line,
+            Some("suite".into()),
+            "the suite needs a name without spaces, e.g. `suite: prod`".into(),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, check) in file.checks.iter().enumerate() {
+        let lines = find_lines(text, &format!("name: {}", check.name));
+        let line = lines.first().copied();
+        let key = |k: &str| Some(format!("checks[{i}]{k}"));
+        if !valid_token(&check.name) {
+            return Err(SuiteError::new(
+                path,
+                line,
+                key(".name"),
+                format!(
+                    "bad check name {:?}; use lowercase letters, digits, _ and - ([a-z0-9_-]+)",
+                    check.name
+                ),
+            ));
+        }
+        if !seen.insert(check.name.as_str()) {
+            let line = lines.get(1).copied().or(line);
+            return Err(SuiteError::new(
+                path,
+                line,
+                key(".name"),
+                format!(
+                    "duplicate check name {:?}; every check needs its own name",
+                    check.name
+                ),
+            ));
+        }
+        validate_check(check, path, line, &key)?;
+    }
+    Ok(())
+}
+
+fn validate_check(
+    check: &CheckSpec,
+    path: &Path,
+    line: Option<usize>,
+    key: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), SuiteError> {
+    let err = |k: &str, m: String| Err(SuiteError::new(path, line, key(k), m));
+    for (what, v) in [("stage", check.stage.as_deref())] {
+        if let Some(v) = v.filter(|v| !valid_token(v)) {
+            return err(
+                &format!(".{what}"),
+                format!("bad {what} {v:?}; use [a-z0-9_-]+"),
+            );
+        }
+    }
+    if let Some(t) = check.tags.iter().find(|t| !valid_token(t)) {
+        return err(".tags", format!("bad tag {t:?}; use [a-z0-9_-]+"));
+    }
+    let kinds = check.kinds();
+    if kinds.len() != 1 {
+        let found = if kinds.is_empty() {
+            "none".to_string()
+        } else {
+            kinds.join(", ")
+        };
+        return err(
+            "",
+            format!(
+                "check {:?} needs exactly one kind; found {found}; kinds are {}",
+                check.name,
+                KINDS.join(", ")
+            ),
+        );
+    }
+    let kind = kinds[0];
+    let allowed = allowed_expect_keys(kind);
+    if let Some(k) = check
+        .expect
+        .set_keys()
+        .into_iter()
+        .find(|k| !allowed.contains(k))
+    {
+        return err(
+            &format!(".expect.{k}"),
+            format!(
+                "`{k}` does not apply to a {kind} check; allowed: {}",
+                allowed.join(", ")
+            ),
+        );
+    }
+    validate_kind(check, &err)
+}
+
+fn validate_kind(
+    check: &CheckSpec,
+    err: &dyn Fn(&str, String) -> Result<(), SuiteError>,
+) -> Result<(), SuiteError> {
+    if let Some(t) = &check.tls {
+        if split_host_port(&t.addr).is_none() {
+            return err(
+                ".tls.addr",
+                format!(
+                    "bad address {:?}; write host:port, e.g. 127.0.0.1:8443 or [::1]:443",
+                    t.addr
+                ),
+            );
+        }
+        if t.client_cert.is_some() != t.client_key.is_some() {
+            return err(
+                ".tls",
+                "client_cert and client_key go together; set both or neither".into(),
+            );
+        }
+    }
+    if let Some(files) = &check.files {
+        validate_files(files, err)?;
+    }
+    if let Some(s) = &check.version_skew {
+        let a = &s.agent;
+        let n = [a.version.is_some(), a.command.is_some(), a.log.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if n != 1 {
+            return err(
+                ".version_skew.agent",
+                "give exactly one of version, command, log".into(),
+            );
+        }
+    }
+    if let Some(re) = &check.expect.stdout_matches {
+        if let Err(e) = regex::Regex::new(re) {
+            return err(
+                ".expect.stdout_matches",
+                format!("bad regular expression: {e}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn validate_files(
+    files: &[FileEntry],
+    err: &dyn Fn(&str, String) -> Result<(), SuiteError>,
+) -> Result<(), SuiteError> {
+    if files.is_empty() {
+        return err(
+            ".files",
+            "list at least one file: [{path: ..., kind: cert}]".into(),
+        );
+    }
+    for (j, f) in files.iter().enumerate() {
+        let k = format!(".files[{j}]");
+        if f.pairs_with.is_some() && f.kind != FileKind::Key {
+            return err(
+                &format!("{k}.pairs_with"),
+                format!("pairs_with applies to kind: key, not {}", f.kind.as_str()),
+            );
+        }
+        if f.contains.is_some() && !matches!(f.kind, FileKind::Bundle | FileKind::Chain) {
+            return err(
+                &format!("{k}.contains"),
+                format!(
+                    "contains applies to kind: bundle or chain, not {}",
+                    f.kind.as_str()
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Splits `host:port` / `[v6]:port`; None when malformed.
+pub fn split_host_port(addr: &str) -> Option<(String, u16)> {
+    let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
+        let (h, p) = rest.split_once("]:")?;
+        (h.to_string(), p)
+    } else {
+        let (h, p) = addr.rsplit_once(':')?;
+        if h.contains(':') {
+            return None;
+        }
+        (h.to_string(), p)
+    };
+    let port: u16 = port.parse().ok()?;
+    (!host.is_empty() && port != 0).then_some((host, port))
+}

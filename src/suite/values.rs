@@ -1,0 +1,220 @@
+//! Typed scalar values of the suite file: durations, modes, expiry thresholds, chain and TLS
+//! version expectations. Each parses during deserialization so errors carry a location.
+
+use serde::{de::Error, Deserialize, Deserializer};
+use std::fmt;
+use std::time::Duration;
+
+/// A humantime duration (`5s`, `720h`, `21d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map(Dur).map_err(D::Error::custom)
+    }
+}
+
+/// Parses a humantime duration with a message that says what is allowed.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        format!("bad duration {s:?} ({e}); write a number and a unit, e.g. 5s, 2m, 720h, 21d")
+    })
+}
+
+/// A Unix file mode, written as octal (`"0600"`, `"600"`, `0o600`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode(pub u32);
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_yaml_ng::Value::deserialize(d)?;
+        let text = match &v {
+            serde_yaml_ng::Value::String(s) => s.clone(),
+            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            _ => return Err(D::Error::custom(mode_help("a non-scalar value"))),
+        };
+        parse_mode(&text).map(Mode).map_err(D::Error::custom)
+    }
+}
+
+fn mode_help(found: &str) -> String {
+    format!("bad mode {found}; write an octal mode in quotes, e.g. \"0600\" or \"0644\"")
+}
+
+/// Parses an octal mode string; at most 4 octal digits (`0600`, `600`, `0o600`, `2750`).
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let digits = t.strip_prefix("0o").unwrap_or(t);
+    let ok = !digits.is_empty()
+        && digits.len() <= 5
+        && digits.chars().all(|c| c.is_digit(8))
+        && u32::from_str_radix(digits, 8).is_ok_and(|m| m <= 0o7777);
+    if !ok {
+        return Err(mode_help(&format!("{s:?}")));
+    }
+    u32::from_str_radix(digits, 8).map_err(|_| mode_help(&format!("{s:?}")))
+}
+
+/// An expiry threshold: a fixed duration before notAfter, or a share of the lifetime left.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    Remaining(Duration),
+    /// Fraction in (0, 1]: warn when less than this share of the lifetime remains.
+    Ratio(f64),
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Threshold::Remaining(d) => write!(f, "{}", humantime::format_duration(*d)),
+            Threshold::Ratio(r) => write!(f, "{}% of lifetime", (r * 100.0).round()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Threshold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_threshold(&s).map_err(D::Error::custom)
+    }
+}
+
+/// Parses `33%` or a duration.
+pub fn parse_threshold(s: &str) -> Result<Threshold, String> {
+    let t = s.trim();
+    if let Some(p) = t.strip_suffix('%') {
+        let v: f64 = p.trim().parse().map_err(|_| threshold_help(s))?;
+        if !(0.0..=100.0).contains(&v) || v == 0.0 {
+            return Err(threshold_help(s));
+        }
+        return Ok(Threshold::Ratio(v / 100.0));
+    }
+    humantime::parse_duration(t)
+        .map(Threshold::Remaining)
+        .map_err(|_| threshold_help(s))
+}
+
+fn threshold_help(s: &str) -> String {
+    format!("bad expiry threshold {s:?}; write a share of the lifetime (33%) or a duration (21d)")
+}
+
+/// `expiry: {warn, crit}`; defaults 33% / 10% of the lifetime remaining.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpiryThresholds {
+    #[serde(default = "default_warn")]
+    pub warn: Threshold,
+    #[serde(default = "default_crit")]
+    pub crit: Threshold,
+}
+
+impl Default for ExpiryThresholds {
+    fn default() -> Self {
+        ExpiryThresholds {
+            warn: default_warn(),
+            crit: default_crit(),
+        }
+    }
+}
+
+fn default_warn() -> Threshold {
+    Threshold::Ratio(0.33)
+}
+
+fn default_crit() -> Threshold {
+    Threshold::Ratio(0.10)
+}
+
+/// `chain: valid` or `chain: {valid: true, partial: true}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainExpect {
+    pub valid: bool,
+    /// Accept a path ending at any certificate of the CA file (OpenSSL `-partial_chain`).
+    pub partial: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainMap {
+    #[serde(default = "super::values::truthy")]
+    valid: bool,
+    #[serde(default)]
+    partial: bool,
+}
+
+pub(crate) fn truthy() -> bool {
+    true
+}
+
+impl<'de> Deserialize<'de> for ChainExpect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_yaml_ng::Value::deserialize(d)?;
+        match &v {
+            serde_yaml_ng::Value::String(s) if s == "valid" => {
+                Ok(ChainExpect { valid: true, partial: false })
+            }
+            serde_yaml_ng::Value::String(s) if s == "partial" => {
+                Ok(ChainExpect { valid: true, partial: true })
+            }
+            serde_yaml_ng::Value::Mapping(_) => {
+                let m = ChainMap::deserialize(v).map_err(D::Error::custom)?;
+                Ok(ChainExpect { valid: m.valid, partial: m.partial })
+            }
+            _ => Err(D::Error::custom(
+                "bad chain expectation; write `chain: valid` or `chain: {valid: true, partial: true}`",
+            )),
+        }
+    }
+}
+
+/// A minimum TLS protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    V1_2,
+    V1_3,
+}
+
+impl TlsVersion {
+    /// `1.2` / `1.3`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsVersion::V1_2 => "1.2",
+            TlsVersion::V1_3 => "1.3",
+        }
+    }
+
+    /// Parses `1.2`, `1.3`, `TLSv1.2`, `TLS1.3`.
+    pub fn parse(s: &str) -> Option<TlsVersion> {
+        let t = s.trim().to_ascii_lowercase();
+        let t = t.trim_start_matches("tlsv").trim_start_matches("tls");
+        match t {
+            "1.2" => Some(TlsVersion::V1_2),
+            "1.3" => Some(TlsVersion::V1_3),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TlsVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_yaml_ng::Value::deserialize(d)?;
+        let s = match &v {
+            serde_yaml_ng::Value::String(s) => s.clone(),
+            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        TlsVersion::parse(&s).ok_or_else(|| {
+            D::Error::custom(format!(
+                "bad min_tls {s:?}; rustls speaks TLS 1.2 and 1.3: write \"1.2\" or \"1.3\""
+            ))
+        })
+    }
+}
