@@ -5,6 +5,7 @@ pub mod certs;
 pub mod cli;
 pub mod engine;
 pub mod expect;
+pub mod exporter;
 pub mod model;
 pub mod probe;
 pub mod report;

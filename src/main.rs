@@ -24,6 +24,8 @@ enum Command {
     Verify(cli::verify::VerifyArgs),
     /// Describe every certificate in a file or served by HOST:PORT.
     Inspect(cli::inspect::InspectArgs),
+    /// Run the suite continuously and serve Prometheus metrics.
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Command::List(a) => cli::suite_cmds::list(a),
         Command::Verify(a) => cli::verify::run(a),
         Command::Inspect(a) => cli::inspect::run(a),
+        Command::Serve(a) => cli::serve::run(a),
     };
     ExitCode::from(code)
 }

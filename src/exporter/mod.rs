@@ -1,0 +1,1 @@
+//! The Prometheus exporter behind `rotcheck serve` (placeholder until the exporter work lands).
