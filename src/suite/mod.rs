@@ -69,6 +69,41 @@ pub fn load(path: &Path) -> Result<Suite, SuiteError> {
     load_str(&text, path)
 }
 
+/// Names the key whose value holds the first `${` on a line (`tls: { addr: "${x}" }` → addr).
+fn key_before_var(text: &str, line: usize) -> Option<String> {
+    let l = text.lines().nth(line.checked_sub(1)?)?;
+    key_before(l, l.find("${")?)
+}
+
+/// The `key` of the `key: value` pair whose value starts at byte `at` of a line.
+fn key_before(line: &str, at: usize) -> Option<String> {
+    let before = line.get(..at)?.trim_end().trim_end_matches(['"', '\'']).trim_end();
+    let key = before.strip_suffix(':')?;
+    let key = key.rsplit(|c: char| c == '{' || c == ',' || c == ' ' || c == '-').next()?;
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+/// For bad values serde points at the enclosing mapping and names only the parent; find the
+/// line holding the quoted bad value and add the key written before it.
+fn refine_key(mut e: SuiteError, text: &str) -> SuiteError {
+    let Some(line) = e.line else { return e };
+    let Some(value) = e.message.split('"').nth(1).filter(|v| !v.is_empty()) else { return e };
+    let found = text.lines().enumerate().skip(line.saturating_sub(1)).take(64).find_map(|(i, l)| {
+        let at = l.find(value)?;
+        Some((i + 1, key_before(l, at)?))
+    });
+    if let Some((l, key)) = found {
+        e.line = Some(l);
+        e.column = None;
+        e.key = Some(match e.key.take() {
+            Some(parent) if !parent.ends_with(&key) => format!("{parent}.{key}"),
+            Some(parent) => parent,
+            None => key,
+        });
+    }
+    e
+}
+
 fn read_suite(path: &Path) -> Result<String, SuiteError> {
     let err = |m: String| SuiteError::new(path, None, None, m);
     let meta = std::fs::metadata(path).map_err(|e| {
@@ -88,11 +123,17 @@ fn read_suite(path: &Path) -> Result<String, SuiteError> {
 
 /// Validates suite text as if read from `path` (relative files resolve against its folder).
 pub fn load_str(text: &str, path: &Path) -> Result<Suite, SuiteError> {
+    if text.trim().is_empty() {
+        let msg = "the suite file is empty; expected at least `suite: NAME` and `checks:`";
+        return Err(SuiteError::new(path, None, None, msg.into()));
+    }
     let scope = build_scope(text, path)?;
-    let substituted = vars::substitute_text(text, &scope)
-        .map_err(|e| SuiteError::new(path, e.line, None, e.message))?;
-    let file: SuiteFile =
-        serde_yaml_ng::from_str(&substituted).map_err(|e| yaml_error(path, &e))?;
+    let substituted = vars::substitute_text(text, &scope).map_err(|e| {
+        let key = e.line.and_then(|l| key_before_var(text, l));
+        SuiteError::new(path, e.line, key, e.message)
+    })?;
+    let file: SuiteFile = serde_yaml_ng::from_str(&substituted)
+        .map_err(|e| refine_key(yaml_error(path, &e), &substituted))?;
     validate(&file, &substituted, path)?;
     Ok(Suite {
         file,
@@ -147,14 +188,15 @@ fn read_env_file(
         .substitute(env_file)
         .map_err(|m| SuiteError::new(path, line, key.clone(), m))?;
     let resolved = resolve_relative(path, &name);
-    let body = std::fs::read_to_string(&resolved).map_err(|e| {
-        SuiteError::new(
-            path,
-            line,
-            key.clone(),
-            format!("cannot read env file {}: {e}", resolved.display()),
-        )
-    })?;
+    // A missing env file is not fatal: the process environment may carry the same values.
+    // Any `${env:NAME}` that then cannot be resolved names the file and why it was not read.
+    let body = match std::fs::read_to_string(&resolved) {
+        Ok(b) => b,
+        Err(e) => {
+            scope.env_file_name = Some(format!("{} could not be read: {e}", resolved.display()));
+            return Ok(());
+        }
+    };
     scope.env_file = vars::parse_env_file(&body).map_err(|e| {
         let at = e.line.map(|l| format!(" line {l}")).unwrap_or_default();
         SuiteError::new(
