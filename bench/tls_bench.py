@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""CPU per full TLS check: one `rotcheck gate` over N nginx listeners vs blackbox_exporter.
+
+Starts one nginx with N TLS listeners on loopback (root -> intermediate -> leaf, full chain),
+then in the same run:
+  * rotcheck: `gate` over a suite of N tls checks (connect, SNI handshake, chain to the root,
+    names, expiry); CPU = the child's user+system time from getrusage, divided by N;
+  * blackbox_exporter: the tcp prober with `tls: true`, the same CA and server name, probed
+    once per listener through /probe; CPU = the exporter's utime+stime delta from /proc.
+Each side runs ROUNDS times; medians are reported. Also times `gate` on a 15-check suite.
+
+Usage: bench/tls_bench.py [--n 300] [--rounds 5] [--rotcheck target/release/rotcheck]
+Needs: nginx, openssl, prometheus-blackbox-exporter (Debian packages).
+"""
+import argparse, concurrent.futures, os, resource, shutil, socket, statistics, subprocess
+import sys, tempfile, time, urllib.request
+
+NAME = "bench.rotcheck.test"
+
+
+def sh(*args, cwd=None):
+    subprocess.run(args, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def make_pki(d):
+    """Root CA, intermediate CA and an ECDSA P-256 leaf for NAME, with openssl."""
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("[ca]\nbasicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n"
+                "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+                f"[leaf]\nbasicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\n"
+                f"extendedKeyUsage=serverAuth\nsubjectAltName=DNS:{NAME}\n"
+                "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+    for n in ("root", "int", "leaf"):
+        sh("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{n}.key", cwd=d)
+    sh("openssl", "req", "-x509", "-new", "-key", "root.key", "-subj", "/CN=bench-root", "-days", "3650",
+       "-extensions", "ca", "-config", ext, "-out", "root.pem", cwd=d)
+    for n, subj, issuer, extn in (("int", "/CN=bench-intermediate", "root", "ca"), ("leaf", f"/CN={NAME}", "int", "leaf")):
+        sh("openssl", "req", "-new", "-key", f"{n}.key", "-subj", subj, "-out", f"{n}.csr",
+           "-config", ext, cwd=d)
+        sh("openssl", "x509", "-req", "-in", f"{n}.csr", "-CA", f"{issuer}.pem", "-CAkey", f"{issuer}.key",
+           "-CAcreateserial", "-days", "365", "-extfile", ext, "-extensions", extn, "-out", f"{n}.pem", cwd=d)
+    with open(os.path.join(d, "fullchain.pem"), "w") as f:
+        f.write(open(os.path.join(d, "leaf.pem")).read() + open(os.path.join(d, "int.pem")).read())
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def start_nginx(d, ports):
+    listens = "\n".join(f"    listen 127.0.0.1:{p} ssl;" for p in ports)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;
+  uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
+  server {{
+{listens}
+    server_name {NAME};
+    ssl_certificate {d}/fullchain.pem;
+    ssl_certificate_key {d}/leaf.key;
+    ssl_session_tickets off;
+    ssl_session_cache off;
+    return 204;
+  }}
+}}
+""")
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    p = subprocess.Popen(["nginx", "-p", d, "-c", conf, "-g", "daemon off;"])
+    wait_port(ports[-1])
+    return p
+
+
+def wait_port(port, deadline=15):
+    end = time.time() + deadline
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"port {port} never opened")
+
+
+def write_suite(d, ports, name="suite.yaml"):
+    lines = [f"suite: bench\ndefaults: {{ timeout: 10s }}\nchecks:"]
+    for i, p in enumerate(ports):
+        lines.append(f"  - name: l{i:04d}\n    tls: {{ addr: \"127.0.0.1:{p}\", server_name: {NAME}, ca_file: {d}/root.pem }}\n"
+                     f"    expect: {{ chain: valid, names: [{NAME}], expiry: {{ warn: 10%, crit: 5% }} }}")
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def rotcheck_round(binary, suite, n):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run([binary, "gate", "-c", suite, "--format", "json"], stdout=subprocess.PIPE)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode != 0:
+        sys.exit(f"rotcheck gate failed (exit {r.returncode}); the bench needs every check to pass")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu / n, wall
+
+
+def proc_cpu(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_blackbox(d, port):
+    cfg = os.path.join(d, "blackbox.yml")
+    with open(cfg, "w") as f:
+        f.write(f"modules:\n  tls:\n    prober: tcp\n    timeout: 10s\n    tcp:\n      tls: true\n"
+                f"      tls_config:\n        ca_file: {d}/root.pem\n        server_name: {NAME}\n")
+    p = subprocess.Popen(["prometheus-blackbox-exporter", f"--config.file={cfg}",
+                          f"--web.listen-address=127.0.0.1:{port}"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return p
+
+
+def blackbox_round(bb, bb_port, ports, workers=16):
+    def probe(p):
+        url = f"http://127.0.0.1:{bb_port}/probe?module=tls&target=127.0.0.1:{p}"
+        body = urllib.request.urlopen(url, timeout=30).read().decode()
+        return "probe_success 1" in body
+    before = proc_cpu(bb.pid)
+    with concurrent.futures.ThreadPoolExecutor(workers) as ex:
+        ok = list(ex.map(probe, ports))
+    if not all(ok):
+        sys.exit(f"blackbox: {ok.count(False)} probes failed; the bench needs every probe to pass")
+    return (proc_cpu(bb.pid) - before) / len(ports)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rotcheck", default="target/release/rotcheck")
+    a = ap.parse_args()
+    for tool in ("nginx", "openssl", "prometheus-blackbox-exporter"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} not found; apt-get install nginx openssl prometheus-blackbox-exporter")
+    binary = os.path.abspath(a.rotcheck)
+    with tempfile.TemporaryDirectory() as d:
+        make_pki(d)
+        ports = free_ports(a.n + 1)
+        bb_port, ports = ports[0], ports[1:]
+        nginx = start_nginx(d, ports)
+        bb = start_blackbox(d, bb_port)
+        try:
+            run(a, d, binary, ports, bb, bb_port)
+        finally:
+            for p in (nginx, bb):
+                p.terminate()
+                p.wait()
+
+
+def run(a, d, binary, ports, bb, bb_port):
+    suite = write_suite(d, ports)
+    small = write_suite(d, ports[:15], "small.yaml")
+    blackbox_round(bb, bb_port, ports)  # warm-up: page in, JIT-free but caches
+    rotcheck_round(binary, suite, a.n)
+    rc, bbx, walls, small_walls = [], [], [], []
+    for _ in range(a.rounds):
+        cpu, wall = rotcheck_round(binary, suite, a.n)
+        rc.append(cpu)
+        walls.append(wall)
+        bbx.append(blackbox_round(bb, bb_port, ports))
+        small_walls.append(rotcheck_round(binary, small, 15)[1])
+    r, b = statistics.median(rc), statistics.median(bbx)
+    print(f"listeners: {a.n}, rounds: {a.rounds} (medians)")
+    print(f"rotcheck gate : {r * 1e3:.3f} ms CPU per check (whole process incl. start-up), "
+          f"wall {statistics.median(walls):.2f} s for {a.n} checks")
+    print(f"blackbox tcp+tls: {b * 1e3:.3f} ms CPU per probe (exporter process only)")
+    print(f"ratio rotcheck/blackbox: {r / b:.2f}x")
+    print(f"gate wall time, 15-check suite: {statistics.median(small_walls) * 1e3:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
