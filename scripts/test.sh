@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs rotcheck's whole test suite on a fresh Debian machine: installs the real peers the
+# tests talk to (openssl, nginx, haproxy, Prometheus, Alertmanager's amtool, blackbox_exporter),
+# then format, lint and every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+want() { command -v "$1" >/dev/null 2>&1 || need_pkgs+=("$2"); }
+want openssl openssl
+want nginx nginx
+want haproxy haproxy
+want prometheus prometheus
+want promtool prometheus
+want amtool prometheus-alertmanager
+want prometheus-blackbox-exporter prometheus-blackbox-exporter
+want curl curl
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${need_pkgs[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
+fi
+
+# Conformance data lives beside the repository when it is there (never copied into it).
+conf="../shared/conformance"
+if [ -z "${ROTCHECK_LIMBO:-}" ] && [ -f "$conf/limbo-subset.json" ]; then
+  export ROTCHECK_LIMBO="$PWD/$conf/limbo-subset.json"
+fi
+if [ -z "${ROTCHECK_BADSSL:-}" ] && [ -d "$conf/badssl" ]; then
+  export ROTCHECK_BADSSL="$PWD/$conf/badssl"
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
