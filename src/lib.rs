@@ -10,3 +10,4 @@ pub mod model;
 pub mod probe;
 pub mod report;
 pub mod suite;
+pub mod vault;

@@ -3,6 +3,7 @@
 pub mod command;
 pub mod files;
 pub mod tls;
+pub mod vault;
 
 use crate::model::{Assertion, Outcome, ProbeError};
 use crate::suite::{CheckSpec, ExpiryThresholds, Suite};
@@ -81,6 +82,9 @@ pub async fn run(check: &CheckSpec, ctx: &Ctx) -> Outcome {
     }
     if let Some(spec) = &check.command {
         return command::probe(spec, &check.expect, ctx).await;
+    }
+    if let Some(outcome) = vault::probe(check, ctx).await {
+        return outcome;
     }
     unsupported(check.kind())
 }
