@@ -9,5 +9,6 @@ pub mod exporter;
 pub mod model;
 pub mod probe;
 pub mod report;
+pub mod rotate;
 pub mod suite;
 pub mod vault;

@@ -26,6 +26,9 @@ enum Command {
     Inspect(cli::inspect::InspectArgs),
     /// Run the suite continuously and serve Prometheus metrics.
     Serve(cli::serve::ServeArgs),
+    /// Perform rotation steps: issue, cert-role, pki-role, trust, reload, plan.
+    #[command(subcommand)]
+    Rotate(cli::rotate::RotateCommand),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => cli::verify::run(a),
         Command::Inspect(a) => cli::inspect::run(a),
         Command::Serve(a) => cli::serve::run(a),
+        Command::Rotate(c) => cli::rotate::run(c),
     };
     ExitCode::from(code)
 }

@@ -2,6 +2,7 @@
 
 pub mod gate;
 pub mod inspect;
+pub mod rotate;
 pub mod serve;
 pub mod suite_cmds;
 pub mod verify;

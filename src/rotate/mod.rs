@@ -1,0 +1,1 @@
+//! Rotation steps, atomic file writes and the plan runner (placeholder until the rotate work lands).
