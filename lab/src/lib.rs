@@ -1,0 +1,30 @@
+//! rotcheck-lab: a Vault API emulator over real mTLS (built from the documented API, with
+//! Vault's status codes, error bodies and version differences), a lab PKI, and TLS listeners
+//! with scripted faults, for rotcheck's tests and quick start.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rotcheck_lab::LabError> {
+//! use rotcheck_lab::{Lab, LabConfig};
+//! let lab = Lab::start(LabConfig::default()).await?;
+//! println!("{} (SNI {})", lab.url(), lab.server_name());
+//! lab.set_sealed(true);
+//! assert_eq!(lab.tokens_live(), 0);
+//! # Ok(()) }
+//! ```
+
+pub mod control;
+mod encode;
+mod error;
+pub mod faults;
+mod lab;
+pub mod layout;
+pub mod pki;
+mod server;
+mod tls;
+mod vault;
+pub mod world;
+
+pub use error::LabError;
+pub use faults::{FaultKind, FaultListener};
+pub use lab::{Lab, LabConfig};
+pub use layout::{Identity, LabFiles};
