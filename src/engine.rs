@@ -95,7 +95,9 @@ impl Default for RunOptions {
 pub async fn run(suite: &Arc<Suite>, checks: &[&CheckSpec], opts: &RunOptions) -> Report {
     let started_at = SystemTime::now();
     let clock = Instant::now();
-    let results = run_checks(suite, checks, opts, &Arc::new(Cache::default())).await;
+    let cache = Arc::new(Cache::default());
+    let results = run_checks(suite, checks, opts, &cache).await;
+    cache.vault.close().await;
     report(suite, started_at, clock.elapsed(), opts, results)
 }
 
@@ -256,6 +258,7 @@ pub async fn run_with_wait(
     let clock = Instant::now();
     let cache = Arc::new(Cache::default());
     let mut results = run_checks(suite, checks, opts, &cache).await;
+    cache.vault.close().await;
     while clock.elapsed() + interval < wait && results.iter().any(|r| r.status > Status::Warn) {
         tokio::time::sleep(interval).await;
         let failing: Vec<&CheckSpec> = checks
@@ -266,6 +269,7 @@ pub async fn run_with_wait(
             .collect();
         let fresh = Arc::new(Cache::default());
         let mut again = run_checks(suite, &failing, opts, &fresh).await.into_iter();
+        fresh.vault.close().await;
         for r in results.iter_mut().filter(|r| r.status > Status::Warn) {
             if let Some(n) = again.next() {
                 *r = n;

@@ -326,11 +326,13 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    /// The chain failure reason among the assertions, if any.
+    /// The chain failure reason among the assertions (`chain`, or `chain:<file>` for files).
     pub fn chain_reason(&self) -> Option<&str> {
         self.assertions
             .iter()
-            .find(|a| a.name == "chain" && a.status != Status::Pass)
+            .find(|a| {
+                (a.name == "chain" || a.name.starts_with("chain:")) && a.status != Status::Pass
+            })
             .and_then(|a| a.reason.as_deref())
     }
 }

@@ -5,7 +5,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn rotcheck(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rotcheck")).args(args).output().expect("run rotcheck")
+    Command::new(env!("CARGO_BIN_EXE_rotcheck"))
+        .args(args)
+        .output()
+        .expect("run rotcheck")
 }
 
 fn stderr(o: &Output) -> String {
@@ -25,7 +28,11 @@ fn every_bad_suite_gives_its_recorded_error() {
         let out = rotcheck(&["lint", "-c", path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{}", path.display());
         assert_eq!(stderr(&out), want, "{}", path.display());
-        assert!(out.stdout.is_empty(), "nothing on stdout for {}", path.display());
+        assert!(
+            out.stdout.is_empty(),
+            "nothing on stdout for {}",
+            path.display()
+        );
         seen += 1;
     }
     assert!(seen >= 20, "expected the bad-suite corpus, found {seen}");
@@ -33,7 +40,13 @@ fn every_bad_suite_gives_its_recorded_error() {
 
 #[test]
 fn a_bad_suite_probes_nothing_in_gate() {
-    let out = rotcheck(&["gate", "-c", "tests/data/bad/duplicate_name.yaml", "--format", "json"]);
+    let out = rotcheck(&[
+        "gate",
+        "-c",
+        "tests/data/bad/duplicate_name.yaml",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(stderr(&out).contains("duplicate check name"));
@@ -43,7 +56,11 @@ fn a_bad_suite_probes_nothing_in_gate() {
 fn missing_suite_file_is_usage_error() {
     let out = rotcheck(&["gate", "-c", "tests/data/nope.yaml"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot read the suite file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read the suite file"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 fn write_suite(dir: &Path, body: &str) -> String {
@@ -74,7 +91,11 @@ checks:
 
 fn good_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wrapper.env"), "export FROM_ENV_FILE='true'\n").unwrap();
+    std::fs::write(
+        dir.path().join("wrapper.env"),
+        "export FROM_ENV_FILE='true'\n",
+    )
+    .unwrap();
     write_suite(dir.path(), GOOD);
     dir
 }
@@ -87,7 +108,12 @@ fn run_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
 }
 
 fn names(v: &serde_json::Value) -> Vec<String> {
-    v["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect()
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -98,7 +124,10 @@ fn lint_and_list_accept_a_good_suite() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = rotcheck(&["list", "-c", suite.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("stage first") && text.contains("stage second"), "{text}");
+    assert!(
+        text.contains("stage first") && text.contains("stage second"),
+        "{text}"
+    );
     assert!(text.contains("three"), "{text}");
 }
 
@@ -111,11 +140,17 @@ fn selection_by_stage_check_and_tag() {
     assert_eq!((code, names(&v)), (Some(0), vec!["one".to_string()]));
     let (_, v) = run_json(&["gate", "-c", s, "--format", "json", "--tag", "b"]);
     assert_eq!(names(&v), vec!["two".to_string()]);
-    let (_, v) = run_json(&["gate", "-c", s, "--format", "json", "--check", "three", "--check", "one"]);
+    let (_, v) = run_json(&[
+        "gate", "-c", s, "--format", "json", "--check", "three", "--check", "one",
+    ]);
     assert_eq!(names(&v), vec!["one".to_string(), "three".to_string()]);
     let out = rotcheck(&["gate", "-c", s, "--check", "nope"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no check named \"nope\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no check named \"nope\""),
+        "{}",
+        stderr(&out)
+    );
     let out = rotcheck(&["gate", "-c", s, "--stage", "nope"]);
     assert_eq!(out.status.code(), Some(2));
 }
@@ -128,7 +163,12 @@ fn warn_severity_passes_unless_strict() {
     let (code, v) = run_json(&["gate", "-c", s, "--format", "json"]);
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(v["status"], "warn");
-    let three = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "three").unwrap();
+    let three = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "three")
+        .unwrap();
     assert_eq!(three["status"], "warn");
     let (code, _) = run_json(&["gate", "-c", s, "--format", "json", "--strict"]);
     assert_eq!(code, Some(1));
@@ -138,12 +178,35 @@ fn warn_severity_passes_unless_strict() {
 fn json_document_has_the_contract_fields() {
     let dir = good_dir();
     let s = dir.path().join("suite.yaml");
-    let (_, v) = run_json(&["gate", "-c", s.to_str().unwrap(), "--format", "json", "--check", "one"]);
-    for k in ["suite", "status", "started_at", "duration_seconds", "checks"] {
+    let (_, v) = run_json(&[
+        "gate",
+        "-c",
+        s.to_str().unwrap(),
+        "--format",
+        "json",
+        "--check",
+        "one",
+    ]);
+    for k in [
+        "suite",
+        "status",
+        "started_at",
+        "duration_seconds",
+        "checks",
+    ] {
         assert!(v.get(k).is_some(), "missing {k} in {v}");
     }
     let c = &v["checks"][0];
-    for k in ["name", "stage", "kind", "status", "duration_seconds", "error", "assertions", "certs"] {
+    for k in [
+        "name",
+        "stage",
+        "kind",
+        "status",
+        "duration_seconds",
+        "error",
+        "assertions",
+        "certs",
+    ] {
         assert!(c.get(k).is_some(), "missing checks[].{k} in {c}");
     }
     assert_eq!(v["suite"], "sel");
@@ -180,11 +243,31 @@ fn wait_retries_until_the_check_passes() {
         std::thread::sleep(std::time::Duration::from_millis(1200));
         std::fs::write(flag2, "").unwrap();
     });
-    let (code, v) = run_json(&["gate", "-c", &s, "--format", "json", "--wait", "20s", "--interval", "200ms"]);
+    let (code, v) = run_json(&[
+        "gate",
+        "-c",
+        &s,
+        "--format",
+        "json",
+        "--wait",
+        "20s",
+        "--interval",
+        "200ms",
+    ]);
     t.join().unwrap();
     assert_eq!(code, Some(0), "{v}");
     std::fs::remove_file(&flag).unwrap();
-    let (code, _) = run_json(&["gate", "-c", &s, "--format", "json", "--wait", "1s", "--interval", "200ms"]);
+    let (code, _) = run_json(&[
+        "gate",
+        "-c",
+        &s,
+        "--format",
+        "json",
+        "--wait",
+        "1s",
+        "--interval",
+        "200ms",
+    ]);
     assert_eq!(code, Some(1), "still failing after the deadline");
 }
 

@@ -84,6 +84,8 @@ pub fn run(a: GateArgs) -> u8 {
             None => engine::run(&suite, &checks, &opts).await,
         }
     });
+    // A read stuck on a hung filesystem must not keep the process alive after its timeout.
+    rt.shutdown_background();
     let color = a.output.is_none()
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();

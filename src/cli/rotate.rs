@@ -1,13 +1,219 @@
-//! `rotcheck rotate …` (placeholder until the rotate work lands).
+//! `rotcheck rotate …`: the rotation subcommands (issue, cert-role, pki-role, trust, reload)
+//! and the plan runner. Exit 0 done (changed or not), 1 failed, 2 usage / suite / refused.
+
+use super::{error, EXIT_USAGE};
+use crate::rotate::ctx::Out;
+use crate::rotate::plan::Action;
+use crate::rotate::runner::{self, Options};
+use crate::rotate::spec::{CertRoleSpec, IssueSpec, PkiRoleSpec, ReloadSpec, TrustSpec};
+use crate::rotate::{actions, reload};
+use crate::vault::Settings;
+use std::path::PathBuf;
 
 /// The rotate subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum RotateCommand {
-    /// Placeholder.
-    Plan,
+    /// Issue a certificate from <mount>/issue/<role> (or sign a local key's CSR with --csr) and write key, cert, chain and CA files.
+    Issue(Box<IssueArgs>),
+    /// Upsert the cert-auth mapping auth/<mount>/certs/<name>, enabling cert auth if absent.
+    CertRole(Box<CertRoleArgs>),
+    /// Upsert a PKI role that allows only the intended domains.
+    PkiRole(Box<PkiRoleArgs>),
+    /// Refresh a CA chain file from <mount>/ca_chain.
+    Trust(Box<TrustArgs>),
+    /// Reload a service: podman containers by label, a systemd user unit, a pid file, or -- CMD.
+    Reload(Box<ReloadArgs>),
+    /// Run the suite's plan: steps in order, a gate after each, resumable, audited.
+    Plan(Box<PlanArgs>),
+}
+
+/// Flags every Vault-calling subcommand takes.
+#[derive(clap::Args, Debug)]
+pub struct Common {
+    /// Suite whose vault profile to use (default: VAULT_ADDR, VAULT_CACERT, VAULT_TOKEN … from the environment).
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// Print the planned reads, writes and Vault calls; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `rotate issue`.
+#[derive(clap::Args, Debug)]
+pub struct IssueArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub spec: IssueSpec,
+}
+
+/// `rotate cert-role`.
+#[derive(clap::Args, Debug)]
+pub struct CertRoleArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub spec: CertRoleSpec,
+}
+
+/// `rotate pki-role`.
+#[derive(clap::Args, Debug)]
+pub struct PkiRoleArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub spec: PkiRoleSpec,
+}
+
+/// `rotate trust`.
+#[derive(clap::Args, Debug)]
+pub struct TrustArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub spec: TrustSpec,
+}
+
+/// `rotate reload`.
+#[derive(clap::Args, Debug)]
+pub struct ReloadArgs {
+    /// Print what would run; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub spec: ReloadSpec,
+}
+
+/// `rotate plan`.
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// The suite file with a plan: section.
+    #[arg(short = 'c', long = "config")]
+    pub config: PathBuf,
+    /// Start at this step (earlier steps are left as they are).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Run only this step.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Print what each step would do; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the state file and lock live (default: plan.state_dir, else .rotcheck/<suite>/ beside the suite).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Re-issue every certificate now, even fresh ones (e.g. after a key compromise).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs a rotate subcommand.
-pub fn run(_c: RotateCommand) -> u8 {
-    2
+pub fn run(c: RotateCommand) -> u8 {
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error(format!("cannot start the runtime: {e}"));
+            return EXIT_USAGE;
+        }
+    };
+    match c {
+        RotateCommand::Issue(a) => {
+            let a = *a;
+            rt.block_on(action(Action::Issue(a.spec), a.common))
+        }
+        RotateCommand::CertRole(a) => {
+            let a = *a;
+            rt.block_on(action(Action::CertRole(a.spec), a.common))
+        }
+        RotateCommand::PkiRole(a) => {
+            let a = *a;
+            rt.block_on(action(Action::PkiRole(a.spec), a.common))
+        }
+        RotateCommand::Trust(a) => {
+            let a = *a;
+            rt.block_on(action(Action::Trust(a.spec), a.common))
+        }
+        RotateCommand::Reload(a) => rt.block_on(reload_cmd(*a)),
+        RotateCommand::Plan(a) => rt.block_on(plan(*a)),
+    }
+}
+
+/// The vault profile: the suite's (with env fallbacks) or the environment alone.
+fn profile(config: Option<&PathBuf>) -> Result<Settings, String> {
+    match config {
+        Some(p) => {
+            let suite = crate::suite::load(p).map_err(|e| e.to_string())?;
+            runner::settings(&suite)
+        }
+        None => {
+            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+            let path = |p: &str| PathBuf::from(p);
+            Settings::resolve(None, &env, &path)
+                .map_err(|e| format!("vault profile from the environment: {e}"))
+        }
+    }
+}
+
+async fn action(a: Action, common: Common) -> u8 {
+    let settings = match profile(common.config.as_ref()) {
+        Ok(s) => s,
+        Err(e) => {
+            error(e);
+            return EXIT_USAGE;
+        }
+    };
+    let mut out = Out::default();
+    out.line(actions::title(&a));
+    out.indent = 2;
+    match actions::run(&a, &settings, common.dry_run, &mut out).await {
+        Ok(done) => {
+            let what = match (done.changed, common.dry_run) {
+                (false, _) => "nothing to change",
+                (true, true) => "changes planned (dry run: nothing was changed)",
+                (true, false) => "changed",
+            };
+            out.line(what);
+            0
+        }
+        Err(e) => {
+            error(e);
+            1
+        }
+    }
+}
+
+async fn reload_cmd(a: ReloadArgs) -> u8 {
+    if a.spec.mechanisms() != 1 {
+        error("give exactly one of --podman-label, --systemd-user, --pid-file, -- CMD ARGS...");
+        return EXIT_USAGE;
+    }
+    let what = reload::describe(&a.spec);
+    if a.dry_run {
+        println!("[dry-run] would reload: {what}");
+        return 0;
+    }
+    println!("reload: {what}");
+    match reload::run(&a.spec).await {
+        Ok(r) => {
+            r.details.iter().for_each(|d| println!("  {d}"));
+            0
+        }
+        Err(e) => {
+            error(e);
+            1
+        }
+    }
+}
+
+async fn plan(a: PlanArgs) -> u8 {
+    let opts = Options {
+        config: a.config,
+        from: a.from,
+        only: a.only,
+        dry_run: a.dry_run,
+        state_dir: a.state_dir,
+        force: a.force,
+    };
+    let mut out = Out::default();
+    runner::run(&opts, &mut out).await
 }

@@ -1,10 +1,52 @@
-//! `rotcheck serve` (placeholder until the exporter work lands).
+//! `rotcheck serve`: run the suite continuously and serve Prometheus metrics until SIGTERM.
+
+use super::{error, parse_dur, EXIT_USAGE};
+use crate::exporter::{self, ServeOptions};
+use std::path::PathBuf;
 
 /// Arguments of `rotcheck serve`.
 #[derive(clap::Args, Debug)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// The suite file.
+    #[arg(short = 'c', long = "config")]
+    pub config: PathBuf,
+    /// Address to serve /metrics, /probe, /healthz, /ready and /-/reload on.
+    #[arg(long, default_value = "127.0.0.1:9847")]
+    pub listen: String,
+    /// Run each check this often, unless the check sets its own interval
+    /// (default: the suite's defaults.interval, 60s when unset).
+    #[arg(long, value_parser = parse_dur)]
+    pub interval: Option<std::time::Duration>,
+    /// Prometheus exporter-toolkit web config: TLS, client certificates, basic auth.
+    #[arg(long = "web-config")]
+    pub web_config: Option<PathBuf>,
+    /// Checks run at once (scheduled runs and /probe together).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+}
 
-/// Runs the exporter.
-pub fn run(_a: ServeArgs) -> u8 {
-    2
+/// Runs the exporter; returns 0 after a clean shutdown, 2 on a suite or web config error,
+/// 1 when it cannot listen.
+pub fn run(a: ServeArgs) -> u8 {
+    let opts = ServeOptions {
+        config: a.config,
+        listen: a.listen,
+        interval: a.interval,
+        web_config: a.web_config,
+        concurrency: a.concurrency,
+    };
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error(format!("cannot start the runtime: {e}"));
+            return EXIT_USAGE;
+        }
+    };
+    match rt.block_on(exporter::serve(opts)) {
+        Ok(()) => 0,
+        Err(e) => {
+            error(&e);
+            e.exit_code()
+        }
+    }
 }

@@ -1,1 +1,611 @@
-//! Chain validation (placeholder until the TLS work lands).
+//! Chain validation (DESIGN.md "chain: valid"): do the presented certificates build a path to
+//! a self-signed root of the CA file? One entry point, [`validate`], shared by the tls probe,
+//! the files probe and `rotcheck verify`; [`assert_chain`] turns its result into an assertion.
+//!
+//! Rules:
+//! - Trust anchors are the self-issued certificates (subject == issuer) of the CA file. With
+//!   `partial`, every certificate of the CA file is an anchor (OpenSSL `-partial_chain`).
+//! - Intermediates of the CA file are never anchors; when the path builds only once they are
+//!   added, the failure is `incomplete_chain`.
+//! - Path building, signatures, validity at `now`, basic constraints, name constraints and the
+//!   serverAuth EKU are rustls-webpki's (`EndEntityCert::verify_for_usage`); the presented
+//!   certificates after the leaf are an unordered pool.
+//! - On top of webpki: the anchor's own validity period is checked (OpenSSL does, webpki does
+//!   not), a leaf RSA key under 2048 bits is `weak_algorithm`, and a leaf byte-identical to an
+//!   anchor of the CA file (a pinned self-signed certificate) is valid on its own.
+//! - `server_name`, when given, is checked on the leaf after the path (`name_mismatch`).
+//! - Last, the path must follow the RFC 5280 / CA/B Forum profile rules webpki leaves out
+//!   (key identifiers, basicConstraints on anchors, leaf CN among the SANs, ...): see
+//!   [`profile`].
+
+mod profile;
+
+use crate::certs::{first_cn, rfc3339};
+use crate::expect::names;
+use crate::model::{Assertion, ChainReason, Status};
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use webpki::{EndEntityCert, KeyUsage, VerifiedPath};
+use x509_parser::prelude::*;
+
+/// A path that validated: leaf first, then the intermediates used, then the anchor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidPath {
+    pub certs: Vec<CertificateDer<'static>>,
+    /// The anchor's subject CN (or whole subject when it has no CN).
+    pub anchor: String,
+}
+
+/// Why a chain did not validate: the DESIGN.md reason and a one-line message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ChainFailure {
+    pub reason: ChainReason,
+    /// What was expected, what was found, what to do.
+    pub message: String,
+    /// The rustls-webpki error behind it, when there is one.
+    pub cause: Option<webpki::Error>,
+}
+
+impl ChainFailure {
+    fn new(reason: ChainReason, message: impl Into<String>) -> Self {
+        ChainFailure {
+            reason,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    fn caused_by(mut self, e: webpki::Error) -> Self {
+        self.cause = Some(e);
+        self
+    }
+}
+
+/// Validates `presented` (leaf first, then any intermediates in any order) against the
+/// certificates of a CA file at `now`; see the module comment for the rules.
+pub fn validate(
+    presented: &[CertificateDer<'_>],
+    ca: &[CertificateDer<'_>],
+    server_name: Option<&str>,
+    now: UnixTime,
+    partial: bool,
+) -> Result<ValidPath, ChainFailure> {
+    let Some(leaf_der) = presented.first() else {
+        return Err(ChainFailure::new(
+            ChainReason::Other,
+            "no certificate to validate; expected the leaf first",
+        ));
+    };
+    let leaf = EndEntityCert::try_from(leaf_der).map_err(|e| {
+        ChainFailure::new(
+            ChainReason::Other,
+            format!("the leaf certificate does not parse ({e:?})"),
+        )
+        .caused_by(e)
+    })?;
+    let pool = Pool::new(presented, ca, now, partial);
+    let path = match pool.pinned() {
+        Some(anchor) => pool.pinned_path(anchor)?,
+        None => pool.build(&leaf)?,
+    };
+    check_leaf_key(leaf_der)?;
+    if let Some(name) = server_name {
+        names::check(&leaf, leaf_der.as_ref(), name).map_err(name_failure)?;
+    }
+    if path.certs.len() > 1 {
+        profile::check(&path.certs)?;
+    }
+    Ok(path)
+}
+
+/// `validate` as the `chain` assertion. `server_name` makes a name mismatch a chain failure.
+pub fn assert_chain(
+    presented: &[CertificateDer<'_>],
+    ca: &[CertificateDer<'_>],
+    server_name: Option<&str>,
+    now: UnixTime,
+    partial: bool,
+) -> Assertion {
+    match validate(presented, ca, server_name, now, partial) {
+        Ok(p) => Assertion::pass("chain", describe_path(&p, server_name)),
+        Err(f) => Assertion::not_ok("chain", Status::Fail, f.reason.as_str(), f.message),
+    }
+}
+
+fn describe_path(p: &ValidPath, server_name: Option<&str>) -> String {
+    let names: Vec<String> = p.certs.iter().map(|c| label(c)).collect();
+    let mut s = format!("valid path {}", names.join(" <- "));
+    if let Some(n) = server_name {
+        s.push_str(&format!(", valid for {n:?}"));
+    }
+    s
+}
+
+fn name_failure(e: names::NameError) -> ChainFailure {
+    let reason = match e {
+        names::NameError::BadLeaf { .. } => ChainReason::Other,
+        _ => ChainReason::NameMismatch,
+    };
+    ChainFailure::new(reason, e.to_string())
+}
+
+/// A CA-file certificate, prepared once per validation.
+struct CaEntry<'a> {
+    der: &'a CertificateDer<'a>,
+    /// Self-issued (subject == issuer): a root, hence a trust anchor.
+    root: bool,
+    anchor: Option<TrustAnchor<'a>>,
+}
+
+/// Everything a validation looks at.
+struct Pool<'a> {
+    presented: &'a [CertificateDer<'a>],
+    ca: Vec<CaEntry<'a>>,
+    now: UnixTime,
+    partial: bool,
+}
+
+impl<'a> Pool<'a> {
+    fn new(
+        presented: &'a [CertificateDer<'a>],
+        ca: &'a [CertificateDer<'a>],
+        now: UnixTime,
+        partial: bool,
+    ) -> Self {
+        let ca = ca.iter().map(prepare).collect();
+        Pool {
+            presented,
+            ca,
+            now,
+            partial,
+        }
+    }
+
+    fn leaf(&self) -> &'a CertificateDer<'a> {
+        &self.presented[0]
+    }
+
+    fn intermediates(&self) -> &'a [CertificateDer<'a>] {
+        &self.presented[1..]
+    }
+
+    /// The anchors in force: the roots, or every CA-file certificate when partial.
+    fn anchors(&self, partial: bool) -> (Vec<TrustAnchor<'a>>, Vec<&'a CertificateDer<'a>>) {
+        self.ca
+            .iter()
+            .filter(|e| partial || e.root)
+            .filter_map(|e| Some((e.anchor.clone()?, e.der)))
+            .unzip()
+    }
+
+    /// A leaf that is itself one of the anchors (a pinned self-signed certificate).
+    fn pinned(&self) -> Option<&'a CertificateDer<'a>> {
+        let leaf = self.leaf().as_ref();
+        self.ca
+            .iter()
+            .find(|e| (e.root || self.partial) && e.der.as_ref() == leaf)
+            .map(|e| e.der)
+    }
+
+    fn pinned_path(&self, anchor: &'a CertificateDer<'a>) -> Result<ValidPath, ChainFailure> {
+        check_validity(anchor, self.now, "pinned leaf (in ca_file)")?;
+        Ok(ValidPath {
+            certs: vec![anchor.clone().into_owned()],
+            anchor: label(anchor),
+        })
+    }
+
+    fn build(&self, leaf: &EndEntityCert<'_>) -> Result<ValidPath, ChainFailure> {
+        let (anchors, ders) = self.anchors(self.partial);
+        match verify(leaf, &anchors, self.intermediates(), self.now) {
+            Ok(vp) => {
+                let anchor = anchor_der(&vp, &anchors, &ders);
+                check_validity(anchor, self.now, "root (in ca_file)")?;
+                Ok(path_of(self.leaf(), &vp, anchor))
+            }
+            Err(e) => Err(self.diagnose(leaf, e)),
+        }
+    }
+
+    /// Turns a webpki error into a reason and a message that names the certificate at fault.
+    fn diagnose(&self, leaf: &EndEntityCert<'_>, e: webpki::Error) -> ChainFailure {
+        if is_self_signed(self.leaf()) {
+            return ChainFailure::new(
+                ChainReason::SelfSigned,
+                format!(
+                    "leaf {} is self-signed and not in ca_file; issue it from the CA, or pin it by adding this exact certificate to ca_file",
+                    label(self.leaf())
+                ),
+            )
+            .caused_by(e);
+        }
+        match e {
+            webpki::Error::UnknownIssuer => self.unknown_issuer(leaf).caused_by(e),
+            other => self.classify(other),
+        }
+    }
+
+    fn classify(&self, e: webpki::Error) -> ChainFailure {
+        #[allow(deprecated)]
+        let f = match &e {
+            webpki::Error::CertExpired { time, not_after } => self.expired(*time, *not_after),
+            webpki::Error::CertNotValidYet { time, not_before } => {
+                self.not_yet_valid(*time, *not_before)
+            }
+            webpki::Error::InvalidSignatureForPublicKey => self.bad_signature(),
+            webpki::Error::SignatureAlgorithmMismatch => ChainFailure::new(
+                ChainReason::BadSignature,
+                "a certificate's signature algorithm differs from the one in its signed part; the certificate is malformed or tampered with",
+            ),
+            webpki::Error::UnsupportedSignatureAlgorithm
+            | webpki::Error::UnsupportedSignatureAlgorithmContext(_)
+            | webpki::Error::UnsupportedSignatureAlgorithmForPublicKey
+            | webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => self.weak_signature(),
+            other => usage_or_other(other),
+        };
+        f.caused_by(e)
+    }
+
+    fn all(&self) -> impl Iterator<Item = (String, &'a CertificateDer<'a>)> + '_ {
+        let presented = self
+            .presented
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (presented_position(i), c));
+        let ca = self.ca.iter().map(|e| {
+            let what = if e.root { "root" } else { "certificate" };
+            (format!("{what} (in ca_file)"), e.der)
+        });
+        presented.chain(ca)
+    }
+
+    fn expired(&self, time: UnixTime, not_after: UnixTime) -> ChainFailure {
+        let at = secs(not_after);
+        let who = self.find(|c| c.validity().not_after.timestamp() == at);
+        ChainFailure::new(
+            ChainReason::Expired,
+            format!(
+                "{who} expired at {} (checked at {}); install a renewed certificate",
+                rfc3339(at),
+                rfc3339(secs(time))
+            ),
+        )
+    }
+
+    fn not_yet_valid(&self, time: UnixTime, not_before: UnixTime) -> ChainFailure {
+        let at = secs(not_before);
+        let who = self.find(|c| c.validity().not_before.timestamp() == at);
+        ChainFailure::new(
+            ChainReason::NotYetValid,
+            format!(
+                "{who} is not valid before {} (checked at {}); check the issuing host's clock, or wait",
+                rfc3339(at),
+                rfc3339(secs(time))
+            ),
+        )
+    }
+
+    /// Names the first certificate matching `pred` as `position "CN"`.
+    fn find(&self, pred: impl Fn(&X509Certificate<'_>) -> bool) -> String {
+        self.all()
+            .find(|(_, der)| parse(der).is_some_and(|c| pred(&c)))
+            .map(|(pos, der)| format!("{pos} {}", label(der)))
+            .unwrap_or_else(|| "a certificate of the chain".into())
+    }
+
+    fn bad_signature(&self) -> ChainFailure {
+        let weak = self
+            .all()
+            .skip(1)
+            .find(|(_, der)| rsa_bits(der).is_some_and(|b| b < 2048));
+        match weak {
+            Some((pos, der)) => ChainFailure::new(
+                ChainReason::WeakAlgorithm,
+                format!(
+                    "{pos} {} has an RSA {}-bit key; signatures by RSA keys under 2048 bits are not accepted; reissue the CA with RSA 2048+ or ECDSA",
+                    label(der),
+                    rsa_bits(der).unwrap_or(0)
+                ),
+            ),
+            None => ChainFailure::new(
+                ChainReason::BadSignature,
+                "a certificate's signature does not verify with its issuer's key; the issuer named in it is not the CA that signed it (a re-keyed CA with the same name?)",
+            ),
+        }
+    }
+
+    fn weak_signature(&self) -> ChainFailure {
+        let weak = self
+            .all()
+            .find_map(|(pos, der)| Some((pos, der, weak_sig_alg(der)?)));
+        match weak {
+            Some((pos, der, alg)) => ChainFailure::new(
+                ChainReason::WeakAlgorithm,
+                format!("{pos} {} is signed with {alg}, which is not accepted; reissue it signed with SHA-256 or better", label(der)),
+            ),
+            None => ChainFailure::new(
+                ChainReason::WeakAlgorithm,
+                "a certificate uses a signature algorithm or key that is not accepted (weak or unsupported); reissue it with RSA 2048+/SHA-256 or ECDSA P-256/P-384",
+            ),
+        }
+    }
+
+    fn unknown_issuer(&self, leaf: &EndEntityCert<'_>) -> ChainFailure {
+        if !self.partial {
+            if let Some(f) = self.incomplete(leaf) {
+                return f;
+            }
+            if let Some(f) = self.ends_at_intermediate(leaf) {
+                return f;
+            }
+        }
+        self.no_path()
+    }
+
+    /// The path builds once the CA file's intermediates are added: `incomplete_chain`.
+    fn incomplete(&self, leaf: &EndEntityCert<'_>) -> Option<ChainFailure> {
+        let extra: Vec<CertificateDer<'a>> = self
+            .ca
+            .iter()
+            .filter(|e| !e.root)
+            .map(|e| e.der.clone())
+            .collect();
+        if extra.is_empty() {
+            return None;
+        }
+        let pool: Vec<CertificateDer<'a>> =
+            self.intermediates().iter().cloned().chain(extra).collect();
+        let (anchors, _) = self.anchors(false);
+        let missing = match verify(leaf, &anchors, &pool, self.now) {
+            Ok(vp) => self.not_sent(&vp),
+            Err(webpki::Error::UnknownIssuer) => return None,
+            Err(e) => {
+                let inner = self.classify(e);
+                return Some(ChainFailure::new(
+                    ChainReason::IncompleteChain,
+                    format!("the server does not send the intermediate the path needs (it is in ca_file); and even with it: {}", inner.message),
+                ));
+            }
+        };
+        let sent = if self.presented.len() == 1 {
+            "server sent only the leaf".to_string()
+        } else {
+            format!(
+                "server sent {} certificates but not {}",
+                self.presented.len(),
+                missing.join(", ")
+            )
+        };
+        Some(ChainFailure::new(
+            ChainReason::IncompleteChain,
+            format!("{sent}; the chain validates only with intermediate {} from ca_file: put it after the leaf in fullchain.crt", missing.join(", ")),
+        ))
+    }
+
+    /// Labels of the path's intermediates that the peer did not present.
+    fn not_sent(&self, vp: &VerifiedPath<'_>) -> Vec<String> {
+        vp.intermediate_certificates()
+            .map(|c| c.der())
+            .filter(|d| !self.presented.iter().any(|p| p.as_ref() == d.as_ref()))
+            .map(|d| label(&d))
+            .collect()
+    }
+
+    /// The path reaches a CA-file certificate that is not a root.
+    fn ends_at_intermediate(&self, leaf: &EndEntityCert<'_>) -> Option<ChainFailure> {
+        let (anchors, ders) = self.anchors(true);
+        let vp = verify(leaf, &anchors, self.intermediates(), self.now).ok()?;
+        let at = label(anchor_der(&vp, &anchors, &ders));
+        Some(ChainFailure::new(
+            ChainReason::UnknownIssuer,
+            format!("the path ends at {at} in ca_file, which is an intermediate, not a self-signed root; add its root to ca_file, or set chain: {{valid: true, partial: true}} for clients that trust it directly"),
+        ))
+    }
+
+    fn no_path(&self) -> ChainFailure {
+        let roots: Vec<String> = self
+            .ca
+            .iter()
+            .filter(|e| e.root)
+            .map(|e| label(e.der))
+            .collect();
+        let trusted = if roots.is_empty() {
+            "ca_file holds no self-signed root".to_string()
+        } else {
+            format!("roots in ca_file: {}", roots.join(", "))
+        };
+        let top = self
+            .presented
+            .last()
+            .map(|c| c.as_ref())
+            .unwrap_or_default();
+        let issuer = parse(top)
+            .map(|c| first_cn_or_dn(c.issuer()))
+            .unwrap_or_default();
+        ChainFailure::new(
+            ChainReason::UnknownIssuer,
+            format!(
+                "no path to a trusted root: the chain ends at {} issued by {issuer:?}, which is not in ca_file ({trusted}); is ca_file the CA that issued this certificate?",
+                label(top)
+            ),
+        )
+    }
+}
+
+fn prepare<'a>(der: &'a CertificateDer<'a>) -> CaEntry<'a> {
+    let root = parse(der).is_some_and(|c| c.subject().as_raw() == c.issuer().as_raw());
+    CaEntry {
+        der,
+        root,
+        anchor: webpki::anchor_from_trusted_cert(der).ok(),
+    }
+}
+
+fn verify<'p>(
+    leaf: &'p EndEntityCert<'p>,
+    anchors: &'p [TrustAnchor<'p>],
+    intermediates: &'p [CertificateDer<'p>],
+    now: UnixTime,
+) -> Result<VerifiedPath<'p>, webpki::Error> {
+    leaf.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        anchors,
+        intermediates,
+        now,
+        KeyUsage::server_auth(),
+        None,
+        None,
+    )
+}
+
+/// The CA-file certificate behind the path's anchor.
+fn anchor_der<'a>(
+    vp: &VerifiedPath<'_>,
+    anchors: &[TrustAnchor<'_>],
+    ders: &[&'a CertificateDer<'a>],
+) -> &'a CertificateDer<'a> {
+    let i = anchors
+        .iter()
+        .position(|a| std::ptr::eq(a, vp.anchor()))
+        .unwrap_or(0);
+    ders[i]
+}
+
+fn path_of(
+    leaf: &CertificateDer<'_>,
+    vp: &VerifiedPath<'_>,
+    anchor: &CertificateDer<'_>,
+) -> ValidPath {
+    let mut certs = vec![leaf.clone().into_owned()];
+    certs.extend(vp.intermediate_certificates().map(|c| c.der().into_owned()));
+    certs.push(anchor.clone().into_owned());
+    ValidPath {
+        certs,
+        anchor: label(anchor),
+    }
+}
+
+/// Checks a certificate's own validity period (webpki does not check anchors).
+fn check_validity(der: &CertificateDer<'_>, now: UnixTime, what: &str) -> Result<(), ChainFailure> {
+    let Some(c) = parse(der) else { return Ok(()) };
+    let (nb, na, t) = (
+        c.validity().not_before.timestamp(),
+        c.validity().not_after.timestamp(),
+        secs(now),
+    );
+    if t > na {
+        return Err(ChainFailure::new(
+            ChainReason::Expired,
+            format!(
+                "{what} {} expired at {} (checked at {}); put its renewed version in ca_file",
+                label(der),
+                rfc3339(na),
+                rfc3339(t)
+            ),
+        ));
+    }
+    if t < nb {
+        return Err(ChainFailure::new(
+            ChainReason::NotYetValid,
+            format!("{what} {} is not valid before {} (checked at {}); check the issuing host's clock, or wait", label(der), rfc3339(nb), rfc3339(t)),
+        ));
+    }
+    Ok(())
+}
+
+/// A leaf RSA key under 2048 bits is refused by modern clients (CA/B Forum minimum).
+fn check_leaf_key(leaf: &CertificateDer<'_>) -> Result<(), ChainFailure> {
+    match rsa_bits(leaf) {
+        Some(bits) if bits < 2048 => Err(ChainFailure::new(
+            ChainReason::WeakAlgorithm,
+            format!("leaf {} has an RSA {bits}-bit key; clients require at least 2048 bits; reissue it with RSA 2048+ or ECDSA P-256", label(leaf)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn usage_or_other(e: &webpki::Error) -> ChainFailure {
+    #[allow(deprecated)]
+    let usage = match e {
+        webpki::Error::RequiredEkuNotFound
+        | webpki::Error::RequiredEkuNotFoundContext(_)
+        | webpki::Error::EmptyEkuExtension => "the leaf's extended key usage does not allow TLS server authentication (serverAuth); reissue it from a server role",
+        webpki::Error::CaUsedAsEndEntity => "the leaf is a CA certificate (basicConstraints CA:TRUE); serve a leaf issued by the CA, not the CA itself",
+        webpki::Error::EndEntityUsedAsCa => "a certificate in the issuer position is not a CA (basicConstraints); the chain file holds the wrong certificate",
+        webpki::Error::PathLenConstraintViolated => "the path is longer than a CA's pathLenConstraint allows",
+        webpki::Error::NameConstraintViolation => "a CA's name constraints do not allow the leaf's names",
+        other => {
+            return ChainFailure::new(
+                ChainReason::Other,
+                format!("the chain does not validate ({other:?})"),
+            )
+        }
+    };
+    ChainFailure::new(ChainReason::InvalidUsage, usage)
+}
+
+fn presented_position(i: usize) -> String {
+    match i {
+        0 => "leaf".into(),
+        n => format!("certificate #{} (presented)", n + 1),
+    }
+}
+
+fn parse(der: &[u8]) -> Option<X509Certificate<'_>> {
+    X509Certificate::from_der(der).ok().map(|(_, c)| c)
+}
+
+fn first_cn_or_dn(name: &X509Name<'_>) -> String {
+    let cn = first_cn(name);
+    if cn.is_empty() {
+        name.to_string()
+    } else {
+        cn
+    }
+}
+
+/// `"CN"` of a certificate (its whole subject when it has no CN).
+pub fn label(der: &[u8]) -> String {
+    match parse(der) {
+        Some(c) => format!("{:?}", first_cn_or_dn(c.subject())),
+        None => "(unparseable certificate)".into(),
+    }
+}
+
+fn is_self_signed(der: &[u8]) -> bool {
+    parse(der).is_some_and(|c| crate::certs::is_self_signed(&c))
+}
+
+fn rsa_bits(der: &[u8]) -> Option<usize> {
+    use x509_parser::public_key::PublicKey;
+    match parse(der)?.public_key().parsed() {
+        Ok(PublicKey::RSA(rsa)) => Some(rsa.key_size()),
+        _ => None,
+    }
+}
+
+/// The name of a deprecated signature algorithm the certificate is signed with.
+fn weak_sig_alg(der: &[u8]) -> Option<&'static str> {
+    let oid = parse(der)?.signature_algorithm.algorithm.to_id_string();
+    match oid.as_str() {
+        "1.2.840.113549.1.1.2" => Some("md2WithRSAEncryption"),
+        "1.2.840.113549.1.1.4" => Some("md5WithRSAEncryption"),
+        "1.2.840.113549.1.1.5" => Some("sha1WithRSAEncryption"),
+        "1.2.840.10045.4.1" => Some("ecdsa-with-SHA1"),
+        "1.2.840.10040.4.3" => Some("dsa-with-sha1"),
+        _ => None,
+    }
+}
+
+fn secs(t: UnixTime) -> i64 {
+    i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// True when `parent` issued `child`: the names chain and `child`'s signature verifies with
+/// `parent`'s key. Used for fullchain order (leaf first, then each issuer).
+pub fn issued_by(child: &[u8], parent: &[u8]) -> bool {
+    let (Some(c), Some(p)) = (parse(child), parse(parent)) else {
+        return false;
+    };
+    c.issuer().as_raw() == p.subject().as_raw() && c.verify_signature(Some(p.public_key())).is_ok()
+}

@@ -1,1 +1,263 @@
-//! The Prometheus exporter behind `rotcheck serve` (placeholder until the exporter work lands).
+//! The Prometheus exporter behind `rotcheck serve`: a background scheduler runs the suite
+//! (scheduler.rs) into shared state (state.rs); the HTTP server (http.rs) renders it with the
+//! metric families of metrics.rs in the text format of text.rs, behind the optional
+//! exporter-toolkit web config (webconfig.rs). SIGHUP or `POST /-/reload` reload the suite,
+//! SIGTERM/SIGINT shut down cleanly.
+
+pub mod http;
+pub mod metrics;
+pub mod scheduler;
+pub mod state;
+pub mod text;
+pub mod webconfig;
+
+use crate::suite::{self, Suite, SuiteError};
+use http::{App, Control, WebHandle};
+use scheduler::{EngineRunner, Runner, Scheduler};
+use state::State;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::task::JoinHandle;
+use webconfig::{WebConfig, WebConfigError};
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub config: PathBuf,
+    pub listen: String,
+    /// `--interval`: overrides the suite's `defaults.interval` (not per-check intervals).
+    pub interval: Option<Duration>,
+    pub web_config: Option<PathBuf>,
+    /// Checks run at once (scheduled runs and `/probe` together).
+    pub concurrency: usize,
+}
+
+/// Why serve could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Suite(#[from] SuiteError),
+    #[error(transparent)]
+    WebConfig(#[from] WebConfigError),
+    #[error("cannot listen on {addr}: {detail}; pick a free address with --listen")]
+    Listen { addr: String, detail: String },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(String),
+}
+
+impl ServeError {
+    /// 2 for configuration errors (nothing probed), 1 for the rest.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ServeError::Suite(_) | ServeError::WebConfig(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Writes one line to stderr: `rotcheck: ...`. Probes never log; the exporter does.
+pub fn log(msg: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "rotcheck: {msg}");
+}
+
+/// Reads the suite and the web config named by the options.
+#[derive(Debug, Clone)]
+pub struct Loader {
+    config: PathBuf,
+    web_config: Option<PathBuf>,
+}
+
+impl Loader {
+    /// Loads both; either failing fails the whole load.
+    pub fn load(&self) -> Result<(Suite, WebConfig), ServeError> {
+        let suite = suite::load(&self.config)?;
+        let web = match &self.web_config {
+            Some(p) => WebConfig::load(p)?,
+            None => WebConfig::none(),
+        };
+        Ok((suite, web))
+    }
+}
+
+/// Runs the exporter until SIGTERM or SIGINT.
+pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    let mut signals = Signals::install()?;
+    let loader = Loader {
+        config: opts.config.clone(),
+        web_config: opts.web_config.clone(),
+    };
+    let (suite, web) = loader.load()?;
+    let listener = TcpListener::bind(&opts.listen)
+        .await
+        .map_err(|e| ServeError::Listen {
+            addr: opts.listen.clone(),
+            detail: e.to_string(),
+        })?;
+    let running = start(&opts, loader, suite, web, listener, Arc::new(EngineRunner));
+    signals.wait(&running.control).await;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// A started exporter.
+pub struct Running {
+    pub addr: Option<SocketAddr>,
+    control: mpsc::Sender<Control>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    controller: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets open requests finish briefly, stops the scheduler.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        let _ = self.controller.await;
+        log("stopped");
+    }
+}
+
+/// Starts the scheduler, the control loop and the HTTP server on `listener`.
+pub fn start(
+    opts: &ServeOptions,
+    loader: Loader,
+    suite: Suite,
+    web: WebConfig,
+    listener: TcpListener,
+    runner: Arc<dyn Runner>,
+) -> Running {
+    let suite = Arc::new(suite);
+    let intervals = scheduler::intervals(&suite, opts.interval);
+    let state = Arc::new(State::new(suite.clone(), intervals));
+    let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let mut sched = Scheduler::new(
+        state.clone(),
+        runner.clone(),
+        permits.clone(),
+        opts.interval,
+    );
+    sched.start();
+    let addr = listener.local_addr().ok();
+    let scheme = if web.tls().is_some() { "https" } else { "http" };
+    let shown = addr.map_or(opts.listen.clone(), |a| a.to_string());
+    log(format!(
+        "serving suite {:?} ({} checks) on {scheme}://{shown}",
+        suite.file.suite,
+        suite.file.checks.len()
+    ));
+    let (control, rx) = mpsc::channel(4);
+    let (stop, stop_rx) = watch::channel(false);
+    let web = Arc::new(WebHandle::new(web));
+    let app = Arc::new(App {
+        state: state.clone(),
+        runner,
+        permits,
+        control: control.clone(),
+        web: web.clone(),
+    });
+    let server = tokio::spawn(http::serve(listener, app, stop_rx.clone()));
+    let ctl = Controller {
+        sched,
+        loader,
+        state,
+        web,
+    };
+    let controller = tokio::spawn(ctl.run(rx, stop_rx));
+    Running {
+        addr,
+        control,
+        stop,
+        server,
+        controller,
+    }
+}
+
+/// Serialises reloads and owns the scheduler.
+struct Controller {
+    sched: Scheduler,
+    loader: Loader,
+    state: Arc<State>,
+    web: Arc<WebHandle>,
+}
+
+impl Controller {
+    async fn run(mut self, mut rx: mpsc::Receiver<Control>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(Control::Reload(reply)) => {
+                        let outcome = self.reload().await;
+                        let _ = reply.send(outcome);
+                    }
+                    None => break,
+                },
+                _ = stop.changed() => break,
+            }
+        }
+        self.sched.stop().await;
+    }
+
+    async fn reload(&mut self) -> Result<usize, String> {
+        match self.loader.load() {
+            Ok((suite, web)) => {
+                let n = self.sched.reload(suite).await;
+                self.web.set(web);
+                log(format!(
+                    "reloaded {}: {n} checks",
+                    self.loader.config.display()
+                ));
+                Ok(n)
+            }
+            Err(e) => {
+                self.state.reload_failed();
+                log(format!(
+                    "error: reload failed, the previous suite stays in force: {e}"
+                ));
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+/// SIGHUP (reload), SIGTERM and SIGINT (stop), installed before anything else so an early
+/// SIGHUP cannot kill the process.
+struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, ServeError> {
+        let s = |k: SignalKind| signal(k).map_err(|e| ServeError::Signals(e.to_string()));
+        Ok(Signals {
+            hup: s(SignalKind::hangup())?,
+            term: s(SignalKind::terminate())?,
+            int: s(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Reloads on SIGHUP; returns on SIGTERM or SIGINT.
+    async fn wait(&mut self, control: &mpsc::Sender<Control>) {
+        loop {
+            tokio::select! {
+                _ = self.hup.recv() => {
+                    let (tx, rx) = oneshot::channel();
+                    if control.send(Control::Reload(tx)).await.is_err() {
+                        return;
+                    }
+                    let _ = rx.await;
+                }
+                _ = self.term.recv() => return log("SIGTERM received, shutting down"),
+                _ = self.int.recv() => return log("SIGINT received, shutting down"),
+            }
+        }
+    }
+}

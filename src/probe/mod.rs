@@ -1,5 +1,6 @@
 //! Probes: one file per check kind, behind one entry point. Probes never print.
 
+pub mod classify;
 pub mod command;
 pub mod files;
 pub mod tls;
@@ -52,6 +53,8 @@ pub struct Cache {
     bundles: Mutex<HashMap<PathBuf, Loaded>>,
     /// Free slots for probes to cache their own prepared state (e.g. TLS client configs).
     pub tls_configs: Mutex<HashMap<String, Arc<rustls::ClientConfig>>>,
+    /// Vault tokens this run obtained (the profile's cert login); the engine revokes them.
+    pub vault: crate::vault::Session,
 }
 
 impl Cache {

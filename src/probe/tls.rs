@@ -1,9 +1,291 @@
-//! TLS probe (placeholder until the TLS work lands).
-use crate::model::Outcome;
+//! The `tls` probe: connect, handshake while recording the presented chain, classify any
+//! failure, then judge the expectations on what the server presented.
+//!
+//! Assertions, in order:
+//! - `handshake` (implicit): fails with the failure class as its reason.
+//! - On the recorded chain, also when the handshake failed after the server sent it (a
+//!   client-cert rejection still shows the server's chain): `chain`, `server_name`, `names`,
+//!   `expiry`, `issuer_cn`, `issuer_dn`, `serves_file`. `min_tls` needs a finished handshake.
+//!
+//! Server name: the leaf must be valid for `server_name` (default: the host of `addr`; an IP
+//! address sends no SNI and must match an IP SAN). With `expect.chain` this is part of the
+//! `chain` assertion (reason `name_mismatch`), as in every TLS client, so it also shows in
+//! `rotcheck_chain_failure`; without `chain`, an implicit `server_name` assertion checks it.
+//! `chain: {valid: false}` turns the chain judgement off (the name is then checked alone).
+//!
+//! Expiry: judged on the leaf and on every intermediate the server sends (an expiring
+//! intermediate breaks clients just the same). A self-signed root the server sends is left
+//! out: clients use their own copy from the trust store.
+
+pub mod client;
+
+use crate::certs::{self, FileError};
+use crate::expect::{chain, expiry, issuer, names};
+use crate::model::{Assertion, CertFacts, Outcome, ProbeError, Status, TlsFacts};
 use crate::probe::Ctx;
-use crate::suite::{Expect, TlsSpec};
+use crate::suite::{Expect, TlsSpec, TlsVersion};
+use client::{Failed, Session, Target};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 /// Handshakes with the listener and evaluates the expectations.
-pub async fn probe(_spec: &TlsSpec, _expect: &Expect, _ctx: &Ctx) -> Outcome {
-    Outcome::default()
+pub async fn probe(spec: &TlsSpec, expect: &Expect, ctx: &Ctx) -> Outcome {
+    let deadline = tokio::time::Instant::now() + ctx.timeout;
+    let target = match Target::parse(&spec.addr, spec.server_name.as_deref()) {
+        Ok(t) => t,
+        Err(msg) => return not_probed("config", msg),
+    };
+    let template = match cached_config(spec, ctx) {
+        Ok(c) => c,
+        Err(e) => return not_probed(&e.class, e.message),
+    };
+    let result = client::handshake(&target, &template, deadline, ctx.timeout).await;
+    judge(spec, expect, ctx, &target, result)
+}
+
+/// An outcome for a check that could not even start (bad config, unreadable client cert).
+fn not_probed(class: &str, message: String) -> Outcome {
+    Outcome {
+        error: Some(ProbeError::local(class, message.clone())),
+        assertions: vec![Assertion::not_ok(
+            "handshake",
+            Status::Error,
+            class,
+            message,
+        )],
+        ..Default::default()
+    }
+}
+
+/// The template client config for this check's identity and ALPN, built once per run.
+fn cached_config(spec: &TlsSpec, ctx: &Ctx) -> Result<Arc<rustls::ClientConfig>, ProbeError> {
+    let cert = spec.client_cert.as_deref().map(|p| ctx.path(p));
+    let key = spec.client_key.as_deref().map(|p| ctx.path(p));
+    let cache_key = format!("{cert:?}\0{key:?}\0{}", spec.alpn.join(","));
+    let configs = &ctx.cache.tls_configs;
+    if let Some(hit) = configs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&cache_key)
+    {
+        return Ok(hit.clone());
+    }
+    let identity = match (cert, key) {
+        (Some(c), Some(k)) => Some(read_identity(ctx, &c, &k).map_err(file_error)?),
+        _ => None,
+    };
+    let cfg = client::config(identity, &spec.alpn).map_err(|e| {
+        ProbeError::local(
+            "client_identity",
+            format!("cannot use client_cert/client_key ({e}); expected a certificate and the private key that pairs with it"),
+        )
+    })?;
+    let cfg = Arc::new(cfg);
+    configs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(cache_key, cfg.clone());
+    Ok(cfg)
+}
+
+fn read_identity(
+    ctx: &Ctx,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<client::Identity, FileError> {
+    let chain = ctx.cache.certs(cert)?.as_ref().clone();
+    let key = certs::read_key(key)?;
+    Ok(client::Identity { chain, key })
+}
+
+fn file_error(e: FileError) -> ProbeError {
+    ProbeError::local(e.class(), e.to_string())
+}
+
+fn judge(
+    spec: &TlsSpec,
+    expect: &Expect,
+    ctx: &Ctx,
+    target: &Target,
+    result: Result<Session, Failed>,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let (presented, session) = match result {
+        Ok(s) => {
+            out.assertions.push(handshake_passed(&s));
+            out.facts.tls = Some(TlsFacts {
+                version: s.version.clone(),
+                cipher: s.cipher.clone(),
+                alpn: s.alpn.clone(),
+            });
+            (s.chain.clone(), Some(s))
+        }
+        Err(f) => {
+            let reason = f.failure.class.as_str();
+            out.assertions
+                .push(Assertion::fail("handshake", reason, &f.failure.message));
+            out.error = Some(f.failure.to_probe_error());
+            (f.chain, None)
+        }
+    };
+    out.certs = cert_facts(&presented);
+    if !presented.is_empty() {
+        let judged = judge_certs(spec, expect, ctx, target, &presented, &out.certs);
+        out.assertions.extend(judged);
+    }
+    if let (Some(min), Some(s)) = (expect.min_tls, &session) {
+        out.assertions.push(assert_min_tls(min, s));
+    }
+    out
+}
+
+fn handshake_passed(s: &Session) -> Assertion {
+    let mut msg = format!(
+        "TLS {} {}, {} certificate(s) presented",
+        s.version.as_deref().unwrap_or("?"),
+        s.cipher.as_deref().unwrap_or("?"),
+        s.chain.len()
+    );
+    if let Some(a) = &s.alpn {
+        msg.push_str(&format!(", ALPN {a}"));
+    }
+    Assertion::pass("handshake", msg)
+}
+
+/// Facts of every presented certificate, positioned leaf / intermediate / root.
+pub fn cert_facts(presented: &[CertificateDer<'_>]) -> Vec<CertFacts> {
+    presented
+        .iter()
+        .enumerate()
+        .map(|(i, der)| {
+            let mut f = certs::facts(der, "");
+            f.position = match (i, f.self_signed) {
+                (0, _) => "leaf",
+                (_, true) => "root",
+                _ => "intermediate",
+            }
+            .into();
+            f
+        })
+        .collect()
+}
+
+fn judge_certs(
+    spec: &TlsSpec,
+    expect: &Expect,
+    ctx: &Ctx,
+    target: &Target,
+    presented: &[CertificateDer<'static>],
+    facts: &[CertFacts],
+) -> Vec<Assertion> {
+    let leaf = &facts[0];
+    let mut out = Vec::new();
+    match expect.chain {
+        Some(c) if c.valid => out.push(assert_chain(spec, ctx, target, presented, c.partial)),
+        _ => out.push(names::assert_server_name(&presented[0], &target.name)),
+    }
+    if let Some(n) = &expect.names {
+        out.push(names::assert_names(&presented[0], n));
+    }
+    let thresholds = expect.expiry.unwrap_or_else(|| ctx.default_expiry());
+    let judged: Vec<CertFacts> = facts
+        .iter()
+        .filter(|f| f.position != "root")
+        .cloned()
+        .collect();
+    out.push(expiry::assert_expiry(&judged, &thresholds, ctx.now_unix()));
+    if let Some(cn) = &expect.issuer_cn {
+        out.push(issuer::assert_issuer_cn(leaf, cn));
+    }
+    if let Some(dn) = &expect.issuer_dn {
+        out.push(issuer::assert_issuer_dn(leaf, dn));
+    }
+    if let Some(file) = &expect.serves_file {
+        out.push(assert_serves_file(leaf, file, ctx));
+    }
+    out
+}
+
+fn assert_chain(
+    spec: &TlsSpec,
+    ctx: &Ctx,
+    target: &Target,
+    presented: &[CertificateDer<'static>],
+    partial: bool,
+) -> Assertion {
+    let Some(ca_file) = &spec.ca_file else {
+        return Assertion::not_ok(
+            "chain",
+            Status::Error,
+            "config",
+            "chain: valid needs tls.ca_file (the CA chain clients trust); add it to the check",
+        );
+    };
+    match ctx.cache.certs(&ctx.path(ca_file)) {
+        Ok(ca) => chain::assert_chain(
+            presented,
+            &ca,
+            Some(&target.name),
+            unix_time(ctx.now),
+            partial,
+        ),
+        Err(e) => Assertion::not_ok("chain", Status::Error, e.class(), e.to_string()),
+    }
+}
+
+/// The served leaf must be the first certificate of the file (the reload happened).
+fn assert_serves_file(leaf: &CertFacts, file: &str, ctx: &Ctx) -> Assertion {
+    let path = ctx.path(file);
+    let on_disk = match ctx.cache.certs(&path) {
+        Ok(c) => certs::facts(&c[0], "file"),
+        Err(e) => return Assertion::not_ok("serves_file", Status::Error, e.class(), e.to_string()),
+    };
+    if on_disk.sha256 == leaf.sha256 {
+        return Assertion::pass(
+            "serves_file",
+            format!(
+                "serves the certificate in {} (serial {})",
+                path.display(),
+                leaf.serial
+            ),
+        );
+    }
+    Assertion::fail(
+        "serves_file",
+        "stale_leaf",
+        format!(
+            "expected the served leaf to be the one in {} (serial {}, not after {}); found serial {}, not after {}: the process probably did not reload the new certificate; reload or restart it",
+            path.display(),
+            on_disk.serial,
+            on_disk.not_after,
+            leaf.serial,
+            leaf.not_after
+        ),
+    )
+}
+
+fn assert_min_tls(min: TlsVersion, s: &Session) -> Assertion {
+    let got = s.version.as_deref().and_then(TlsVersion::parse);
+    match got {
+        Some(v) if v >= min => Assertion::pass(
+            "min_tls",
+            format!("negotiated TLS {} (at least {})", v.as_str(), min.as_str()),
+        ),
+        _ => Assertion::fail(
+            "min_tls",
+            "tls_version",
+            format!(
+                "expected TLS {} or newer, negotiated {} (rotcheck offers 1.2 and 1.3); enable TLS {} on the server",
+                min.as_str(),
+                s.version.as_deref().unwrap_or("an unknown version"),
+                min.as_str()
+            ),
+        ),
+    }
+}
+
+/// `SystemTime` as webpki's time (instants before 1970 clamp to the epoch).
+pub fn unix_time(t: SystemTime) -> UnixTime {
+    UnixTime::since_unix_epoch(t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default())
 }

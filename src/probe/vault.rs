@@ -1,9 +1,188 @@
-//! Vault check kinds (placeholder until the Vault work lands).
-use crate::model::Outcome;
+//! Vault check kinds (`vault_health`, `vault_login`, `vault_cert_role`, `vault_pki_role`,
+//! `vault_kv`, `version_skew`): one file per kind under `vault/`, and the helpers they share —
+//! resolving the profile, the run's token, and turning a `VaultError` into an outcome.
+
+mod cert_role;
+mod health;
+mod kv;
+mod login;
+mod pki_role;
+mod skew;
+
+use crate::model::{Assertion, Outcome, Status};
 use crate::probe::Ctx;
-use crate::suite::CheckSpec;
+use crate::suite::{CheckSpec, PolicyExpect};
+use crate::vault::{Settings, Token, VaultClient, VaultError};
 
 /// Runs a vault_* or version_skew check; None when the check is not of those kinds.
-pub async fn probe(_check: &CheckSpec, _ctx: &Ctx) -> Option<Outcome> {
-    None
+pub async fn probe(check: &CheckSpec, ctx: &Ctx) -> Option<Outcome> {
+    let e = &check.expect;
+    let out = if let Some(s) = &check.vault_health {
+        health::run(s, e, ctx).await
+    } else if let Some(s) = &check.vault_login {
+        login::run(s, e, ctx).await
+    } else if let Some(s) = &check.vault_cert_role {
+        cert_role::run(s, e, ctx).await
+    } else if let Some(s) = &check.vault_pki_role {
+        pki_role::run(s, e, ctx).await
+    } else if let Some(s) = &check.vault_kv {
+        kv::run(s, e, ctx).await
+    } else if let Some(s) = &check.version_skew {
+        skew::run(s, e, ctx).await
+    } else {
+        return None;
+    };
+    Some(out)
+}
+
+/// The suite's profile and a client carrying its identity, within the check's budget.
+pub(crate) struct Prepared {
+    pub settings: Settings,
+    pub client: VaultClient,
+}
+
+/// Resolves the profile and builds its client.
+pub(crate) fn prepare(ctx: &Ctx) -> Result<Prepared, VaultError> {
+    let settings = Settings::for_suite(&ctx.suite)?;
+    let client = VaultClient::new(&settings.endpoint, ctx.timeout)?;
+    Ok(Prepared { settings, client })
+}
+
+impl Prepared {
+    /// The run's token for a read (`what` names it in the "no token" message).
+    pub async fn token(&self, ctx: &Ctx, what: &str) -> Result<Token, VaultError> {
+        ctx.cache
+            .vault
+            .token(&self.client, &self.settings.token, what)
+            .await
+    }
+}
+
+/// The outcome of a probe body, or of the error that stopped it.
+pub(crate) fn settle(r: Result<Outcome, VaultError>) -> Outcome {
+    r.unwrap_or_else(|e| failure(&e))
+}
+
+/// The outcome for a failed call: connection failures keep their class (as the assertion's
+/// reason too), a sealed Vault fails, anything that prevents evaluating is an `error`.
+pub(crate) fn failure(e: &VaultError) -> Outcome {
+    let (name, status, reason) = match e {
+        VaultError::Connect { class, .. } => ("connect", Status::Fail, class.as_str().to_string()),
+        VaultError::ServerCert { reason, .. } => ("chain", Status::Fail, reason.as_str().into()),
+        VaultError::ProfileLogin { source, .. }
+            if source.is_connection() || source.status() == Some(503) =>
+        {
+            return failure(source)
+        }
+        VaultError::ProfileLogin { .. } => ("token", Status::Error, "login_failed".into()),
+        VaultError::Http { status: 503, .. } => ("vault", Status::Fail, "sealed".into()),
+        VaultError::Http { .. } => ("vault", Status::Error, e.class()),
+        _ => ("config", Status::Error, e.class()),
+    };
+    let message = e.to_string();
+    Outcome {
+        error: Some(e.to_probe_error()),
+        assertions: vec![Assertion::not_ok(name, status, &reason, message)],
+        ..Default::default()
+    }
+}
+
+/// An outcome from assertions alone.
+pub(crate) fn outcome(assertions: Vec<Assertion>) -> Outcome {
+    Outcome {
+        assertions,
+        ..Default::default()
+    }
+}
+
+/// A "could not evaluate" assertion (e.g. an unreadable expectation file).
+pub(crate) fn cannot(name: &str, reason: &str, message: impl Into<String>) -> Assertion {
+    Assertion::not_ok(name, Status::Error, reason, message)
+}
+
+/// `policies: {include, exclude}` against the policies found; forbidden ones fail first.
+pub(crate) fn assert_policies(found: &[String], want: &PolicyExpect, fix: &str) -> Assertion {
+    let has = |p: &String| found.iter().any(|f| f == p);
+    let forbidden: Vec<&String> = want.exclude.iter().filter(|p| has(p)).collect();
+    let missing: Vec<&String> = want.include.iter().filter(|p| !has(p)).collect();
+    let found_txt = list(found.iter());
+    if !forbidden.is_empty() {
+        return Assertion::fail(
+            "policies",
+            "policy_forbidden",
+            format!(
+                "forbidden {} attached; found [{found_txt}]; expected none of [{}]; remove {} from {fix}",
+                plural(&forbidden, "policy", "policies"),
+                list(want.exclude.iter()),
+                list(forbidden.iter().copied())
+            ),
+        );
+    }
+    if !missing.is_empty() {
+        return Assertion::fail(
+            "policies",
+            "policy_missing",
+            format!(
+                "expected policies to include [{}]; found [{found_txt}]; missing {}: attach to {fix}",
+                list(want.include.iter()),
+                list(missing.iter().copied())
+            ),
+        );
+    }
+    Assertion::pass(
+        "policies",
+        format!("policies [{found_txt}] include every required one and none forbidden"),
+    )
+}
+
+/// `a, b, c`.
+pub(crate) fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {
+    items.map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+fn plural<T>(items: &[T], one: &str, many: &str) -> String {
+    if items.len() == 1 {
+        one.to_string()
+    } else {
+        many.to_string()
+    }
+}
+
+/// Seconds as a short duration (`72h`, `1h 30m`, `0s`).
+pub(crate) fn secs(s: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(s)).to_string()
+}
+
+/// The 404 of a read: a missing mount says `no handler for route`; a missing item says nothing.
+pub(crate) fn mount_missing(e: &VaultError) -> bool {
+    e.errors()
+        .iter()
+        .any(|m| m.contains("no handler for route"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_include_and_exclude() {
+        let found = vec![
+            "default".to_string(),
+            "app-a-issue".into(),
+            "debug-policy".into(),
+        ];
+        let want = PolicyExpect {
+            include: vec!["app-a-issue".into()],
+            exclude: vec!["debug-policy".into()],
+        };
+        let a = assert_policies(&found, &want, "the mapping");
+        assert_eq!(a.reason.as_deref(), Some("policy_forbidden"));
+        let want = PolicyExpect {
+            include: vec!["kv-read".into()],
+            exclude: vec![],
+        };
+        let a = assert_policies(&found, &want, "the mapping");
+        assert_eq!(a.reason.as_deref(), Some("policy_missing"));
+        assert!(a.message.contains("missing kv-read"));
+    }
 }

@@ -77,9 +77,13 @@ fn key_before_var(text: &str, line: usize) -> Option<String> {
 
 /// The `key` of the `key: value` pair whose value starts at byte `at` of a line.
 fn key_before(line: &str, at: usize) -> Option<String> {
-    let before = line.get(..at)?.trim_end().trim_end_matches(['"', '\'']).trim_end();
+    let before = line
+        .get(..at)?
+        .trim_end()
+        .trim_end_matches(['"', '\''])
+        .trim_end();
     let key = before.strip_suffix(':')?;
-    let key = key.rsplit(|c: char| c == '{' || c == ',' || c == ' ' || c == '-').next()?;
+    let key = key.rsplit(['{', ',', ' ', '-']).next()?;
     (!key.is_empty()).then(|| key.to_string())
 }
 
@@ -87,11 +91,18 @@ fn key_before(line: &str, at: usize) -> Option<String> {
 /// line holding the quoted bad value and add the key written before it.
 fn refine_key(mut e: SuiteError, text: &str) -> SuiteError {
     let Some(line) = e.line else { return e };
-    let Some(value) = e.message.split('"').nth(1).filter(|v| !v.is_empty()) else { return e };
-    let found = text.lines().enumerate().skip(line.saturating_sub(1)).take(64).find_map(|(i, l)| {
-        let at = l.find(value)?;
-        Some((i + 1, key_before(l, at)?))
-    });
+    let Some(value) = e.message.split('"').nth(1).filter(|v| !v.is_empty()) else {
+        return e;
+    };
+    let found = text
+        .lines()
+        .enumerate()
+        .skip(line.saturating_sub(1))
+        .take(64)
+        .find_map(|(i, l)| {
+            let at = l.find(value)?;
+            Some((i + 1, key_before(l, at)?))
+        });
     if let Some((l, key)) = found {
         e.line = Some(l);
         e.column = None;

@@ -1,0 +1,473 @@
+//! `--web-config`: the Prometheus exporter-toolkit web configuration file — TLS served with
+//! rustls (server cert and key, optional client CA and client auth type, TLS versions),
+//! `basic_auth_users` with bcrypt hashes, and extra response headers. Unknown keys and
+//! settings rustls cannot honour are errors: a security setting must never be ignored.
+
+use hyper::header::{HeaderName, HeaderValue};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio_rustls::TlsAcceptor;
+
+/// The file as written (exporter-toolkit key names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebFile {
+    tls_server_config: Option<TlsFile>,
+    http_server_config: Option<HttpFile>,
+    #[serde(default)]
+    basic_auth_users: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    #[serde(default)]
+    client_auth_type: String,
+    client_ca_file: Option<String>,
+    min_version: Option<String>,
+    max_version: Option<String>,
+    prefer_server_cipher_suites: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    /// Accepted for compatibility; rotcheck serves HTTP/1.1 only.
+    #[serde(default)]
+    http2: Option<bool>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+/// Why a web config cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebConfigError {
+    #[error("{path}: cannot read the web config: {detail}")]
+    Read { path: String, detail: String },
+    #[error("{path}: {detail}")]
+    Parse { path: String, detail: String },
+    #[error("{path}: tls_server_config.{key}: {detail}")]
+    Tls {
+        path: String,
+        key: &'static str,
+        detail: String,
+    },
+    #[error("{path}: basic_auth_users.{user}: not a bcrypt hash ({detail}); create one with `htpasswd -nbBC 10 USER PASSWORD`")]
+    BadHash {
+        path: String,
+        user: String,
+        detail: String,
+    },
+    #[error("{path}: http_server_config.headers: {detail}")]
+    Header { path: String, detail: String },
+}
+
+/// A loaded web config: what the HTTP server applies to every connection and request.
+#[derive(Default)]
+pub struct WebConfig {
+    tls: Option<TlsAcceptor>,
+    users: BTreeMap<String, String>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// SHA-256 of `user:password` pairs that passed bcrypt, so each scrape does not pay
+    /// bcrypt's deliberate cost again.
+    verified: Mutex<HashMap<String, [u8; 32]>>,
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("tls", &self.tls.is_some())
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl WebConfig {
+    /// Plain HTTP, no authentication (no `--web-config`).
+    pub fn none() -> Self {
+        WebConfig::default()
+    }
+
+    /// Reads and validates a web config file.
+    pub fn load(path: &Path) -> Result<Self, WebConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| WebConfigError::Read {
+            path: p.clone(),
+            detail: e.to_string(),
+        })?;
+        let file: WebFile = if text.trim().is_empty() {
+            WebFile::default()
+        } else {
+            serde_yaml_ng::from_str(&text).map_err(|e| WebConfigError::Parse {
+                path: p.clone(),
+                detail: e.to_string(),
+            })?
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let tls = match &file.tls_server_config {
+            Some(t) => Some(acceptor(t, dir, &p)?),
+            None => None,
+        };
+        check_hashes(&file.basic_auth_users, &p)?;
+        let http = file.http_server_config.unwrap_or_default();
+        let _ = http.http2;
+        Ok(WebConfig {
+            tls,
+            users: file.basic_auth_users,
+            headers: headers(&http.headers, &p)?,
+            verified: Mutex::default(),
+        })
+    }
+
+    /// The TLS acceptor when TLS is configured.
+    pub fn tls(&self) -> Option<&TlsAcceptor> {
+        self.tls.as_ref()
+    }
+
+    /// Extra response headers.
+    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
+    }
+
+    /// Whether requests must carry basic auth credentials.
+    pub fn needs_auth(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    /// Checks an `Authorization` header value against `basic_auth_users`.
+    pub async fn authorize(self: &Arc<Self>, header: Option<&[u8]>) -> bool {
+        if !self.needs_auth() {
+            return true;
+        }
+        let Some((user, password)) = header.and_then(parse_basic) else {
+            return false;
+        };
+        let digest = sha256(format!("{user}:{password}").as_bytes());
+        if self.cached(&user, &digest) {
+            return true;
+        }
+        let known = self.users.get(&user).cloned();
+        // Unknown users still pay for one bcrypt run, so timing does not reveal names.
+        let Some(hash) = known
+            .clone()
+            .or_else(|| self.users.values().next().cloned())
+        else {
+            return false;
+        };
+        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .unwrap_or(false);
+        if ok && known.is_some() {
+            self.lock_verified().insert(user, digest);
+        }
+        ok && known.is_some()
+    }
+
+    fn lock_verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, [u8; 32]>> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cached(&self, user: &str, digest: &[u8; 32]) -> bool {
+        self.lock_verified()
+            .get(user)
+            .is_some_and(|d| constant_time_eq(d, digest))
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `Basic base64(user:password)` → (user, password).
+fn parse_basic(header: &[u8]) -> Option<(String, String)> {
+    use base64::Engine;
+    let text = std::str::from_utf8(header).ok()?.trim();
+    let (scheme, token) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+fn check_hashes(users: &BTreeMap<String, String>, path: &str) -> Result<(), WebConfigError> {
+    for (user, hash) in users {
+        hash.parse::<bcrypt::HashParts>()
+            .map_err(|e| WebConfigError::BadHash {
+                path: path.into(),
+                user: user.clone(),
+                detail: e.to_string(),
+            })?;
+    }
+    Ok(())
+}
+
+fn headers(
+    map: &BTreeMap<String, String>,
+    path: &str,
+) -> Result<Vec<(HeaderName, HeaderValue)>, WebConfigError> {
+    let err = |detail: String| WebConfigError::Header {
+        path: path.into(),
+        detail,
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| err(format!("{k:?} is not a header name")))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| err(format!("{k}: {v:?} is not a header value")))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+fn resolve(dir: &Path, p: &str) -> PathBuf {
+    let pb = PathBuf::from(p);
+    if pb.is_absolute() {
+        pb
+    } else {
+        dir.join(pb)
+    }
+}
+
+fn acceptor(t: &TlsFile, dir: &Path, path: &str) -> Result<TlsAcceptor, WebConfigError> {
+    let err = |key: &'static str, detail: String| WebConfigError::Tls {
+        path: path.into(),
+        key,
+        detail,
+    };
+    let (Some(cert_file), Some(key_file)) = (&t.cert_file, &t.key_file) else {
+        return Err(err(
+            "cert_file",
+            "cert_file and key_file are both required to serve TLS".into(),
+        ));
+    };
+    let chain = crate::certs::read_certs(&resolve(dir, cert_file))
+        .map_err(|e| err("cert_file", e.to_string()))?;
+    let key = crate::certs::read_key(&resolve(dir, key_file))
+        .map_err(|e| err("key_file", e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions(t).map_err(|d| err("min_version", d))?)
+        .map_err(|e| err("min_version", e.to_string()))?;
+    let builder = match client_verifier(t, dir, provider, &err)? {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| err("key_file", format!("does not pair with cert_file: {e}")))?;
+    config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+fn version(name: &str) -> Result<u8, String> {
+    match name {
+        "TLS12" => Ok(2),
+        "TLS13" => Ok(3),
+        "TLS10" | "TLS11" => Err(format!(
+            "{name} is not supported (rustls speaks TLS12 and TLS13)"
+        )),
+        other => Err(format!("unknown version {other:?}; use TLS12 or TLS13")),
+    }
+}
+
+fn versions(t: &TlsFile) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
+    let min = version(t.min_version.as_deref().unwrap_or("TLS12"))?;
+    let max = version(t.max_version.as_deref().unwrap_or("TLS13"))?;
+    let all = [(2, &rustls::version::TLS12), (3, &rustls::version::TLS13)];
+    let picked: Vec<_> = all
+        .into_iter()
+        .filter(|(v, _)| (min..=max).contains(v))
+        .map(|(_, p)| p)
+        .collect();
+    if picked.is_empty() {
+        return Err("min_version is above max_version".into());
+    }
+    Ok(picked)
+}
+
+type ErrFn<'a> = &'a dyn Fn(&'static str, String) -> WebConfigError;
+
+fn client_verifier(
+    t: &TlsFile,
+    dir: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    err: ErrFn<'_>,
+) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>, WebConfigError> {
+    let optional = match t.client_auth_type.as_str() {
+        "" | "NoClientCert" => {
+            if t.client_ca_file.is_some() {
+                return Err(err(
+                    "client_auth_type",
+                    "client_ca_file is set but client_auth_type is not; use RequireAndVerifyClientCert or VerifyClientCertIfGiven".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        "RequireAndVerifyClientCert" => false,
+        "VerifyClientCertIfGiven" => true,
+        "RequestClientCert" | "RequireAnyClientCert" => {
+            return Err(err(
+                "client_auth_type",
+                format!("{} (unverified client certificates) is not supported; use RequireAndVerifyClientCert or VerifyClientCertIfGiven", t.client_auth_type),
+            ))
+        }
+        other => {
+            return Err(err(
+                "client_auth_type",
+                format!("unknown value {other:?}; use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"),
+            ))
+        }
+    };
+    let Some(ca) = &t.client_ca_file else {
+        return Err(err(
+            "client_ca_file",
+            format!("{} needs client_ca_file", t.client_auth_type),
+        ));
+    };
+    let mut roots = RootCertStore::empty();
+    for c in crate::certs::read_certs(&resolve(dir, ca))
+        .map_err(|e| err("client_ca_file", e.to_string()))?
+    {
+        roots
+            .add(c)
+            .map_err(|e| err("client_ca_file", e.to_string()))?;
+    }
+    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+    let builder = if optional {
+        builder.allow_unauthenticated()
+    } else {
+        builder
+    };
+    builder
+        .build()
+        .map(Some)
+        .map_err(|e| err("client_ca_file", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn load(text: &str) -> Result<WebConfig, WebConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "web.yml", text);
+        WebConfig::load(&p)
+    }
+
+    #[test]
+    fn empty_file_means_plain_http_without_auth() {
+        let w = load("").unwrap();
+        assert!(w.tls().is_none());
+        assert!(!w.needs_auth());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e =
+            load("tls_server_config:\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n").unwrap_err();
+        assert!(e.to_string().contains("cipher_suites"), "{e}");
+        let e = load("basic_auth:\n  a: b\n").unwrap_err();
+        assert!(matches!(e, WebConfigError::Parse { .. }), "{e}");
+    }
+
+    #[test]
+    fn hashes_must_be_bcrypt() {
+        let e = load("basic_auth_users:\n  alice: plaintext\n").unwrap_err();
+        assert!(
+            matches!(e, WebConfigError::BadHash { ref user, .. } if user == "alice"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tls_needs_files_and_a_known_auth_type() {
+        let e = load("tls_server_config:\n  cert_file: x.crt\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                WebConfigError::Tls {
+                    key: "cert_file",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e =
+            load("tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n").unwrap_err();
+        assert!(e.to_string().contains("not found"), "{e}");
+    }
+
+    #[test]
+    fn parses_basic_headers() {
+        assert_eq!(
+            parse_basic(b"Basic YWxpY2U6czNjcjp0"),
+            Some(("alice".into(), "s3cr:t".into()))
+        );
+        assert_eq!(
+            parse_basic(b"basic YWxpY2U6eA=="),
+            Some(("alice".into(), "x".into()))
+        );
+        assert_eq!(parse_basic(b"Bearer abc"), None);
+        assert_eq!(parse_basic(b"Basic !!!"), None);
+    }
+
+    #[tokio::test]
+    async fn authorizes_with_bcrypt_and_caches() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let w = Arc::new(load(&format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap());
+        let h = |u: &str, p: &str| {
+            use base64::Engine;
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        };
+        assert!(w.authorize(Some(h("alice", "s3cret").as_bytes())).await);
+        assert!(w.authorize(Some(h("alice", "s3cret").as_bytes())).await);
+        assert!(!w.authorize(Some(h("alice", "wrong").as_bytes())).await);
+        assert!(!w.authorize(Some(h("bob", "s3cret").as_bytes())).await);
+        assert!(!w.authorize(None).await);
+    }
+
+    #[test]
+    fn versions_are_bounded() {
+        let t = TlsFile {
+            min_version: Some("TLS13".into()),
+            ..Default::default()
+        };
+        assert_eq!(versions(&t).unwrap().len(), 1);
+        let t = TlsFile {
+            min_version: Some("TLS10".into()),
+            ..Default::default()
+        };
+        assert!(versions(&t).is_err());
+    }
+}

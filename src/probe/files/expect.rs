@@ -1,0 +1,65 @@
+//! The check-level certificate expectations, applied to each cert and chain entry: `expiry`
+//! (every certificate of the file), `names`, `issuer_cn`/`issuer_dn` (the leaf) and `chain`.
+
+use super::content::{unusable, Loaded};
+use super::Entry;
+use crate::expect::chain::assert_chain;
+use crate::expect::expiry::assert_expiry;
+use crate::expect::issuer::{assert_issuer_cn, assert_issuer_dn};
+use crate::expect::names::assert_names;
+use crate::model::{Assertion, Outcome, Status};
+use crate::probe::Ctx;
+use crate::suite::{ChainExpect, Expect, FileKind};
+use rustls_pki_types::UnixTime;
+use std::time::Duration;
+
+/// Evaluates the expectations for one loaded entry (bundles hold trust anchors: skipped).
+pub fn check(e: &Entry, loaded: &Loaded, expect: &Expect, ctx: &Ctx, out: &mut Outcome) {
+    if e.spec.kind == FileKind::Bundle {
+        return;
+    }
+    let t = expect.expiry.unwrap_or_else(|| ctx.default_expiry());
+    let expiry = assert_expiry(&loaded.facts, &t, ctx.now_unix());
+    out.assertions.push(e.renamed(expiry));
+    let leaf = &loaded.facts[0];
+    if let Some(want) = &expect.names {
+        let a = assert_names(&loaded.ders[0], want);
+        out.assertions.push(prefixed(e, a));
+    }
+    if let Some(want) = &expect.issuer_cn {
+        out.assertions
+            .push(prefixed(e, assert_issuer_cn(leaf, want)));
+    }
+    if let Some(want) = &expect.issuer_dn {
+        out.assertions
+            .push(prefixed(e, assert_issuer_dn(leaf, want)));
+    }
+    if let Some(want) = expect.chain.filter(|c| c.valid) {
+        out.assertions.push(chain(e, loaded, want, ctx));
+    }
+}
+
+/// Renamed to the entry, with the file named at the start of the message.
+fn prefixed(e: &Entry, a: Assertion) -> Assertion {
+    let mut a = e.renamed(a);
+    a.message = format!("{}: {}", e.label, a.message);
+    a
+}
+
+/// `chain: valid` for a file: its certificates build a path to a root of the entry's `ca_file`.
+fn chain(e: &Entry, loaded: &Loaded, want: ChainExpect, ctx: &Ctx) -> Assertion {
+    let name = e.name("chain");
+    let Some(ca_file) = &e.spec.ca_file else {
+        let msg = format!(
+            "chain: valid needs the trust anchors for {}; add `ca_file: PATH` to its entry",
+            e.label
+        );
+        return Assertion::not_ok(&name, Status::Error, "config", msg);
+    };
+    let ca = match ctx.cache.certs(&ctx.path(ca_file)) {
+        Ok(ca) => ca,
+        Err(err) => return unusable(&name, &err),
+    };
+    let now = UnixTime::since_unix_epoch(Duration::from_secs(ctx.now_unix().max(0) as u64));
+    prefixed(e, assert_chain(&loaded.ders, &ca, None, now, want.partial))
+}

@@ -1,0 +1,56 @@
+//! Runs one rotate action with a fresh Vault client from the suite's profile (so files rotated
+//! by earlier actions — CA chain, admin client cert — are re-read), revoking any login token
+//! afterwards.
+
+use super::ctx::{Ctx, Done, Out, RotateError, VaultIo};
+use super::plan::Action;
+use crate::vault::Settings;
+use std::time::SystemTime;
+
+/// Runs an action; `settings` is the resolved vault profile.
+pub async fn run(
+    action: &Action,
+    settings: &Settings,
+    dry_run: bool,
+    out: &mut Out,
+) -> Result<Done, RotateError> {
+    let vault = VaultIo::new(settings)?;
+    let result = {
+        let mut cx = Ctx {
+            vault: &vault,
+            dry_run,
+            now: SystemTime::now(),
+            out,
+        };
+        dispatch(action, &mut cx).await
+    };
+    for e in vault.close().await {
+        out.line(format!("warning: could not revoke the login token: {e}"));
+    }
+    result
+}
+
+async fn dispatch(action: &Action, cx: &mut Ctx<'_>) -> Result<Done, RotateError> {
+    match action {
+        Action::Issue(s) => super::issue::run(s, cx).await,
+        Action::CertRole(s) => super::cert_role::run(s, cx).await,
+        Action::PkiRole(s) => super::pki_role::run(s, cx).await,
+        Action::Trust(s) => super::trust::run(s, cx).await,
+    }
+}
+
+/// One line naming the action, for step output.
+pub fn title(action: &Action) -> String {
+    match action {
+        Action::Issue(s) => format!(
+            "issue {}/{} cn={} → {}",
+            s.mount,
+            s.role,
+            s.cn,
+            s.cert.display()
+        ),
+        Action::CertRole(s) => format!("cert-role auth/{}/certs/{}", s.mount, s.name),
+        Action::PkiRole(s) => format!("pki-role {}/roles/{}", s.mount, s.name),
+        Action::Trust(s) => format!("trust {}/ca_chain → {}", s.mount, s.out.display()),
+    }
+}

@@ -1,0 +1,481 @@
+//! `rotate issue`: a certificate from `<mount>/issue/<role>` (or `<mount>/sign/<role>` with a
+//! key generated here), verified, then written with its key, chain and CA files. A current
+//! certificate that is still fresh (pairs, chains to the mount's CA, right names, enough
+//! lifetime left) is kept; only its companion files are brought in line.
+
+use super::atomic::{prepare, FileSpec, Prepared, Written};
+use super::ctx::{warnings, Ctx, Done, RotateError};
+use super::keygen;
+use super::material::{parse_pem, split_roots, to_pem, CertId};
+use super::secret::Secret;
+use super::spec::IssueSpec;
+use super::state::CertChange;
+use super::verify::{self, Candidate, Expected};
+use crate::certs;
+use crate::suite::Threshold;
+use rustls_pki_types::CertificateDer;
+use serde_json::{json, Value};
+use std::path::Path;
+
+type Ders = Vec<CertificateDer<'static>>;
+
+/// Runs `issue`.
+pub async fn run(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError> {
+    let ca_chain = fetch_ca_chain(cx, &spec.mount).await?;
+    let stale = if spec.force {
+        Some("--force given".to_string())
+    } else {
+        freshness(spec, &ca_chain, cx)
+    };
+    match stale {
+        None => keep_current(spec, &ca_chain, cx),
+        Some(why) => {
+            cx.say(format!(
+                "{} needs a new certificate: {why}",
+                spec.cert.display()
+            ));
+            if cx.dry_run {
+                dry_run(spec, cx);
+                return Ok(Done {
+                    changed: true,
+                    certs: vec![],
+                });
+            }
+            issue_new(spec, cx).await
+        }
+    }
+}
+
+/// The mount's CA chain (issuer first, up to the root) from `<mount>/cert/ca_chain`.
+pub async fn fetch_ca_chain(cx: &mut Ctx<'_>, mount: &str) -> Result<Ders, RotateError> {
+    let path = format!("{mount}/cert/ca_chain");
+    let data = cx.vault.read_public(&path).await?;
+    let text = data
+        .as_ref()
+        .and_then(|d| d.get("ca_chain").or_else(|| d.get("certificate")))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if text.trim().is_empty() {
+        return Err(RotateError::Material(format!(
+            "GET {path}: the mount has no CA chain; expected the PKI mount {mount:?} to have an issuer; check the mount name"
+        )));
+    }
+    let ders = parse_pem(text, &format!("GET {path}")).map_err(RotateError::Material)?;
+    let top = CertId::of(ders[0].as_ref());
+    cx.out.line(format!(
+        "read {path}: {} certificate(s), issuer {:?}",
+        ders.len(),
+        top.subject_cn
+    ));
+    Ok(ders)
+}
+
+fn expected(spec: &IssueSpec) -> Expected {
+    let mut sans = spec.alt_names.clone();
+    sans.extend(spec.ip_sans.iter().cloned());
+    Expected {
+        cn: Some(spec.cn.clone()),
+        sans,
+    }
+}
+
+/// Why the current certificate must be replaced; `None` when it is fresh.
+fn freshness(spec: &IssueSpec, ca_chain: &Ders, cx: &mut Ctx<'_>) -> Option<String> {
+    let certs = match certs::read_certs(&spec.cert) {
+        Ok(c) => c,
+        Err(e) => return Some(format!("{} ({})", e, e.class())),
+    };
+    let key = match std::fs::read_to_string(&spec.key) {
+        Ok(k) => Secret::new(k),
+        Err(e) => return Some(format!("{}: cannot read the key ({e})", spec.key.display())),
+    };
+    let cand = Candidate {
+        leaf: &certs[0],
+        intermediates: &certs[1..],
+        ca_chain,
+        key: Some(&key),
+    };
+    if let Err(e) = verify::verify(&cand, &expected(spec), cx.now) {
+        return Some(e.to_string());
+    }
+    let facts = certs::facts(certs[0].as_ref(), "leaf");
+    let now = cx
+        .now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let ratio = facts.lifetime_remaining_ratio(now);
+    let left = facts.not_after_unix - now;
+    let below = match spec.renew_below {
+        Threshold::Ratio(r) => ratio < r,
+        Threshold::Remaining(d) => left < d.as_secs() as i64,
+    };
+    let state = format!(
+        "{:.0}% of its lifetime left (renews below {})",
+        ratio * 100.0,
+        spec.renew_below
+    );
+    if below {
+        return Some(state);
+    }
+    cx.say(format!(
+        "{} is fresh: {state}; not re-issued (use --force to re-issue)",
+        spec.cert.display()
+    ));
+    None
+}
+
+/// The CA certificate in the chain that issued `leaf` (by subject), else the chain's first.
+fn issuer_of(leaf: &CertificateDer<'_>, chain: &Ders) -> Option<CertificateDer<'static>> {
+    use x509_parser::prelude::*;
+    let (_, l) = X509Certificate::from_der(leaf.as_ref()).ok()?;
+    let want = l.issuer().as_raw().to_vec();
+    chain
+        .iter()
+        .find(|c| {
+            X509Certificate::from_der(c.as_ref()).is_ok_and(|(_, x)| x.subject().as_raw() == want)
+        })
+        .or(chain.first())
+        .cloned()
+}
+
+/// The files of an issue, with their bytes.
+struct FileSet {
+    files: Vec<(FileSpec, Vec<u8>)>,
+}
+
+fn file_set(
+    spec: &IssueSpec,
+    key: Option<&[u8]>,
+    cert_pem: &[u8],
+    leaf: &CertificateDer<'_>,
+    ca_chain: &Ders,
+) -> FileSet {
+    let cert_spec = |p: &Path| FileSpec {
+        path: p.to_path_buf(),
+        mode: spec.cert_mode.0,
+        owner: spec.owner.clone(),
+    };
+    let mut files = Vec::new();
+    if let Some(p) = &spec.ca_chain {
+        files.push((cert_spec(p), to_pem(ca_chain).into_bytes()));
+    }
+    if let (Some(p), Some(ca)) = (&spec.ca, issuer_of(leaf, ca_chain)) {
+        files.push((cert_spec(p), to_pem(&[ca]).into_bytes()));
+    }
+    if let Some(k) = key {
+        let key_spec = FileSpec {
+            path: spec.key.clone(),
+            mode: spec.key_mode.0,
+            owner: spec.owner.clone(),
+        };
+        files.push((key_spec, k.to_vec()));
+    }
+    files.push((cert_spec(&spec.cert), cert_pem.to_vec()));
+    if let Some(p) = &spec.chain {
+        let (ints, _) = split_roots(ca_chain);
+        let mut full = vec![leaf.clone().into_owned()];
+        full.extend(ints);
+        files.push((cert_spec(p), to_pem(&full).into_bytes()));
+    }
+    FileSet { files }
+}
+
+/// Keeps the fresh certificate and key; brings mode, owner and companion files in line.
+fn keep_current(spec: &IssueSpec, ca_chain: &Ders, cx: &mut Ctx<'_>) -> Result<Done, RotateError> {
+    let read = |p: &Path| {
+        std::fs::read(p)
+            .map_err(|e| RotateError::Material(format!("{}: cannot read: {e}", p.display())))
+    };
+    let key = read(&spec.key)?;
+    let cert = read(&spec.cert)?;
+    let leaf = certs::parse_certs(&cert, &spec.cert.display().to_string())
+        .map_err(|e| RotateError::Material(e.to_string()))?
+        .remove(0);
+    let set = file_set(spec, Some(&key), &cert, &leaf, ca_chain);
+    if cx.dry_run {
+        return dry_run_files(&set, cx);
+    }
+    let changed = commit(set, cx)?;
+    Ok(Done {
+        changed,
+        certs: vec![],
+    })
+}
+
+/// Prints what an up-to-date check of each file finds.
+fn dry_run_files(set: &FileSet, cx: &mut Ctx<'_>) -> Result<Done, RotateError> {
+    let mut changed = false;
+    for (spec, bytes) in &set.files {
+        let d = super::atomic::diff(spec, bytes)?;
+        changed |= d != super::atomic::Diff::Same;
+        cx.say(format!(
+            "{}: {}",
+            spec.path.display(),
+            describe_diff(&d, spec)
+        ));
+    }
+    Ok(Done {
+        changed,
+        certs: vec![],
+    })
+}
+
+/// A file's up-to-date check in words, for dry runs.
+pub fn describe_diff(d: &super::atomic::Diff, spec: &FileSpec) -> String {
+    use super::atomic::Diff;
+    let how = format!(
+        "{:04o}{}",
+        spec.mode,
+        spec.owner
+            .as_ref()
+            .map(|o| format!(" {o}"))
+            .unwrap_or_default()
+    );
+    match d {
+        Diff::Same => "up to date".into(),
+        Diff::Meta(what) => format!("would fix {what}"),
+        Diff::Missing => format!("would create ({how})"),
+        Diff::Content => format!("would replace ({how}), keeping the old one as .prev"),
+    }
+}
+
+fn dry_run(spec: &IssueSpec, cx: &mut Ctx<'_>) {
+    if spec.csr {
+        cx.say(format!(
+            "would generate a {:?} key here and POST {}/sign/{} with a CSR for {:?}",
+            spec.key_type, spec.mount, spec.role, spec.cn
+        ));
+    } else {
+        cx.say(format!(
+            "would POST {}/issue/{} {}",
+            spec.mount,
+            spec.role,
+            describe_body(&issue_body(spec))
+        ));
+    }
+    cx.say("would verify the new certificate (key pair, chain to the CA, names, expiry) before writing");
+    let mut paths = vec![(&spec.key, spec.key_mode.0)];
+    for p in [
+        Some(&spec.cert),
+        spec.chain.as_ref(),
+        spec.ca.as_ref(),
+        spec.ca_chain.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        paths.push((p, spec.cert_mode.0));
+    }
+    for (p, mode) in paths {
+        let owner = spec
+            .owner
+            .as_ref()
+            .map(|o| format!(" {o}"))
+            .unwrap_or_default();
+        cx.say(format!("would write {} ({mode:04o}{owner})", p.display()));
+    }
+}
+
+/// The request body without secrets (it has none), for dry-run output.
+fn describe_body(body: &Value) -> String {
+    body.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+fn issue_body(spec: &IssueSpec) -> Value {
+    let mut b = json!({ "common_name": spec.cn, "format": "pem" });
+    if !spec.alt_names.is_empty() {
+        b["alt_names"] = json!(spec.alt_names.join(","));
+    }
+    if !spec.ip_sans.is_empty() {
+        b["ip_sans"] = json!(spec.ip_sans.join(","));
+    }
+    if let Some(t) = &spec.ttl {
+        b["ttl"] = json!(t);
+    }
+    b
+}
+
+/// What Vault returned, secrets wrapped.
+struct Issued {
+    leaf: CertificateDer<'static>,
+    ca_chain: Ders,
+    key: Secret,
+    serial: String,
+}
+
+async fn issue_new(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError> {
+    let issued = if spec.csr {
+        sign(spec, cx).await?
+    } else {
+        issue(spec, cx).await?
+    };
+    let cand = Candidate {
+        leaf: &issued.leaf,
+        intermediates: &[],
+        ca_chain: &issued.ca_chain,
+        key: Some(&issued.key),
+    };
+    let v =
+        verify::verify(&cand, &expected(spec), cx.now).map_err(|source| RotateError::Refused {
+            what: format!(
+                "new certificate serial {} for {:?} (nothing was written)",
+                issued.serial, spec.cn
+            ),
+            source,
+        })?;
+    if let Some(n) = &v.note {
+        cx.say(format!("note: {n}"));
+    }
+    cx.say(format!(
+        "verified {:?} {}: pairs with its key, chains to the CA, names and validity ok",
+        v.leaf.subject_cn,
+        v.leaf.short()
+    ));
+    let old = CertId::of_file(&spec.cert);
+    let mut key = issued.key.expose().trim_end().to_string();
+    key.push('\n');
+    let cert_pem = to_pem(std::slice::from_ref(&issued.leaf));
+    let set = file_set(
+        spec,
+        Some(key.as_bytes()),
+        cert_pem.as_bytes(),
+        &issued.leaf,
+        &issued.ca_chain,
+    );
+    commit(set, cx)?;
+    let change = CertChange {
+        path: spec.cert.display().to_string(),
+        old,
+        new: Some(v.leaf),
+    };
+    Ok(Done {
+        changed: true,
+        certs: vec![change],
+    })
+}
+
+async fn issue(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Issued, RotateError> {
+    let path = format!("{}/issue/{}", spec.mount, spec.role);
+    let body = issue_body(spec);
+    cx.say(format!("POST {path} {}", describe_body(&body)));
+    let answer = cx.vault.write(&path, &body).await?;
+    let data = answer.get("data").cloned().unwrap_or(Value::Null);
+    print_warnings(&answer, cx);
+    let key = data
+        .get("private_key")
+        .and_then(Value::as_str)
+        .map(Secret::new)
+        .ok_or_else(|| RotateError::Material(format!("POST {path}: the answer has no private_key; expected pki/issue to return one (use --csr with pki/sign)")))?;
+    parse_issued(&path, &data, key)
+}
+
+async fn sign(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Issued, RotateError> {
+    let g = keygen::generate(
+        spec.key_type,
+        spec.key_bits,
+        &spec.cn,
+        &spec.alt_names,
+        &spec.ip_sans,
+    )
+    .map_err(RotateError::Material)?;
+    cx.say(format!(
+        "generated a {} key locally; only the CSR goes to Vault",
+        g.kind
+    ));
+    let path = format!("{}/sign/{}", spec.mount, spec.role);
+    let mut body = json!({ "csr": g.csr_pem, "format": "pem" });
+    if let Some(t) = &spec.ttl {
+        body["ttl"] = json!(t);
+    }
+    cx.say(format!(
+        "POST {path} csr=<{} CSR for {:?}>{}",
+        g.kind,
+        spec.cn,
+        spec.ttl
+            .as_ref()
+            .map(|t| format!(" ttl={t}"))
+            .unwrap_or_default()
+    ));
+    let answer = cx.vault.write(&path, &body).await?;
+    print_warnings(&answer, cx);
+    let data = answer.get("data").cloned().unwrap_or(Value::Null);
+    parse_issued(&path, &data, g.key)
+}
+
+fn print_warnings(answer: &Value, cx: &mut Ctx<'_>) {
+    for w in warnings(answer) {
+        cx.say(format!("Vault warns: {w}"));
+    }
+}
+
+fn parse_issued(path: &str, data: &Value, key: Secret) -> Result<Issued, RotateError> {
+    let field = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("");
+    let bad = |m: String| RotateError::Material(format!("POST {path}: {m}"));
+    let leaf = parse_pem(field("certificate"), "the issued certificate")
+        .map_err(bad)?
+        .remove(0);
+    let mut chain_text: Vec<String> = match data.get("ca_chain") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => vec![],
+    };
+    if chain_text.is_empty() {
+        chain_text.push(field("issuing_ca").to_string());
+    }
+    let ca_chain = parse_pem(&chain_text.join("\n"), "the CA chain of the answer").map_err(bad)?;
+    Ok(Issued {
+        leaf,
+        ca_chain: super::material::dedup(ca_chain),
+        key,
+        serial: field("serial_number").to_string(),
+    })
+}
+
+/// Prepares every file (nothing in place yet), then commits them: trust material first, the
+/// key and certificate last and back to back.
+fn commit(set: FileSet, cx: &mut Ctx<'_>) -> Result<bool, RotateError> {
+    let prepared = set
+        .files
+        .iter()
+        .map(|(s, b)| prepare(s, b))
+        .collect::<Result<Vec<Prepared>, _>>()?;
+    let mut changed = false;
+    for p in prepared {
+        let path = p.path().display().to_string();
+        let w = p.commit()?;
+        changed |= w.changed();
+        cx.say(describe_written(&path, &w));
+    }
+    Ok(changed)
+}
+
+/// One line per file written.
+pub fn describe_written(path: &str, w: &Written) -> String {
+    match w {
+        Written::Created => format!("wrote {path} (new)"),
+        Written::Replaced { backup } => {
+            format!("wrote {path} (previous kept as {})", backup.display())
+        }
+        Written::Fixed { what } => format!("fixed {path}: {what}"),
+        Written::Unchanged => format!("unchanged {path}"),
+    }
+}

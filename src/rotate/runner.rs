@@ -1,0 +1,558 @@
+//! `rotate plan`: runs the suite's plan steps in order — actions, reloads, then a gate on the
+//! step's stage — recording every transition in the state file and the audit log, and stops
+//! at the first failure with the step, the failing checks and the next command to run.
+
+use super::actions;
+use super::audit::{AuditLog, Event, Serial};
+use super::ctx::{Done, Out};
+use super::gate;
+use super::plan::{self, Action, Plan, ReloadWhen, Step, TrustFirst};
+use super::state::{self, CertChange, GateSummary, Paths, PlanState, RunStatus, StepStatus};
+use super::{killpoint, reload};
+use crate::suite::Suite;
+use crate::vault::Settings;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Exit codes.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+/// How to run a plan.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub config: PathBuf,
+    pub from: Option<String>,
+    pub only: Option<String>,
+    pub dry_run: bool,
+    pub state_dir: Option<PathBuf>,
+    /// Re-issue every certificate even when the current one is fresh.
+    pub force: bool,
+}
+
+/// Why a step stopped.
+struct Stop {
+    message: String,
+    gate: Option<GateSummary>,
+}
+
+impl Stop {
+    fn new(message: impl Into<String>) -> Self {
+        Stop {
+            message: message.into(),
+            gate: None,
+        }
+    }
+}
+
+/// Loads the suite and its plan, then runs it. Returns the exit code.
+pub async fn run(opts: &Options, out: &mut Out) -> u8 {
+    let (suite, mut plan) = match load(opts) {
+        Ok(x) => x,
+        Err(e) => {
+            out.line(format!("rotcheck: error: {e}"));
+            return EXIT_USAGE;
+        }
+    };
+    if let Some(d) = &opts.state_dir {
+        if plan.audit_log == plan.state_dir.join("audit.jsonl") {
+            plan.audit_log = d.join("audit.jsonl");
+        }
+        plan.state_dir = d.clone();
+    }
+    if let Err(e) = check_step_flags(opts, &plan) {
+        out.line(format!("rotcheck: error: {e}"));
+        return EXIT_USAGE;
+    }
+    if opts.dry_run {
+        return super::dryrun::run(&suite, &plan, opts, out).await;
+    }
+    let paths = Paths::in_dir(&plan.state_dir);
+    let _lock = match state::lock(&paths.lock, &suite.file.suite) {
+        Ok(l) => l,
+        Err(e) => {
+            out.line(format!("rotcheck: error: {e}"));
+            return EXIT_USAGE;
+        }
+    };
+    let mut r = match Runner::new(suite, plan, paths, opts, out) {
+        Ok(r) => r,
+        Err(e) => {
+            out.line(format!("rotcheck: error: {e}"));
+            return EXIT_USAGE;
+        }
+    };
+    r.go().await
+}
+
+fn load(opts: &Options) -> Result<(Arc<Suite>, Plan), String> {
+    let suite = crate::suite::load(&opts.config).map_err(|e| e.to_string())?;
+    let plan = plan::parse(&suite).map_err(|e| e.to_string())?.ok_or_else(|| {
+        format!(
+            "{}: the suite has no plan: section; add one (steps: [{{name, gate, actions, reload}}]) — see docs/rotate.md",
+            opts.config.display()
+        )
+    })?;
+    Ok((Arc::new(suite), plan))
+}
+
+fn check_step_flags(opts: &Options, plan: &Plan) -> Result<(), String> {
+    if opts.from.is_some() && opts.only.is_some() {
+        return Err("give --from or --only, not both".into());
+    }
+    for s in opts.from.iter().chain(opts.only.iter()) {
+        if plan.index_of(s).is_none() {
+            return Err(format!(
+                "no step named {s:?} in the plan; steps: {}",
+                plan.names()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The vault profile, resolved when the first action needs it.
+pub fn settings(suite: &Suite) -> Result<Settings, String> {
+    Settings::for_suite(suite).map_err(|e| format!("the suite's vault profile: {e}"))
+}
+
+struct Runner<'a> {
+    suite: Arc<Suite>,
+    plan: Plan,
+    paths: Paths,
+    state: PlanState,
+    audit: AuditLog,
+    opts: &'a Options,
+    out: &'a mut Out,
+}
+
+impl<'a> Runner<'a> {
+    fn new(
+        suite: Arc<Suite>,
+        plan: Plan,
+        paths: Paths,
+        opts: &'a Options,
+        out: &'a mut Out,
+    ) -> Result<Self, String> {
+        let loaded = PlanState::load(&paths.state).map_err(|e| e.to_string())?;
+        let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+        let (state, resumed) = match loaded {
+            Some(s) if s.status != RunStatus::Completed && s.suite == suite.file.suite => (s, true),
+            _ => (PlanState::fresh(&suite.file.suite, &names), false),
+        };
+        let audit = AuditLog::new(&plan.audit_log);
+        let mut r = Runner {
+            suite,
+            plan,
+            paths,
+            state,
+            audit,
+            opts,
+            out,
+        };
+        r.begin(resumed)?;
+        Ok(r)
+    }
+
+    /// Records the start (or resumption) of the run.
+    fn begin(&mut self, resumed: bool) -> Result<(), String> {
+        let from = if resumed {
+            self.state.status.as_str()
+        } else {
+            "none"
+        };
+        self.state.status = RunStatus::Running;
+        self.save()?;
+        self.event(
+            None,
+            from,
+            "running",
+            &[],
+            None,
+            Some(if resumed { "resumed" } else { "new run" }),
+        )
+    }
+
+    fn save(&mut self) -> Result<(), String> {
+        self.state
+            .save(&self.paths.state)
+            .map_err(|e| e.to_string())
+    }
+
+    fn event(
+        &self,
+        step: Option<&str>,
+        from: &str,
+        to: &str,
+        certs: &[CertChange],
+        gate: Option<&GateSummary>,
+        msg: Option<&str>,
+    ) -> Result<(), String> {
+        let e = Event {
+            time: state::now(),
+            suite: &self.state.suite,
+            run_id: &self.state.run_id,
+            step,
+            from,
+            to,
+            actor: &self.audit.actor,
+            host: &self.audit.host,
+            serials: certs.iter().map(Serial::of).collect(),
+            gate,
+            message: msg,
+        };
+        self.audit.append(&e).map_err(|e| e.to_string())
+    }
+
+    /// The steps to run, by index.
+    fn selected(&self) -> Vec<usize> {
+        let n = self.plan.steps.len();
+        if let Some(only) = &self.opts.only {
+            return self.plan.index_of(only).into_iter().collect();
+        }
+        if let Some(from) = &self.opts.from {
+            return (self.plan.index_of(from).unwrap_or(0)..n).collect();
+        }
+        let first = self
+            .plan
+            .steps
+            .iter()
+            .position(|s| {
+                self.state
+                    .step(&s.name)
+                    .is_none_or(|st| st.status != StepStatus::Done)
+            })
+            .unwrap_or(n);
+        (first..n).collect()
+    }
+
+    async fn go(&mut self) -> u8 {
+        let todo = self.selected();
+        let n = self.plan.steps.len();
+        if let Some(&first) = todo.first() {
+            if first > 0 && self.opts.from.is_none() && self.opts.only.is_none() {
+                self.out.line(format!(
+                    "resuming run {} at step {}/{n} {:?} (earlier steps are done)",
+                    self.state.run_id,
+                    first + 1,
+                    self.plan.steps[first].name
+                ));
+            }
+        }
+        for i in todo {
+            let step = self.plan.steps[i].clone();
+            self.out.line(format!(
+                "[{}/{n}] {}{}",
+                i + 1,
+                step.name,
+                step.description
+                    .as_ref()
+                    .map(|d| format!(" — {d}"))
+                    .unwrap_or_default()
+            ));
+            self.out.indent = 2;
+            let result = self.step(&step).await;
+            self.out.indent = 0;
+            if let Err(stop) = result {
+                return self.stopped(i, &step, stop);
+            }
+        }
+        self.finish()
+    }
+
+    fn finish(&mut self) -> u8 {
+        let all_done = self.plan.steps.iter().all(|s| {
+            self.state
+                .step(&s.name)
+                .is_some_and(|st| st.status == StepStatus::Done)
+        });
+        let to = if all_done {
+            RunStatus::Completed
+        } else {
+            RunStatus::Running
+        };
+        self.state.status = to;
+        let saved = self
+            .save()
+            .and_then(|_| self.event(None, "running", to.as_str(), &[], None, None));
+        if let Err(e) = saved {
+            self.out.line(format!("rotcheck: error: {e}"));
+            return EXIT_FAILED;
+        }
+        if all_done {
+            self.out.line(format!(
+                "plan complete: {} step(s) done; state in {}",
+                self.plan.steps.len(),
+                self.paths.state.display()
+            ));
+        } else {
+            self.out.line(format!("selected step(s) done; other steps are not; run `rotcheck rotate plan -c {}` to continue", self.opts.config.display()));
+        }
+        EXIT_OK
+    }
+
+    /// Moves a step to `to`, saving state and appending an audit line.
+    fn transition(
+        &mut self,
+        name: &str,
+        to: StepStatus,
+        gate: Option<GateSummary>,
+        msg: Option<String>,
+    ) -> Result<(), String> {
+        let st = self.state.step_mut(name);
+        let from = st.status;
+        st.status = to;
+        match to {
+            StepStatus::Running => {
+                st.attempts += 1;
+                st.started_at = Some(state::now());
+                st.finished_at = None;
+                st.message = None;
+                st.gate = None;
+            }
+            StepStatus::Done | StepStatus::Failed => st.finished_at = Some(state::now()),
+            _ => {}
+        }
+        if gate.is_some() {
+            st.gate = gate.clone();
+        }
+        if msg.is_some() {
+            st.message = msg.clone();
+        }
+        let certs = st.certs.clone();
+        self.save()?;
+        let log_certs: &[CertChange] = if matches!(to, StepStatus::Applied | StepStatus::Done) {
+            &certs
+        } else {
+            &[]
+        };
+        self.event(
+            Some(name),
+            from.as_str(),
+            to.as_str(),
+            log_certs,
+            gate.as_ref(),
+            msg.as_deref(),
+        )
+    }
+
+    async fn step(&mut self, step: &Step) -> Result<(), Stop> {
+        self.start_step(step)?;
+        if let Some(tf) = &step.trust_first {
+            self.trust_first(step, tf).await?;
+        }
+        let changed = self.actions(step).await?;
+        let reload_err = self.reloads(step, changed).await;
+        self.transition(&step.name, StepStatus::Applied, None, None)
+            .map_err(Stop::new)?;
+        killpoint::reached("step-applied", None);
+        self.gate(step, reload_err).await
+    }
+
+    fn start_step(&mut self, step: &Step) -> Result<(), Stop> {
+        let st = self.state.step_mut(&step.name);
+        if st.status == StepStatus::Done || st.status == StepStatus::Pending {
+            st.changed = false;
+            st.certs.clear();
+        }
+        self.transition(&step.name, StepStatus::Running, None, None)
+            .map_err(Stop::new)
+    }
+
+    async fn actions(&mut self, step: &Step) -> Result<bool, Stop> {
+        let mut changed = self.state.step_mut(&step.name).changed;
+        if step.actions.is_empty() {
+            return Ok(changed);
+        }
+        let settings = settings(&self.suite).map_err(Stop::new)?;
+        for a in &step.actions {
+            let a = &forced(a, self.opts.force);
+            self.out.line(actions::title(a));
+            self.out.indent = 4;
+            let done = actions::run(a, &settings, false, self.out).await;
+            self.out.indent = 2;
+            let done = done.map_err(|e| Stop::new(format!("{} failed: {e}", a.kind())))?;
+            changed |= done.changed;
+            self.record(&step.name, &done).map_err(Stop::new)?;
+        }
+        if !changed {
+            self.out.line("nothing to change");
+        }
+        Ok(changed)
+    }
+
+    /// Keeps what an action changed in the step's record (first old, latest new per file).
+    fn record(&mut self, step: &str, done: &Done) -> Result<(), String> {
+        self.state.changed |= done.changed;
+        let st = self.state.step_mut(step);
+        st.changed |= done.changed;
+        for c in &done.certs {
+            match st.certs.iter_mut().find(|x| x.path == c.path) {
+                Some(x) => x.new = c.new.clone(),
+                None => st.certs.push(c.clone()),
+            }
+        }
+        self.save()
+    }
+
+    async fn reloads(&mut self, step: &Step, changed: bool) -> Option<String> {
+        if step.reload.is_empty() {
+            return None;
+        }
+        let due = match step.reload_when {
+            ReloadWhen::Changed => changed,
+            ReloadWhen::RunChanged => changed || self.state.changed,
+            ReloadWhen::Always => true,
+        };
+        if !due {
+            self.out.line("reload skipped: nothing changed");
+            return None;
+        }
+        for r in &step.reload {
+            self.out.line(format!("reload: {}", reload::describe(r)));
+            match reload::run(r).await {
+                Ok(done) => done
+                    .details
+                    .iter()
+                    .for_each(|d| self.out.line(format!("  {d}"))),
+                Err(e) => {
+                    self.out.line(format!("  {e}"));
+                    return Some(e.to_string());
+                }
+            }
+        }
+        None
+    }
+
+    async fn gate(&mut self, step: &Step, reload_err: Option<String>) -> Result<(), Stop> {
+        let wait = if reload_err.is_some() {
+            std::time::Duration::ZERO
+        } else {
+            step.wait
+        };
+        self.out.line(format!(
+            "gate: stage {} (waiting up to {})",
+            step.gate,
+            humantime::format_duration(wait)
+        ));
+        let report = gate::stage(&self.suite, &step.gate, wait, step.interval)
+            .await
+            .map_err(Stop::new)?;
+        for l in gate::render(&report).lines() {
+            self.out.line(format!("  {l}"));
+        }
+        let summary = gate::summary(&step.gate, &report);
+        if let Some(e) = reload_err {
+            return Err(Stop {
+                message: e,
+                gate: Some(summary),
+            });
+        }
+        if !gate::passed(&report) {
+            let msg = format!(
+                "gate on stage {} failed: {} of {} check(s) failing",
+                step.gate,
+                summary.failed,
+                report.checks.len()
+            );
+            return Err(Stop {
+                message: msg,
+                gate: Some(summary),
+            });
+        }
+        self.state.step_mut(&step.name).changed = false;
+        self.transition(&step.name, StepStatus::Done, Some(summary), None)
+            .map_err(Stop::new)?;
+        self.out.line(format!("step {} done", step.name));
+        Ok(())
+    }
+
+    async fn trust_first(&mut self, step: &Step, tf: &TrustFirst) -> Result<(), Stop> {
+        let mount = tf
+            .mount
+            .clone()
+            .or_else(|| issue_mount(step))
+            .unwrap_or_default();
+        let settings = settings(&self.suite).map_err(Stop::new)?;
+        let ca_file = self
+            .plan
+            .state_dir
+            .join("trust-first")
+            .join(format!("{}.pem", step.name));
+        let issuer = super::trustfirst::issuing_ca(&settings, &mount, &ca_file, self.out)
+            .await
+            .map_err(Stop::new)?;
+        let wait = tf.wait.map(|d| d.0).unwrap_or_default();
+        self.out.line(format!(
+            "trust first: every consumer bundle must contain {:?} ({})",
+            issuer.subject_cn,
+            issuer.short()
+        ));
+        let report = gate::bundles_contain(&self.suite, &tf.bundles, &ca_file, wait)
+            .await
+            .map_err(Stop::new)?;
+        if gate::passed(&report) {
+            return Ok(());
+        }
+        let summary = gate::summary("trust-first", &report);
+        let message = format!(
+            "refused: {mount} issues from {:?} ({}), which is new to {} consumer bundle(s); distribute it first (a trust step, or `rotcheck rotate trust --mount {mount} --out BUNDLE --keep`), then re-run",
+            issuer.subject_cn,
+            issuer.short(),
+            summary.failed
+        );
+        Err(Stop {
+            message,
+            gate: Some(summary),
+        })
+    }
+
+    fn stopped(&mut self, i: usize, step: &Step, stop: Stop) -> u8 {
+        let n = self.plan.steps.len();
+        let _ = self.transition(
+            &step.name,
+            StepStatus::Failed,
+            stop.gate.clone(),
+            Some(stop.message.clone()),
+        );
+        self.state.status = RunStatus::Failed;
+        let _ = self
+            .save()
+            .and_then(|_| self.event(None, "running", "failed", &[], None, Some(&step.name)));
+        self.out.line(format!(
+            "plan stopped at step {}/{n} {:?}: {}",
+            i + 1,
+            step.name,
+            stop.message
+        ));
+        for f in stop.gate.iter().flat_map(|g| g.failing.iter()) {
+            self.out.line(format!("  failing: {f}"));
+        }
+        let c = self.opts.config.display();
+        self.out
+            .line(format!("state saved in {}", self.paths.state.display()));
+        self.out.line(format!("next: fix the cause, then resume with `rotcheck rotate plan -c {c}` (re-check only: `rotcheck gate -c {c} --stage {}`)", step.gate));
+        EXIT_FAILED
+    }
+}
+
+/// The action with `force` set on an issue when the run is forced.
+pub fn forced(a: &Action, force: bool) -> Action {
+    match a {
+        Action::Issue(i) if force => {
+            let mut i = i.clone();
+            i.force = true;
+            Action::Issue(i)
+        }
+        other => other.clone(),
+    }
+}
+
+/// The mount of the step's first issue action.
+pub fn issue_mount(step: &Step) -> Option<String> {
+    step.actions.iter().find_map(|a| match a {
+        Action::Issue(i) => Some(i.mount.clone()),
+        _ => None,
+    })
+}

@@ -1,0 +1,298 @@
+//! The plan's state file (JSON, one per suite: run, steps, statuses, timestamps, old and new
+//! serials/fingerprints) and its lock file (one run of a plan at a time). Never key material.
+
+use super::atomic::{write_atomic, FileSpec};
+use super::killpoint;
+use super::material::CertId;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A step's status. Transitions: pending → running → applied → done | failed;
+/// failed → running on resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Applied,
+    Done,
+    Failed,
+}
+
+impl StepStatus {
+    /// Lowercase token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Applied => "applied",
+            StepStatus::Done => "done",
+            StepStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The whole run's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Failed,
+    Completed,
+}
+
+impl RunStatus {
+    /// Lowercase token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Failed => "failed",
+            RunStatus::Completed => "completed",
+        }
+    }
+}
+
+/// One certificate file that a step replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertChange {
+    pub path: String,
+    pub old: Option<CertId>,
+    pub new: Option<CertId>,
+}
+
+/// The gate's outcome, summarised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct GateSummary {
+    pub stage: String,
+    pub status: String,
+    pub passed: usize,
+    pub failed: usize,
+    /// `check: assertion: message` for every failing check.
+    pub failing: Vec<String>,
+}
+
+/// One step's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepState {
+    pub name: String,
+    pub status: StepStatus,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub attempts: u32,
+    /// Something changed in this run of the step (reloads still owed if it failed).
+    pub changed: bool,
+    pub certs: Vec<CertChange>,
+    pub gate: Option<GateSummary>,
+    pub message: Option<String>,
+}
+
+impl StepState {
+    fn new(name: &str) -> Self {
+        StepState {
+            name: name.to_string(),
+            status: StepStatus::Pending,
+            started_at: None,
+            finished_at: None,
+            attempts: 0,
+            changed: false,
+            certs: vec![],
+            gate: None,
+            message: None,
+        }
+    }
+}
+
+/// The state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanState {
+    pub version: u32,
+    pub suite: String,
+    pub run_id: String,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub updated_at: String,
+    /// Some step of this run changed something (for `reload_when: run_changed`).
+    #[serde(default)]
+    pub changed: bool,
+    pub steps: Vec<StepState>,
+}
+
+/// Why the state could not be read, written or locked.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: cannot read the state file: {detail}; move it aside to start a fresh run")]
+    Read { path: String, detail: String },
+    #[error("{0}")]
+    Write(#[from] super::atomic::AtomicError),
+    #[error("{path}: cannot open the lock file: {detail}")]
+    LockIo { path: String, detail: String },
+    #[error("another `rotate plan` run of suite {suite:?} holds {path} ({holder}); wait for it to finish; concurrent runs of one plan are refused")]
+    Locked {
+        suite: String,
+        path: String,
+        holder: String,
+    },
+}
+
+/// Now as RFC 3339 with milliseconds.
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+impl PlanState {
+    /// A fresh run over the given steps.
+    pub fn fresh(suite: &str, steps: &[&str]) -> Self {
+        let t = now();
+        PlanState {
+            version: 1,
+            suite: suite.to_string(),
+            run_id: format!("{}-{}", t.replace([':', '.'], ""), std::process::id()),
+            status: RunStatus::Running,
+            started_at: t.clone(),
+            updated_at: t,
+            changed: false,
+            steps: steps.iter().map(|n| StepState::new(n)).collect(),
+        }
+    }
+
+    /// Loads the state file; `None` when there is none.
+    pub fn load(path: &Path) -> Result<Option<Self>, StateError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(read_err(path, e.to_string())),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| read_err(path, format!("not a rotcheck state file ({e})")))
+    }
+
+    /// Writes the state atomically.
+    pub fn save(&mut self, path: &Path) -> Result<(), StateError> {
+        self.updated_at = now();
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        let spec = FileSpec {
+            path: path.to_path_buf(),
+            mode: 0o640,
+            owner: None,
+        };
+        write_atomic(&spec, text.as_bytes())?;
+        killpoint::reached("state-saved", Some(path));
+        Ok(())
+    }
+
+    /// The record of a step, added when the plan gained a step since the state was written.
+    pub fn step_mut(&mut self, name: &str) -> &mut StepState {
+        if let Some(i) = self.steps.iter().position(|s| s.name == name) {
+            return &mut self.steps[i];
+        }
+        self.steps.push(StepState::new(name));
+        let last = self.steps.len() - 1;
+        &mut self.steps[last]
+    }
+
+    /// The record of a step, if any.
+    pub fn step(&self, name: &str) -> Option<&StepState> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+}
+
+fn read_err(path: &Path, detail: String) -> StateError {
+    StateError::Read {
+        path: path.display().to_string(),
+        detail,
+    }
+}
+
+/// The state file and lock file of a suite's plan.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub state: PathBuf,
+    pub lock: PathBuf,
+}
+
+impl Paths {
+    /// `<dir>/state.json` and `<dir>/lock`.
+    pub fn in_dir(dir: &Path) -> Self {
+        Paths {
+            state: dir.join("state.json"),
+            lock: dir.join("lock"),
+        }
+    }
+}
+
+/// An exclusive lock on a plan, held until dropped (or the process dies).
+pub struct PlanLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Takes the plan's lock without waiting; refuses when another run holds it.
+pub fn lock(path: &Path, suite: &str) -> Result<PlanLock, StateError> {
+    use std::io::{Read, Seek, Write};
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| lock_io(path, e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| lock_io(path, e))?;
+    let mut lock = match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+    {
+        Ok(l) => l,
+        Err((mut f, _)) => {
+            let mut holder = String::new();
+            let _ = f.read_to_string(&mut holder);
+            return Err(StateError::Locked {
+                suite: suite.into(),
+                path: path.display().to_string(),
+                holder: holder.trim().to_string(),
+            });
+        }
+    };
+    let line = format!("pid {} since {}", std::process::id(), now());
+    let _ = lock.set_len(0);
+    let _ = lock.rewind();
+    let _ = lock.write_all(line.as_bytes());
+    Ok(PlanLock { _lock: lock })
+}
+
+fn lock_io(path: &Path, e: std::io::Error) -> StateError {
+    StateError::LockIo {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s/state.json");
+        let mut s = PlanState::fresh("t", &["a", "b"]);
+        s.step_mut("a").status = StepStatus::Done;
+        s.save(&p).unwrap();
+        let back = PlanState::load(&p).unwrap().unwrap();
+        assert_eq!(back.step("a").unwrap().status, StepStatus::Done);
+        assert_eq!(back.steps.len(), 2);
+    }
+
+    #[test]
+    fn second_lock_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("lock");
+        let held = lock(&p, "t").unwrap();
+        match lock(&p, "t") {
+            Err(StateError::Locked { holder, .. }) => assert!(holder.starts_with("pid ")),
+            other => panic!("{:?}", other.err()),
+        }
+        drop(held);
+        assert!(lock(&p, "t").is_ok());
+    }
+}

@@ -1,0 +1,249 @@
+//! The tls probe against real TLS stacks an operator runs: `openssl s_server` (full chain,
+//! leaf only, a required client certificate) and nginx (full chain vs leaf only). Each test
+//! prints "skipped: <bin> not installed" and returns when the binary is missing.
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A child process stopped on drop: SIGTERM first (nginx's master then stops its workers),
+/// SIGKILL after a grace period, then reaped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd` and waits until `addr` accepts connections.
+fn start(mut cmd: Command, addr: SocketAddr, what: &str) -> Running {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let running = Running(child);
+    assert!(
+        wait_listening(addr, Duration::from_secs(10)),
+        "{what} did not listen on {addr}"
+    );
+    running
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Finds a binary on PATH or in the sbin directories (nginx lives in /usr/sbin).
+fn find_bin(name: &str) -> Option<String> {
+    if have(name) {
+        return Some(name.into());
+    }
+    ["/usr/sbin", "/usr/local/sbin", "/sbin"]
+        .iter()
+        .map(|d| format!("{d}/{name}"))
+        .find(|p| Path::new(p).exists())
+}
+
+fn openssl() -> Option<String> {
+    let bin = find_bin("openssl");
+    if bin.is_none() {
+        println!("skipped: openssl not installed");
+    }
+    bin
+}
+
+/// `openssl s_server` presenting the leaf, plus `chain` when given; extra args appended.
+fn s_server(
+    bin: &str,
+    env: &Env,
+    pki: &Pki,
+    chain: Option<&str>,
+    extra: &[&str],
+) -> (Running, SocketAddr) {
+    let addr = local(free_port());
+    let (cert, key) = (
+        env.write("leaf.pem", &pki.leaf.pem),
+        env.write("leaf.key", &pki.leaf.key_pem),
+    );
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "s_server",
+        "-accept",
+        &addr.to_string(),
+        "-cert",
+        &cert,
+        "-key",
+        &key,
+        "-www",
+    ]);
+    if let Some(c) = chain {
+        cmd.args(["-cert_chain", c]);
+    }
+    cmd.args(extra);
+    (start(cmd, addr, "openssl s_server"), addr)
+}
+
+/// A suite with one chain check per (name, addr), all trusting root + intermediate.
+fn chain_suite(env: &Env, pki: &Pki, targets: &[(&str, SocketAddr)]) -> String {
+    let ca = env.write("ca.pem", pem_of(&[&pki.root.cert, &pki.inter.cert]));
+    let mut s = String::from("suite: peers\ndefaults:\n  timeout: 5s\nchecks:\n");
+    for (name, addr) in targets {
+        s.push_str(&format!(
+            "  - name: {name}\n    tls: {{addr: \"{addr}\", server_name: localhost, ca_file: \"{ca}\"}}\n    expect: {{chain: valid, issuer_cn: rotcheck test intermediate}}\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn openssl_full_chain_passes_and_leaf_only_is_incomplete() {
+    let Some(bin) = openssl() else { return };
+    let (env, pki) = (Env::new(), Pki::new());
+    let inter = env.write("inter.pem", &pki.inter.cert.pem);
+    let (_full, full) = s_server(&bin, &env, &pki, Some(&inter), &[]);
+    let (_bare, bare) = s_server(&bin, &env, &pki, None, &[]);
+    let g = env.gate(
+        &chain_suite(&env, &pki, &[("full", full), ("bare", bare)]),
+        &[],
+    );
+    assert_eq!(g.status("full"), "pass", "{:#}", g.json);
+    assert_eq!(g.check("full")["certs"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        g.verdict("bare", "chain"),
+        ("fail".into(), Some("incomplete_chain".into()))
+    );
+    assert_eq!(g.code, 1);
+}
+
+#[test]
+fn openssl_requiring_a_client_certificate() {
+    let Some(bin) = openssl() else { return };
+    let (env, pki) = (Env::new(), Pki::new());
+    let clients = Authority::root("rotcheck test client ca");
+    let me = clients.client("rotcheck-agent");
+    let inter = env.write("inter.pem", &pki.inter.cert.pem);
+    let client_ca = env.write("clients.pem", &clients.cert.pem);
+    let (_srv, addr) = s_server(
+        &bin,
+        &env,
+        &pki,
+        Some(&inter),
+        &["-Verify", "1", "-CAfile", &client_ca],
+    );
+    let (cert, key) = (
+        env.write("me.crt", &me.pem),
+        env.write("me.key", &me.key_pem),
+    );
+    let suite = format!(
+        "suite: peers\ndefaults:\n  timeout: 5s\nchecks:\n  - name: anonymous\n    tls: {{addr: \"{addr}\", server_name: localhost}}\n  - name: with-cert\n    tls: {{addr: \"{addr}\", server_name: localhost, client_cert: \"{cert}\", client_key: \"{key}\"}}\n"
+    );
+    let g = env.gate(&suite, &[]);
+    let class = g.error_class("anonymous").unwrap_or_default();
+    println!(
+        "openssl -Verify 1 without a client cert: {}",
+        g.check("anonymous")["error"]
+    );
+    assert!(
+        class == "tls_alert" || class == "reset",
+        "class {class}: {:#}",
+        g.json
+    );
+    if class == "tls_alert" {
+        let alert = g.check("anonymous")["error"]["alert"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            [
+                "certificate_required",
+                "handshake_failure",
+                "bad_certificate"
+            ]
+            .contains(&alert.as_str()),
+            "alert {alert}"
+        );
+    }
+    assert_eq!(g.status("with-cert"), "pass", "{:#}", g.json);
+}
+
+fn nginx() -> Option<String> {
+    let bin = find_bin("nginx");
+    if bin.is_none() {
+        println!("skipped: nginx not installed");
+    }
+    bin
+}
+
+/// A throwaway nginx config: one TLS server per (port, certificate file).
+fn nginx_conf(dir: &Path, servers: &[(u16, &str, &str)]) -> String {
+    let d = dir.display();
+    let mut s = format!(
+        "worker_processes 1;\nerror_log {d}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n"
+    );
+    for (port, cert, key) in servers {
+        s.push_str(&format!(
+            "  server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {cert};\n    ssl_certificate_key {key};\n    return 200 \"ok\\n\";\n  }}\n"
+        ));
+    }
+    s.push_str("}\n");
+    s
+}
+
+#[test]
+fn nginx_full_chain_passes_and_leaf_only_is_incomplete() {
+    let Some(bin) = nginx() else { return };
+    let (env, pki) = (Env::new(), Pki::new());
+    let full = env.write("fullchain.crt", pem_of(&[&pki.leaf, &pki.inter.cert]));
+    let bare = env.write("server.crt", &pki.leaf.pem);
+    let key = env.write("server.key", &pki.leaf.key_pem);
+    let (p1, p2) = (free_port(), free_port());
+    let conf = env.write(
+        "nginx.conf",
+        nginx_conf(env.dir.path(), &[(p1, &full, &key), (p2, &bare, &key)]),
+    );
+    let prefix = env.dir.path().display().to_string();
+    let globals = format!("daemon off; pid {prefix}/nginx.pid;");
+    let mut cmd = Command::new(&bin);
+    cmd.args([
+        "-p",
+        &prefix,
+        "-e",
+        &format!("{prefix}/error.log"),
+        "-c",
+        &conf,
+        "-g",
+        &globals,
+    ]);
+    let _nginx = start(cmd, local(p1), "nginx");
+    assert!(wait_listening(local(p2), Duration::from_secs(5)));
+    let g = env.gate(
+        &chain_suite(&env, &pki, &[("full", local(p1)), ("bare", local(p2))]),
+        &[],
+    );
+    assert_eq!(g.status("full"), "pass", "{:#}", g.json);
+    assert_eq!(
+        g.verdict("bare", "chain"),
+        ("fail".into(), Some("incomplete_chain".into()))
+    );
+    let msg = g.assertion("bare", "chain")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(msg.contains("only the leaf"), "{msg}");
+}
