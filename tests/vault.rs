@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const FORMATS: &[&str] = &["human", "json", "junit", "tap", "prom"];
 
 async fn lab() -> Lab {
-    lab_with(LabConfig::default()).await
+    lab_with(LabConfig { drift: true, ..LabConfig::default() }).await
 }
 
 async fn lab_with(cfg: LabConfig) -> Lab {
@@ -320,6 +320,7 @@ async fn login_rejections_surface_vault_messages() {
 async fn login_messages_of_older_servers_are_surfaced() {
     let lab = lab_with(LabConfig {
         version: "1.15.6".into(),
+        drift: true,
         ..Default::default()
     })
     .await;
@@ -912,4 +913,16 @@ async fn lab_suite_vault_checks_pass_on_a_fresh_lab_once_the_drift_is_fixed() {
 async fn prod_suite_lints() {
     let out = rotcheck(&["lint", "-c", "checks/prod.yaml"], &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn whole_lab_suite_passes_on_a_fresh_lab() {
+    let lab = lab_with(LabConfig::default()).await;
+    let r = run_suite(&lab.files().suite.clone()).await;
+    assert!(r.checks.len() >= 15, "{} checks", r.checks.len());
+    for c in &r.checks {
+        assert!(c.status <= Status::Warn, "{}: {:?}\n{}", c.name, c.status, messages(c));
+    }
+    let skew = r.checks.iter().find(|c| c.kind == "version_skew").unwrap();
+    assert_eq!(skew.status, Status::Warn, "agent 1.21.1 vs server 1.20.4 warns");
 }

@@ -39,6 +39,9 @@ pub struct LabConfig {
     pub dir: Option<PathBuf>,
     /// Seed the standard world (mounts, policies, mappings, PKI roles, KV data).
     pub seed: bool,
+    /// Seed one deliberate drift: app-a's cert-auth mapping still carries `debug-policy`
+    /// (what a rotation must clean up). Off by default: a fresh lab is healthy.
+    pub drift: bool,
     /// Use this PKI instead of generating one.
     pub pki: Option<Arc<LabPki>>,
 }
@@ -54,6 +57,7 @@ impl Default for LabConfig {
             require_client_cert: false,
             dir: None,
             seed: true,
+            drift: false,
             pki: None,
         }
     }
@@ -101,7 +105,7 @@ impl Lab {
             pki.clone(),
         );
         if cfg.seed {
-            world::seed(&mut vault, &pki.intermediate().cert_pem())?;
+            world::seed(&mut vault, &pki.intermediate().cert_pem(), cfg.drift)?;
         }
         let root_token = vault.tokens.root_id().to_string();
         world::write_run_files(&files, addr, &cfg.server_name, &cfg.version, &root_token)?;

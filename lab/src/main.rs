@@ -38,6 +38,9 @@ enum Cmd {
         /// Refuse TLS handshakes without a client certificate from the lab CA.
         #[arg(long)]
         require_client_cert: bool,
+        /// Seed a drifted cert-auth mapping (app-a keeps debug-policy) for drift demos.
+        #[arg(long)]
+        drift: bool,
     },
     /// Drive a running lab through its control endpoint (alias: fault).
     #[command(visible_alias = "fault")]
@@ -89,7 +92,8 @@ async fn main() -> ExitCode {
             listen,
             version,
             require_client_cert,
-        } => up(&dir, &listen, &version, require_client_cert).await,
+            drift,
+        } => up(&dir, &listen, &version, require_client_cert, drift).await,
         Cmd::Ctl { dir, action, args } => ctl(&dir, &action, &args).await,
         Cmd::Listen { kind, dir } => listen(kind, dir.as_deref()).await,
     };
@@ -124,8 +128,10 @@ async fn up(
     listen: &str,
     version: &str,
     require_client_cert: bool,
+    drift: bool,
 ) -> Result<(), LabError> {
     let cfg = LabConfig {
+        drift,
         listen: listen_addr(listen)?,
         version: version.to_string(),
         require_client_cert,

@@ -1,6 +1,7 @@
 //! The standard lab world, modelled on the seeds: a `pki-prod` intermediate mount with the
-//! admin/server/agent/app roles, cert auth with the admin and two agent mappings (app-a
-//! still carries `debug-policy`, so drift detection has something to find), their policies,
+//! admin/server/agent/app roles, cert auth with the admin and two agent mappings (with
+//! `drift`, app-a's still carries `debug-policy`, so drift detection has something to find),
+//! their policies,
 //! a KV v2 `secret/` mount with app-a's seed, and every credential file on disk.
 
 use crate::layout::{
@@ -22,11 +23,11 @@ pub const SERVER_NAME: &str = "vault.lab.rotcheck.test";
 pub const ADMIN_CN: &str = "vault-admin-lab";
 /// The PKI mount that issues from the lab intermediate.
 pub const PKI_MOUNT: &str = "pki-prod";
-/// Agent apps and the policies their cert-auth mappings start with.
-pub const AGENTS: &[(&str, &[&str])] = &[
-    ("app-a", &["app-a-issue", "debug-policy"]),
-    ("app-b", &["app-b-issue"]),
-];
+/// Agent apps and the policies their cert-auth mappings carry.
+pub const AGENTS: &[(&str, &[&str])] = &[("app-a", &["app-a-issue"]), ("app-b", &["app-b-issue"])];
+
+/// The policy a drifted mapping still carries (`LabConfig::drift`).
+pub const DRIFT_POLICY: &str = "debug-policy";
 
 const HOUR: u64 = 3600;
 
@@ -127,7 +128,7 @@ pub(crate) fn write_run_files(
 }
 
 /// Mounts, policies, mappings, roles and KV data of the standard world.
-pub(crate) fn seed(vault: &mut Vault, issuing_ca_pem: &str) -> Result<(), LabError> {
+pub(crate) fn seed(vault: &mut Vault, issuing_ca_pem: &str, drift: bool) -> Result<(), LabError> {
     vault.mount_pki(PKI_MOUNT);
     call(
         vault,
@@ -150,7 +151,11 @@ pub(crate) fn seed(vault: &mut Vault, issuing_ca_pem: &str) -> Result<(), LabErr
             "token_policies": "lab-admin", "token_ttl": "1h",
         }),
     )?;
-    for (app, policies) in AGENTS {
+    for (i, (app, policies)) in AGENTS.iter().enumerate() {
+        let mut policies: Vec<&str> = policies.to_vec();
+        if drift && i == 0 {
+            policies.push(DRIFT_POLICY);
+        }
         call(
             vault,
             &format!("auth/cert/certs/agent-{app}"),

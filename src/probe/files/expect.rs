@@ -10,7 +10,7 @@ use crate::expect::names::assert_names;
 use crate::model::{Assertion, Outcome, Status};
 use crate::probe::Ctx;
 use crate::suite::{ChainExpect, Expect, FileKind};
-use rustls_pki_types::UnixTime;
+use rustls_pki_types::{CertificateDer, UnixTime};
 use std::time::Duration;
 
 /// Evaluates the expectations for one loaded entry (bundles hold trust anchors: skipped).
@@ -61,5 +61,21 @@ fn chain(e: &Entry, loaded: &Loaded, want: ChainExpect, ctx: &Ctx) -> Assertion 
         Err(err) => return unusable(&name, &err),
     };
     let now = UnixTime::since_unix_epoch(Duration::from_secs(ctx.now_unix().max(0) as u64));
-    prefixed(e, assert_chain(&loaded.ders, &ca, None, now, want.partial))
+    let presented = presented_for(e.spec.kind, &loaded.ders, &ca);
+    prefixed(e, assert_chain(&presented, &ca, None, now, want.partial))
+}
+
+/// A fullchain must carry its own intermediates (else `incomplete_chain`); a lone certificate
+/// file is judged like `openssl verify -CAfile`: the CA file's intermediates may complete it.
+fn presented_for(
+    kind: FileKind,
+    ders: &[CertificateDer<'static>],
+    ca: &[CertificateDer<'static>],
+) -> Vec<CertificateDer<'static>> {
+    let mut presented = ders.to_vec();
+    if kind == FileKind::Cert {
+        let intermediates = ca.iter().filter(|c| !crate::certs::facts(c, "").self_signed);
+        presented.extend(intermediates.cloned());
+    }
+    presented
 }
