@@ -921,12 +921,30 @@ fn real_prometheus_scrapes_loads_rules_fires_alerts_and_runs_the_dashboard() {
             "{quiet} must not fire: {alerts:#?}"
         );
     }
-    assert!(
-        alerts
-            .iter()
-            .any(|a| a["labels"]["alertname"] == "RotcheckCheckFailing"
-                && a["labels"]["suite"] == "lab"),
-        "the lab suite's deliberate drift (agent-app-a mapping) fails a check"
+    // The lab's own suite: every failing check drives RotcheckCheckFailing too.
+    let lab_text = lab_suite.get("/metrics").body;
+    prom::promtool_check_metrics(&lab_text).unwrap();
+    let lab_checks = Metrics::parse(&lab_text).label_values("rotcheck_check_success", "check");
+    assert!(lab_checks.len() > 5, "the lab suite runs: {lab_checks:?}");
+    deadline_loop(
+        "alerts for the lab suite's failing checks",
+        secs(20),
+        || {
+            let failing = p
+                .query("rotcheck_check_success{suite=\"lab\"} == 0")
+                .unwrap();
+            let alerts = p.api("/api/v1/alerts").unwrap()["alerts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            failing.iter().all(|f| {
+                alerts.iter().any(|a| {
+                    a["labels"]["alertname"] == "RotcheckCheckFailing"
+                        && a["labels"]["suite"] == "lab"
+                        && a["labels"]["check"] == f["metric"]["check"]
+                })
+            })
+        },
     );
 
     let d = Dashboard::load();

@@ -33,6 +33,23 @@ pub struct InspectArgs {
     pub format: OutputFormat,
 }
 
+/// Facts with positions: as presented for a listener; by kind for a file (a CA bundle's
+/// first certificate is not a leaf).
+fn facts_of(seen: &Seen) -> Vec<CertFacts> {
+    let mut facts = cert_facts(&seen.certs);
+    if seen.session.is_none() && seen.failure.is_none() {
+        for f in &mut facts {
+            f.position = match (f.self_signed, f.is_ca) {
+                (true, _) => "root",
+                (false, true) => "intermediate",
+                _ => "leaf",
+            }
+            .into();
+        }
+    }
+    facts
+}
+
 /// What was inspected.
 struct Seen {
     source: String,
@@ -113,14 +130,16 @@ fn fetch(a: &InspectArgs) -> Result<Seen, String> {
 /// How each certificate relates to the next one, and whether the leaf comes first.
 struct Order {
     issued_by_next: Vec<Option<bool>>,
-    leaf_first: bool,
+    /// None for a CA bundle (no leaf at all).
+    leaf_first: Option<bool>,
 }
 
 fn order(certs: &[CertificateDer<'_>], facts: &[CertFacts]) -> Order {
     let issued_by_next = (0..certs.len())
         .map(|i| certs.get(i + 1).map(|next| issued_by(&certs[i], next)))
         .collect();
-    let leaf_first = facts.len() == 1 || facts.first().is_some_and(|f| !f.is_ca);
+    let bundle = facts.len() > 1 && facts.iter().all(|f| f.is_ca);
+    let leaf_first = (!bundle).then(|| facts.len() == 1 || facts.first().is_some_and(|f| !f.is_ca));
     Order {
         issued_by_next,
         leaf_first,
@@ -128,7 +147,7 @@ fn order(certs: &[CertificateDer<'_>], facts: &[CertFacts]) -> Order {
 }
 
 fn json(seen: &Seen, now: i64) -> String {
-    let facts = cert_facts(&seen.certs);
+    let facts = facts_of(seen);
     let ord = order(&seen.certs, &facts);
     let certs: Vec<serde_json::Value> = facts
         .iter()
@@ -161,14 +180,14 @@ fn json(seen: &Seen, now: i64) -> String {
 }
 
 fn human(seen: &Seen, now: i64) -> String {
-    let facts = cert_facts(&seen.certs);
+    let facts = facts_of(seen);
     let ord = order(&seen.certs, &facts);
     let mut s = header(seen);
     for (i, f) in facts.iter().enumerate() {
         s.push_str(&describe(i, f, now));
         s.push_str(&link_line(i, &facts, ord.issued_by_next[i]));
     }
-    s.push_str(&summary(&ord, facts.len()));
+    s.push_str(&summary(&ord));
     s
 }
 
@@ -231,14 +250,17 @@ fn link_line(i: usize, facts: &[CertFacts], next: Option<bool>) -> String {
     }
 }
 
-fn summary(ord: &Order, n: usize) -> String {
+fn summary(ord: &Order) -> String {
     let ordered = ord.issued_by_next.iter().all(|x| *x != Some(false));
+    let first = match ord.leaf_first {
+        Some(b) => format!("leaf first: {}", yes(b)),
+        None => "no leaf (a CA bundle)".into(),
+    };
     let mut s = format!(
-        "\nchain order: leaf first: {}; each certificate issued by the next: {}\n",
-        yes(ord.leaf_first),
+        "\nchain order: {first}; each certificate issued by the next: {}\n",
         yes(ordered)
     );
-    if n > 0 && !ord.leaf_first {
+    if ord.leaf_first == Some(false) {
         s.push_str("  the first certificate is a CA: put the leaf first, then each issuer\n");
     }
     s

@@ -76,13 +76,7 @@ pub fn validate(
             "no certificate to validate; expected the leaf first",
         ));
     };
-    let leaf = EndEntityCert::try_from(leaf_der).map_err(|e| {
-        ChainFailure::new(
-            ChainReason::Other,
-            format!("the leaf certificate does not parse ({e:?})"),
-        )
-        .caused_by(e)
-    })?;
+    let leaf = EndEntityCert::try_from(leaf_der).map_err(|e| unparsed_leaf(leaf_der, e))?;
     let pool = Pool::new(presented, ca, now, partial);
     let path = match pool.pinned() {
         Some(anchor) => pool.pinned_path(anchor)?,
@@ -119,6 +113,22 @@ fn describe_path(p: &ValidPath, server_name: Option<&str>) -> String {
         s.push_str(&format!(", valid for {n:?}"));
     }
     s
+}
+
+fn unparsed_leaf(der: &CertificateDer<'_>, e: webpki::Error) -> ChainFailure {
+    let size = der.as_ref().len();
+    let why = if size > 0xFFFF {
+        format!(
+            "it is {size} bytes; rustls-webpki (and every rustls client) accepts at most 64 KiB"
+        )
+    } else {
+        format!("{e:?}")
+    };
+    ChainFailure::new(
+        ChainReason::Other,
+        format!("the leaf certificate does not parse ({why})"),
+    )
+    .caused_by(e)
 }
 
 fn name_failure(e: names::NameError) -> ChainFailure {
@@ -315,8 +325,12 @@ impl<'a> Pool<'a> {
     }
 
     fn weak_signature(&self) -> ChainFailure {
+        // A root's self-signature is never checked, so its algorithm does not matter.
         let weak = self
             .all()
+            .filter(|(_, der)| {
+                parse(der).is_some_and(|c| c.subject().as_raw() != c.issuer().as_raw())
+            })
             .find_map(|(pos, der)| Some((pos, der, weak_sig_alg(der)?)));
         match weak {
             Some((pos, der, alg)) => ChainFailure::new(
@@ -608,4 +622,118 @@ pub fn issued_by(child: &[u8], parent: &[u8]) -> bool {
         return false;
     };
     c.issuer().as_raw() == p.subject().as_raw() && c.verify_signature(Some(p.public_key())).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+
+    /// root -> intermediate -> leaf for `localhost`, valid 2030..2031 (pinned).
+    fn pki() -> [CertificateDer<'static>; 3] {
+        let ca = |cn: &str| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+            p.use_authority_key_identifier_extension = true;
+            p
+        };
+        let (rk, ik, lk) = (
+            KeyPair::generate().unwrap(),
+            KeyPair::generate().unwrap(),
+            KeyPair::generate().unwrap(),
+        );
+        let root = ca("root").self_signed(&rk).unwrap();
+        let root_issuer = Issuer::new(ca("root"), rk);
+        let inter = ca("inter").signed_by(&ik, &root_issuer).unwrap();
+        let inter_issuer = Issuer::new(ca("inter"), ik);
+        let mut lp = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        lp.distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        lp.not_before = rcgen::date_time_ymd(2030, 1, 1);
+        lp.not_after = rcgen::date_time_ymd(2031, 1, 1);
+        lp.use_authority_key_identifier_extension = true;
+        let leaf = lp.signed_by(&lk, &inter_issuer).unwrap();
+        [leaf.der().clone(), inter.der().clone(), root.der().clone()]
+    }
+
+    fn at(y: i32) -> UnixTime {
+        let days = (y - 1970) as u64 * 36525 / 100;
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(days * 86_400 + 180 * 86_400))
+    }
+
+    #[test]
+    fn full_chain_is_valid_and_names_the_path() {
+        let [leaf, inter, root] = pki();
+        let p = validate(&[leaf, inter], &[root], Some("localhost"), at(2030), false).unwrap();
+        assert_eq!(p.certs.len(), 3);
+        assert_eq!(p.anchor, "\"root\"");
+    }
+
+    #[test]
+    fn reasons_are_typed() {
+        let [leaf, inter, root] = pki();
+        let reason = |presented: &[CertificateDer<'static>],
+                      ca: &[CertificateDer<'static>],
+                      name,
+                      y,
+                      partial| {
+            validate(presented, ca, name, at(y), partial)
+                .map(|_| ())
+                .map_err(|f| f.reason)
+        };
+        let both = [root.clone(), inter.clone()];
+        let only_leaf = [leaf.clone()];
+        let full = [leaf.clone(), inter.clone()];
+        let (inter, root) = ([inter], [root]);
+        assert_eq!(
+            reason(&only_leaf, &both, None, 2030, false),
+            Err(ChainReason::IncompleteChain)
+        );
+        assert_eq!(
+            reason(&full, &inter, None, 2030, false),
+            Err(ChainReason::UnknownIssuer)
+        );
+        assert_eq!(reason(&full, &inter, None, 2030, true), Ok(()));
+        assert_eq!(
+            reason(&full, &root, None, 2032, false),
+            Err(ChainReason::Expired)
+        );
+        assert_eq!(
+            reason(&full, &root, None, 2029, false),
+            Err(ChainReason::NotYetValid)
+        );
+        assert_eq!(
+            reason(&full, &root, Some("other.example"), 2030, false),
+            Err(ChainReason::NameMismatch)
+        );
+        assert_eq!(
+            reason(&[], &root, None, 2030, false),
+            Err(ChainReason::Other)
+        );
+    }
+
+    #[test]
+    fn expired_carries_the_webpki_error() {
+        let [leaf, inter, root] = pki();
+        let f = validate(&[leaf, inter], &[root], None, at(2032), false).unwrap_err();
+        assert!(
+            matches!(f.cause, Some(webpki::Error::CertExpired { .. })),
+            "{f:?}"
+        );
+        assert!(
+            f.message
+                .starts_with("leaf \"localhost\" expired at 2031-01-01T00:00:00Z"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn issued_by_follows_the_chain() {
+        let [leaf, inter, root] = pki();
+        assert!(issued_by(&leaf, &inter) && issued_by(&inter, &root));
+        assert!(!issued_by(&inter, &leaf) && !issued_by(&leaf, &root));
+    }
 }

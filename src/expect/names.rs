@@ -4,7 +4,7 @@
 //! fallback to the subject CN), a wildcard covers exactly one left-most label, IP addresses
 //! match IP SANs only.
 
-use crate::model::Assertion;
+use crate::model::{Assertion, Status};
 use rustls_pki_types::{CertificateDer, ServerName};
 use webpki::EndEntityCert;
 use x509_parser::prelude::*;
@@ -81,6 +81,12 @@ pub fn assert_names(leaf: &CertificateDer<'_>, names: &[String]) -> Assertion {
         .iter()
         .filter_map(|n| valid_for(leaf, n).err())
         .collect();
+    if let Some(bad) = failures
+        .iter()
+        .find(|e| matches!(e, NameError::InvalidName { .. }))
+    {
+        return Assertion::not_ok("names", Status::Error, "config", bad.to_string());
+    }
     match failures.as_slice() {
         [] => Assertion::pass("names", format!("leaf is valid for {}", names.join(", "))),
         [one] => Assertion::fail("names", reason_of(one), one.to_string()),

@@ -2,7 +2,7 @@
 //! are built from check results. Shared by `serve` (`/metrics`, `/probe`) and
 //! `gate --format prom`, so the names can never diverge.
 
-use super::text::{Def, Exposition, Kind};
+use super::text::{write_family, Def, Exposition, Kind};
 use crate::model::{CheckResult, FailureClass, Report, Status};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -154,14 +154,84 @@ pub static ALL: [&Def; 22] = [
     &BUILD_INFO,
 ];
 
-/// One check as serve knows it: its schedule, latest result (none before the first run) and
-/// failure counters (indexed like `FailureClass::ALL`).
+/// One check as serve knows it: its schedule, latest result (none before the first run),
+/// failure counters (indexed like `FailureClass::ALL`), and those rendered as text.
 #[derive(Debug, Clone)]
 pub struct CheckEntry {
     pub name: String,
     pub interval: Duration,
     pub result: Option<Arc<CheckResult>>,
     pub failures: [u64; FailureClass::ALL.len()],
+    /// The series that only change when the check runs or the suite reloads.
+    pub rendered: Arc<Rendered>,
+}
+
+impl CheckEntry {
+    /// An entry, rendered for `suite`.
+    pub fn new(
+        suite: &str,
+        name: &str,
+        interval: Duration,
+        result: Option<Arc<CheckResult>>,
+        failures: [u64; FailureClass::ALL.len()],
+    ) -> Self {
+        let mut entry = CheckEntry {
+            name: name.to_string(),
+            interval,
+            result,
+            failures,
+            rendered: Arc::default(),
+        };
+        entry.render(suite);
+        entry
+    }
+
+    /// Re-renders the cached series after the result or counters changed.
+    pub fn render(&mut self, suite: &str) {
+        let mut e = Exposition::new(&ALL);
+        let base = [("suite", suite), ("check", self.name.as_str())];
+        if let Some(r) = &self.result {
+            static_series(&mut e, suite, r);
+        }
+        e.sample(&CHECK_INTERVAL, &base, self.interval.as_secs_f64());
+        counter_series(&mut e, &base, &self.failures);
+        self.rendered = Arc::new(Rendered::from_bodies(e.into_bodies()));
+    }
+}
+
+/// A check's series rendered once per run, so a scrape only concatenates (and computes the
+/// time-dependent lifetime ratios): one exact-size text holding a fragment per family of
+/// `ALL`, and where each fragment ends.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Rendered {
+    fn from_bodies(bodies: Vec<String>) -> Self {
+        let mut text = String::with_capacity(bodies.iter().map(String::len).sum());
+        let mut ends = Vec::with_capacity(bodies.len());
+        for b in &bodies {
+            text.push_str(b);
+            ends.push(text.len());
+        }
+        Rendered { text, ends }
+    }
+
+    fn part(&self, family: usize) -> &str {
+        let start = family
+            .checked_sub(1)
+            .and_then(|i| self.ends.get(i))
+            .copied()
+            .unwrap_or(0);
+        let end = self.ends.get(family).copied().unwrap_or(start);
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    fn len(&self) -> usize {
+        self.text.len()
+    }
 }
 
 /// Everything `/metrics` shows, copied out of the exporter's state.
@@ -175,19 +245,27 @@ pub struct Snapshot {
 
 /// `/metrics`: every check's latest results, counters, schedule, and the exporter's own state.
 pub fn render_serve(s: &Snapshot, now_unix: i64) -> String {
-    let mut e = Exposition::new(&ALL);
-    for c in &s.checks {
-        let base = [("suite", s.suite.as_str()), ("check", c.name.as_str())];
-        if let Some(r) = &c.result {
-            check_series(&mut e, &s.suite, r, now_unix);
-        }
-        e.sample(&CHECK_INTERVAL, &base, c.interval.as_secs_f64());
-        counter_series(&mut e, &base, &c.failures);
+    let mut live = Exposition::new(&ALL);
+    for r in s.checks.iter().filter_map(|c| c.result.as_ref()) {
+        ratio_series(
+            &mut live,
+            &[("suite", &s.suite), ("check", &r.name)],
+            r,
+            now_unix,
+        );
     }
-    e.sample(&RELOAD_OK, &[], if s.reload_ok { 1.0 } else { 0.0 });
-    e.sample(&RELOAD_TIME, &[], s.reload_success_unix);
-    build_info(&mut e);
-    e.finish()
+    live.sample(&RELOAD_OK, &[], flag(s.reload_ok));
+    live.sample(&RELOAD_TIME, &[], s.reload_success_unix);
+    build_info(&mut live);
+    let live = live.into_bodies();
+    let cached: usize = s.checks.iter().map(|c| c.rendered.len()).sum();
+    let mut out =
+        String::with_capacity(cached + live.iter().map(String::len).sum::<usize>() + 8192);
+    for (i, def) in ALL.iter().enumerate() {
+        let parts = s.checks.iter().map(|c| c.rendered.part(i));
+        write_family(&mut out, def, parts.chain(live.get(i).map(String::as_str)));
+    }
+    out
 }
 
 /// `/probe`: one fresh result, nothing else (no counters, no exporter state).
@@ -234,11 +312,22 @@ fn counter_series(e: &mut Exposition, base: &[(&str, &str); 2], failures: &[u64]
 
 /// Every per-check gauge of one result.
 pub fn check_series(e: &mut Exposition, suite: &str, r: &CheckResult, now_unix: i64) {
+    static_series(e, suite, r);
+    ratio_series(
+        e,
+        &[("suite", suite), ("check", r.name.as_str())],
+        r,
+        now_unix,
+    );
+}
+
+/// The gauges that do not depend on the time of the scrape.
+fn static_series(e: &mut Exposition, suite: &str, r: &CheckResult) {
     let base = [("suite", suite), ("check", r.name.as_str())];
     status_series(e, &base, r);
     assertion_series(e, &base, r);
     failure_series(e, &base, r);
-    cert_series(e, &base, r, now_unix);
+    cert_series(e, &base, r);
     fact_series(e, &base, r);
 }
 
@@ -292,13 +381,10 @@ fn failure_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult)
     }
 }
 
-/// Validity series per certificate (deduplicated), and the lowest remaining ratio per position.
-fn cert_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult, now_unix: i64) {
+/// Validity series per certificate (deduplicated by position, subject and serial).
+fn cert_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult) {
     let mut seen = Vec::with_capacity(r.certs.len());
-    let mut ratios: BTreeMap<&str, f64> = BTreeMap::new();
     for c in &r.certs {
-        let ratio = ratios.entry(c.position.as_str()).or_insert(f64::INFINITY);
-        *ratio = ratio.min(c.lifetime_remaining_ratio(now_unix));
         let key = (
             c.position.as_str(),
             c.subject_cn.as_str(),
@@ -318,6 +404,15 @@ fn cert_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult, no
         );
         e.sample(&CERT_NOT_AFTER, &labels, c.not_after_unix as f64);
         e.sample(&CERT_NOT_BEFORE, &labels, c.not_before_unix as f64);
+    }
+}
+
+/// The lowest share of lifetime left per position, at `now_unix`.
+fn ratio_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult, now_unix: i64) {
+    let mut ratios: BTreeMap<&str, f64> = BTreeMap::new();
+    for c in &r.certs {
+        let ratio = ratios.entry(c.position.as_str()).or_insert(f64::INFINITY);
+        *ratio = ratio.min(c.lifetime_remaining_ratio(now_unix));
     }
     for (position, ratio) in ratios {
         e.sample(&CERT_RATIO, &with(base, &[("position", position)]), ratio);
@@ -546,12 +641,13 @@ pub(crate) mod tests {
         failures[1] = 4;
         let s = Snapshot {
             suite: "prod".into(),
-            checks: vec![CheckEntry {
-                name: "a".into(),
-                interval: Duration::from_secs(60),
-                result: None,
+            checks: vec![CheckEntry::new(
+                "prod",
+                "a",
+                Duration::from_secs(60),
+                None,
                 failures,
-            }],
+            )],
             reload_ok: false,
             reload_success_unix: 1_700_000_000.0,
         };
@@ -566,6 +662,55 @@ pub(crate) mod tests {
         assert!(text.contains("rotcheck_config_last_reload_success_timestamp_seconds 1700000000\n"));
         assert!(text.contains("rotcheck_build_info{version=\""));
         assert!(!text.contains("rotcheck_check_success{"));
+    }
+
+    #[test]
+    fn serve_groups_cached_and_live_series_by_family() {
+        let entry = |name: &str| {
+            let mut r = result(name, Status::Pass);
+            r.certs = vec![cert("leaf", "l", "01", 0, 100)];
+            CheckEntry::new(
+                "prod",
+                name,
+                Duration::from_secs(60),
+                Some(Arc::new(r)),
+                [0; 9],
+            )
+        };
+        let s = Snapshot {
+            suite: "prod".into(),
+            checks: vec![entry("a"), entry("b")],
+            reload_ok: true,
+            reload_success_unix: 0.0,
+        };
+        let early = render_serve(&s, 25);
+        let late = render_serve(&s, 75);
+        for text in [&early, &late] {
+            let mut families: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("# TYPE "))
+                .collect();
+            let n = families.len();
+            families.dedup();
+            assert_eq!(families.len(), n, "a family is split:\n{text}");
+            let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+            let names: Vec<&str> = samples
+                .iter()
+                .map(|l| l.split(['{', ' ']).next().unwrap())
+                .collect();
+            let mut grouped = names.clone();
+            grouped.dedup();
+            assert_eq!(grouped.len(), n, "samples of a family are not together");
+        }
+        assert!(early.contains("check=\"b\",position=\"leaf\"} 0.75\n"));
+        assert!(late.contains("check=\"b\",position=\"leaf\"} 0.25\n"));
+        let strip = |t: &str| {
+            t.lines()
+                .filter(|l| !l.contains("ratio"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&early), strip(&late));
     }
 
     #[test]
@@ -604,20 +749,53 @@ mod perf {
             .map(|i| {
                 let mut r = result(&format!("tls-{i:04}"), Status::Pass);
                 r.certs = vec![
-                    cert("leaf", "vault.lab.rotcheck.test", "3d01fb1d9baab5b85342d0608002827aeb1a7f2e", 1795384883, 1797976943),
-                    cert("intermediate", "rotcheck lab pki-prod intermediate CA", "743780bf9cd4e4f03f8d8b9640e63e6930e864a0", 1795384883, 1953064943),
+                    cert(
+                        "leaf",
+                        "vault.lab.rotcheck.test",
+                        "3d01fb1d9baab5b85342d0608002827aeb1a7f2e",
+                        1795384883,
+                        1797976943,
+                    ),
+                    cert(
+                        "intermediate",
+                        "rotcheck lab pki-prod intermediate CA",
+                        "743780bf9cd4e4f03f8d8b9640e63e6930e864a0",
+                        1795384883,
+                        1953064943,
+                    ),
                 ];
-                r.assertions = vec![Assertion::pass("handshake", ""), Assertion::pass("chain", ""), Assertion::pass("expiry", "")];
-                r.facts.tls = Some(TlsFacts { version: Some("1.3".into()), ..Default::default() });
-                CheckEntry { name: r.name.clone(), interval: Duration::from_secs(30), result: Some(Arc::new(r)), failures: [0; 9] }
+                r.assertions = vec![
+                    Assertion::pass("handshake", ""),
+                    Assertion::pass("chain", ""),
+                    Assertion::pass("expiry", ""),
+                ];
+                r.facts.tls = Some(TlsFacts {
+                    version: Some("1.3".into()),
+                    ..Default::default()
+                });
+                CheckEntry::new(
+                    "bench",
+                    &r.name.clone(),
+                    Duration::from_secs(30),
+                    Some(Arc::new(r)),
+                    [0; 9],
+                )
             })
             .collect();
-        let s = Snapshot { suite: "bench".into(), checks, reload_ok: true, reload_success_unix: 1.0 };
+        let s = Snapshot {
+            suite: "bench".into(),
+            checks,
+            reload_ok: true,
+            reload_success_unix: 1.0,
+        };
         let t = std::time::Instant::now();
         let mut len = 0;
         for _ in 0..20 {
             len = render_serve(&s, 1795384900).len();
         }
-        println!("render: {:.2} ms for {len} bytes", t.elapsed().as_secs_f64() * 1000.0 / 20.0);
+        println!(
+            "render: {:.2} ms for {len} bytes",
+            t.elapsed().as_secs_f64() * 1000.0 / 20.0
+        );
     }
 }

@@ -422,9 +422,9 @@ mod tests {
         eventually("the first round", || state.is_ready()).await;
         tokio::time::sleep(Duration::from_millis(1000)).await;
         let (a, b) = (f.runs("a"), f.runs("b"));
-        assert!((5..=12).contains(&a), "a ran {a} times in ~1 s at 100 ms");
-        assert!((2..=7).contains(&b), "b ran {b} times in ~1 s at 200 ms");
-        assert!(a > b);
+        assert!((3..=12).contains(&a), "a ran {a} times in ~1 s at 100 ms");
+        assert!((1..=7).contains(&b), "b ran {b} times in ~1 s at 200 ms");
+        assert!(a >= b);
         sched.stop().await;
     }
 

@@ -1,6 +1,7 @@
-//! What serve knows between scrapes: the suite in force, each check's latest result and
-//! failure counters, the reload status and the readiness latch. Scrapes copy a snapshot out
-//! under a short lock and never wait on a probe.
+//! What serve knows between scrapes: the suite in force, each check's latest result, failure
+//! counters and rendered series, the reload status and the readiness latch. Results are
+//! rendered when they arrive; scrapes copy a snapshot out under a short lock and never wait
+//! on a probe.
 
 use super::metrics::{CheckEntry, Snapshot};
 use crate::model::{CheckResult, FailureClass};
@@ -22,33 +23,32 @@ struct Inner {
     suite: Arc<Suite>,
     /// Bumped on every reload; results from an older generation are dropped.
     generation: u64,
-    intervals: HashMap<String, Duration>,
-    results: HashMap<String, Arc<CheckResult>>,
-    failures: HashMap<String, [u64; CLASSES]>,
+    entries: HashMap<String, CheckEntry>,
     reload_ok: bool,
     reload_success_unix: f64,
+}
+
+impl Inner {
+    fn all_ran(&self) -> bool {
+        self.entries.values().all(|e| e.result.is_some())
+    }
 }
 
 impl State {
     /// State for the suite loaded at start-up.
     pub fn new(suite: Arc<Suite>, intervals: HashMap<String, Duration>) -> Self {
-        let suite_is_empty = suite.file.checks.is_empty();
-        let failures = suite
-            .check_names()
-            .into_iter()
-            .map(|n| (n.to_string(), [0; CLASSES]))
-            .collect();
+        let entries = entries(&suite, &intervals, |_| (None, [0; CLASSES]));
+        let inner = Inner {
+            suite,
+            generation: 0,
+            entries,
+            reload_ok: true,
+            reload_success_unix: unix_now(),
+        };
+        let ready = AtomicBool::new(inner.all_ran());
         State {
-            inner: Mutex::new(Inner {
-                suite,
-                generation: 0,
-                intervals,
-                results: HashMap::new(),
-                failures,
-                reload_ok: true,
-                reload_success_unix: unix_now(),
-            }),
-            ready: AtomicBool::new(suite_is_empty),
+            inner: Mutex::new(inner),
+            ready,
         }
     }
 
@@ -64,23 +64,29 @@ impl State {
 
     /// Whether a check currently has a result (used to resume its schedule after a reload).
     pub fn has_result(&self, name: &str) -> bool {
-        self.lock().results.contains_key(name)
+        self.lock()
+            .entries
+            .get(name)
+            .is_some_and(|e| e.result.is_some())
     }
 
-    /// Stores a finished run; ignored when the suite changed since the run started.
+    /// Stores and renders a finished run; ignored when the suite changed since it started.
     pub fn record(&self, generation: u64, result: CheckResult) {
         let mut g = self.lock();
-        if g.generation != generation || !g.failures.contains_key(&result.name) {
+        if g.generation != generation {
             return;
         }
+        let suite = g.suite.file.suite.clone();
+        let Some(entry) = g.entries.get_mut(&result.name) else {
+            return;
+        };
         let class = result.error.as_ref().and_then(|e| e.failure_class());
-        if let (Some(class), Some(counts)) = (class, g.failures.get_mut(&result.name)) {
-            if let Some(i) = FailureClass::ALL.iter().position(|c| *c == class) {
-                counts[i] += 1;
-            }
+        if let Some(i) = class.and_then(|c| FailureClass::ALL.iter().position(|x| *x == c)) {
+            entry.failures[i] += 1;
         }
-        g.results.insert(result.name.clone(), Arc::new(result));
-        if g.results.len() >= g.failures.len() {
+        entry.result = Some(Arc::new(result));
+        entry.render(&suite);
+        if g.all_ran() {
             self.ready.store(true, Ordering::Release);
         }
     }
@@ -94,19 +100,12 @@ impl State {
         keep: &dyn Fn(&str) -> bool,
     ) {
         let mut g = self.lock();
-        let names: Vec<String> = suite.check_names().iter().map(|s| s.to_string()).collect();
-        g.results
-            .retain(|name, _| names.contains(name) && keep(name));
-        let old = std::mem::take(&mut g.failures);
-        g.failures = names
-            .into_iter()
-            .map(|n| {
-                let counts = old.get(&n).copied().unwrap_or([0; CLASSES]);
-                (n, counts)
-            })
-            .collect();
+        let old = std::mem::take(&mut g.entries);
+        g.entries = entries(&suite, &intervals, |name| match old.get(name) {
+            Some(e) => (e.result.clone().filter(|_| keep(name)), e.failures),
+            None => (None, [0; CLASSES]),
+        });
         g.suite = suite;
-        g.intervals = intervals;
         g.generation += 1;
         g.reload_ok = true;
         g.reload_success_unix = unix_now();
@@ -125,7 +124,8 @@ impl State {
     /// (checks with a result, checks in the suite).
     pub fn progress(&self) -> (usize, usize) {
         let g = self.lock();
-        (g.results.len(), g.failures.len())
+        let done = g.entries.values().filter(|e| e.result.is_some()).count();
+        (done, g.entries.len())
     }
 
     /// A copy of what `/metrics` shows, in suite order.
@@ -136,12 +136,7 @@ impl State {
             .file
             .checks
             .iter()
-            .map(|c| CheckEntry {
-                name: c.name.clone(),
-                interval: g.intervals.get(&c.name).copied().unwrap_or_default(),
-                result: g.results.get(&c.name).cloned(),
-                failures: g.failures.get(&c.name).copied().unwrap_or([0; CLASSES]),
-            })
+            .filter_map(|c| g.entries.get(&c.name).cloned())
             .collect();
         Snapshot {
             suite: g.suite.file.suite.clone(),
@@ -150,6 +145,26 @@ impl State {
             reload_success_unix: g.reload_success_unix,
         }
     }
+}
+
+type Carried = (Option<Arc<CheckResult>>, [u64; CLASSES]);
+
+/// One rendered entry per check of `suite`, with what `carry` brings over.
+fn entries(
+    suite: &Suite,
+    intervals: &HashMap<String, Duration>,
+    carry: impl Fn(&str) -> Carried,
+) -> HashMap<String, CheckEntry> {
+    suite
+        .check_names()
+        .into_iter()
+        .map(|name| {
+            let (result, failures) = carry(name);
+            let interval = intervals.get(name).copied().unwrap_or_default();
+            let entry = CheckEntry::new(&suite.file.suite, name, interval, result, failures);
+            (name.to_string(), entry)
+        })
+        .collect()
 }
 
 /// Seconds since the Unix epoch.

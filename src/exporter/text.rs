@@ -89,19 +89,38 @@ impl Exposition {
     pub fn finish(self) -> String {
         let size = self.families.iter().map(|f| f.body.len() + 200).sum();
         let mut out = String::with_capacity(size);
-        for f in self.families.iter().filter(|f| !f.body.is_empty()) {
-            out.push_str("# HELP ");
-            out.push_str(f.def.name);
-            out.push(' ');
-            escape_into(&mut out, f.def.help, false);
-            out.push_str("\n# TYPE ");
-            out.push_str(f.def.name);
-            out.push(' ');
-            out.push_str(f.def.kind.as_str());
-            out.push('\n');
-            out.push_str(&f.body);
+        for f in &self.families {
+            write_family(&mut out, f.def, std::iter::once(f.body.as_str()));
         }
         out
+    }
+
+    /// The sample lines of each family, in family order (for callers that cache them).
+    pub fn into_bodies(self) -> Vec<String> {
+        self.families.into_iter().map(|f| f.body).collect()
+    }
+}
+
+/// Writes one family: its header, then every non-empty piece of sample lines. Nothing at
+/// all when every piece is empty.
+pub fn write_family<'a, I>(out: &mut String, def: &Def, pieces: I)
+where
+    I: Iterator<Item = &'a str> + Clone,
+{
+    if pieces.clone().all(str::is_empty) {
+        return;
+    }
+    out.push_str("# HELP ");
+    out.push_str(def.name);
+    out.push(' ');
+    escape_into(out, def.help, false);
+    out.push_str("\n# TYPE ");
+    out.push_str(def.name);
+    out.push(' ');
+    out.push_str(def.kind.as_str());
+    out.push('\n');
+    for p in pieces {
+        out.push_str(p);
     }
 }
 

@@ -309,61 +309,56 @@ fn versions(t: &TlsFile) -> Result<Vec<&'static SupportedProtocolVersion>, Strin
 
 type ErrFn<'a> = &'a dyn Fn(&'static str, String) -> WebConfigError;
 
+/// How client certificates are treated (exporter-toolkit `client_auth_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientAuth {
+    None,
+    VerifyIfGiven,
+    RequireAndVerify,
+}
+
+fn client_auth(t: &TlsFile) -> Result<ClientAuth, String> {
+    const USE: &str = "use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert";
+    match t.client_auth_type.as_str() {
+        "" | "NoClientCert" if t.client_ca_file.is_some() => Err(format!(
+            "client_ca_file is set but client_auth_type is not; {USE}"
+        )),
+        "" | "NoClientCert" => Ok(ClientAuth::None),
+        "VerifyClientCertIfGiven" => Ok(ClientAuth::VerifyIfGiven),
+        "RequireAndVerifyClientCert" => Ok(ClientAuth::RequireAndVerify),
+        "RequestClientCert" | "RequireAnyClientCert" => Err(format!(
+            "{} accepts unverified client certificates and is not supported; {USE}",
+            t.client_auth_type
+        )),
+        other => Err(format!("unknown value {other:?}; {USE}")),
+    }
+}
+
 fn client_verifier(
     t: &TlsFile,
     dir: &Path,
     provider: Arc<rustls::crypto::CryptoProvider>,
     err: ErrFn<'_>,
 ) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>, WebConfigError> {
-    let optional = match t.client_auth_type.as_str() {
-        "" | "NoClientCert" => {
-            if t.client_ca_file.is_some() {
-                return Err(err(
-                    "client_auth_type",
-                    "client_ca_file is set but client_auth_type is not; use RequireAndVerifyClientCert or VerifyClientCertIfGiven".into(),
-                ));
-            }
-            return Ok(None);
-        }
-        "RequireAndVerifyClientCert" => false,
-        "VerifyClientCertIfGiven" => true,
-        "RequestClientCert" | "RequireAnyClientCert" => {
-            return Err(err(
-                "client_auth_type",
-                format!("{} (unverified client certificates) is not supported; use RequireAndVerifyClientCert or VerifyClientCertIfGiven", t.client_auth_type),
-            ))
-        }
-        other => {
-            return Err(err(
-                "client_auth_type",
-                format!("unknown value {other:?}; use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"),
-            ))
-        }
-    };
+    let mode = client_auth(t).map_err(|d| err("client_auth_type", d))?;
+    if mode == ClientAuth::None {
+        return Ok(None);
+    }
     let Some(ca) = &t.client_ca_file else {
-        return Err(err(
-            "client_ca_file",
-            format!("{} needs client_ca_file", t.client_auth_type),
-        ));
+        let detail = format!("{} needs client_ca_file", t.client_auth_type);
+        return Err(err("client_ca_file", detail));
     };
+    let ca_err = |e: &dyn std::fmt::Display| err("client_ca_file", e.to_string());
     let mut roots = RootCertStore::empty();
-    for c in crate::certs::read_certs(&resolve(dir, ca))
-        .map_err(|e| err("client_ca_file", e.to_string()))?
-    {
-        roots
-            .add(c)
-            .map_err(|e| err("client_ca_file", e.to_string()))?;
+    for c in crate::certs::read_certs(&resolve(dir, ca)).map_err(|e| ca_err(&e))? {
+        roots.add(c).map_err(|e| ca_err(&e))?;
     }
     let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-    let builder = if optional {
-        builder.allow_unauthenticated()
-    } else {
-        builder
+    let builder = match mode {
+        ClientAuth::VerifyIfGiven => builder.allow_unauthenticated(),
+        _ => builder,
     };
-    builder
-        .build()
-        .map(Some)
-        .map_err(|e| err("client_ca_file", e.to_string()))
+    builder.build().map(Some).map_err(|e| ca_err(&e))
 }
 
 #[cfg(test)]
@@ -455,6 +450,27 @@ mod tests {
         assert!(!w.authorize(Some(h("alice", "wrong").as_bytes())).await);
         assert!(!w.authorize(Some(h("bob", "s3cret").as_bytes())).await);
         assert!(!w.authorize(None).await);
+    }
+
+    #[test]
+    fn client_auth_types() {
+        let t = |kind: &str, ca: bool| TlsFile {
+            client_auth_type: kind.into(),
+            client_ca_file: ca.then(|| "ca.pem".into()),
+            ..Default::default()
+        };
+        assert_eq!(client_auth(&t("", false)), Ok(ClientAuth::None));
+        assert_eq!(
+            client_auth(&t("RequireAndVerifyClientCert", true)),
+            Ok(ClientAuth::RequireAndVerify)
+        );
+        assert_eq!(
+            client_auth(&t("VerifyClientCertIfGiven", true)),
+            Ok(ClientAuth::VerifyIfGiven)
+        );
+        assert!(client_auth(&t("", true)).is_err());
+        assert!(client_auth(&t("RequireAnyClientCert", true)).is_err());
+        assert!(client_auth(&t("Sometimes", true)).is_err());
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct Cache {
     bundles: Mutex<HashMap<PathBuf, Loaded>>,
     /// Free slots for probes to cache their own prepared state (e.g. TLS client configs).
     pub tls_configs: Mutex<HashMap<String, Arc<rustls::ClientConfig>>>,
+    /// `chain` verdicts of the tls probe, keyed by presented chain, CA file, name, mode and
+    /// instant: many listeners serving one chain are validated once per run.
+    pub chains: Mutex<HashMap<String, crate::model::Assertion>>,
     /// Vault tokens this run obtained (the profile's cert login); the engine revokes them.
     pub vault: crate::vault::Session,
 }

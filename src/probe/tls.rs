@@ -182,7 +182,9 @@ fn judge_certs(
     let leaf = &facts[0];
     let mut out = Vec::new();
     match expect.chain {
-        Some(c) if c.valid => out.push(assert_chain(spec, ctx, target, presented, c.partial)),
+        Some(c) if c.valid => {
+            out.push(assert_chain(spec, ctx, target, presented, facts, c.partial))
+        }
         _ => out.push(names::assert_server_name(&presented[0], &target.name)),
     }
     if let Some(n) = &expect.names {
@@ -212,6 +214,7 @@ fn assert_chain(
     ctx: &Ctx,
     target: &Target,
     presented: &[CertificateDer<'static>],
+    facts: &[CertFacts],
     partial: bool,
 ) -> Assertion {
     let Some(ca_file) = &spec.ca_file else {
@@ -222,16 +225,34 @@ fn assert_chain(
             "chain: valid needs tls.ca_file (the CA chain clients trust); add it to the check",
         );
     };
-    match ctx.cache.certs(&ctx.path(ca_file)) {
-        Ok(ca) => chain::assert_chain(
-            presented,
-            &ca,
-            Some(&target.name),
-            unix_time(ctx.now),
-            partial,
-        ),
-        Err(e) => Assertion::not_ok("chain", Status::Error, e.class(), e.to_string()),
+    let path = ctx.path(ca_file);
+    let ca = match ctx.cache.certs(&path) {
+        Ok(ca) => ca,
+        Err(e) => return Assertion::not_ok("chain", Status::Error, e.class(), e.to_string()),
+    };
+    let fingerprints: Vec<&str> = facts.iter().map(|f| f.sha256.as_str()).collect();
+    let key = format!(
+        "{}|{}|{}|{partial}|{}",
+        fingerprints.join(","),
+        path.display(),
+        target.name,
+        ctx.now_unix()
+    );
+    let memo = &ctx.cache.chains;
+    if let Some(hit) = memo.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return hit.clone();
     }
+    let verdict = chain::assert_chain(
+        presented,
+        &ca,
+        Some(&target.name),
+        unix_time(ctx.now),
+        partial,
+    );
+    memo.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, verdict.clone());
+    verdict
 }
 
 /// The served leaf must be the first certificate of the file (the reload happened).

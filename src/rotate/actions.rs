@@ -14,6 +14,13 @@ pub async fn run(
     dry_run: bool,
     out: &mut Out,
 ) -> Result<Done, RotateError> {
+    let mut recovered = false;
+    if let (Action::Issue(spec), false) = (action, dry_run) {
+        for f in super::issue::recover(spec)? {
+            out.line(format!("finished an interrupted write: {}", f.display()));
+            recovered = true;
+        }
+    }
     let vault = VaultIo::new(settings)?;
     let result = {
         let mut cx = Ctx {
@@ -27,7 +34,10 @@ pub async fn run(
     for e in vault.close().await {
         out.line(format!("warning: could not revoke the login token: {e}"));
     }
-    result
+    result.map(|mut done| {
+        done.changed |= recovered;
+        done
+    })
 }
 
 async fn dispatch(action: &Action, cx: &mut Ctx<'_>) -> Result<Done, RotateError> {

@@ -140,6 +140,7 @@ fn meta_changes(meta: &std::fs::Metadata, mode: u32, want: Ids) -> Option<String
 
 /// Writes `bytes` to `spec.path` atomically, or reports that nothing had to change.
 pub fn write_atomic(spec: &FileSpec, bytes: &[u8]) -> Result<Written, AtomicError> {
+    remove_stale_temps(&spec.path);
     match diff(spec, bytes)? {
         Diff::Same => Ok(Written::Unchanged),
         Diff::Meta(what) => fix_meta(spec, what),
@@ -159,6 +160,7 @@ pub enum Prepared {
 /// Preparing every file of a set before committing any keeps a failure from leaving a
 /// half-written set.
 pub fn prepare(spec: &FileSpec, bytes: &[u8]) -> Result<Prepared, AtomicError> {
+    remove_stale_temps(&spec.path);
     Ok(match diff(spec, bytes)? {
         Diff::Same => Prepared::Keep(spec.path.clone()),
         Diff::Meta(what) => Prepared::Fix(spec.clone(), what),
@@ -184,6 +186,85 @@ impl Prepared {
             Prepared::Keep(_) => Ok(Written::Unchanged),
         }
     }
+}
+
+/// One pending rename of a set, as recorded in the journal.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Pending {
+    tmp: PathBuf,
+    target: PathBuf,
+}
+
+/// Commits a set of files so that a crash can only leave the old set or, after the next
+/// [`roll_forward`], the new set: the staged temp files (complete and fsynced) are listed in
+/// `journal` before the first rename, and the journal is removed after the last.
+pub fn commit_all(
+    set: Vec<Prepared>,
+    journal: &Path,
+) -> Result<Vec<(PathBuf, Written)>, AtomicError> {
+    let pending: Vec<Pending> = set
+        .iter()
+        .filter_map(|p| match p {
+            Prepared::Stage(s) => Some(Pending {
+                tmp: s.tmp.clone(),
+                target: s.spec.path.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    if pending.len() > 1 {
+        let text = serde_json::to_vec(&pending).unwrap_or_default();
+        let spec = FileSpec {
+            path: journal.to_path_buf(),
+            mode: 0o600,
+            owner: None,
+        };
+        write_atomic(&spec, &text)?;
+    }
+    let mut out = Vec::new();
+    for p in set {
+        let path = p.path().to_path_buf();
+        out.push((path, p.commit()?));
+    }
+    remove_journal(journal)?;
+    Ok(out)
+}
+
+fn remove_journal(journal: &Path) -> Result<(), AtomicError> {
+    match std::fs::remove_file(journal) {
+        Ok(()) => sync_dir(&parent_of(journal)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(journal, "remove the journal", e)),
+    }
+}
+
+/// Finishes a set interrupted by a crash: renames every staged file the journal lists that
+/// is still there. Returns the files put in place (empty when there was no journal).
+pub fn roll_forward(journal: &Path) -> Result<Vec<PathBuf>, AtomicError> {
+    let text = match std::fs::read(journal) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(io_err(journal, "read the journal", e)),
+    };
+    let pending: Vec<Pending> = serde_json::from_slice(&text).unwrap_or_default();
+    let mut done = Vec::new();
+    for p in pending {
+        if !p.tmp.exists() {
+            continue;
+        }
+        backup_current(&p.target)?;
+        std::fs::rename(&p.tmp, &p.target)
+            .map_err(|e| io_err(&p.target, "rename into place", e))?;
+        sync_dir(&parent_of(&p.target))?;
+        done.push(p.target);
+    }
+    remove_journal(journal)?;
+    Ok(done)
+}
+
+/// The journal of a set written for `anchor` (e.g. the certificate of an issue).
+pub fn journal_path(anchor: &Path) -> PathBuf {
+    parent_of(anchor).join(format!(".{}.rotcheck-set", file_name(anchor)))
 }
 
 /// Corrects mode and owner in place (the content is already right).
@@ -363,6 +444,10 @@ fn backup_current(path: &Path) -> Result<Option<PathBuf>, AtomicError> {
         return Ok(None);
     }
     let backup = backup_path(path);
+    if same_file(path, &backup) {
+        // Already linked (a run killed right after linking); rename would be a no-op.
+        return Ok(Some(backup));
+    }
     let tmp = temp_path(path, "prev");
     if std::fs::hard_link(path, &tmp).is_err() {
         std::fs::copy(path, &tmp).map_err(|e| io_err(path, "copy to the backup", e))?;
@@ -372,6 +457,13 @@ fn backup_current(path: &Path) -> Result<Option<PathBuf>, AtomicError> {
         return Err(io_err(&backup, "rename the backup", e));
     }
     Ok(Some(backup))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), AtomicError> {

@@ -6,7 +6,7 @@ use super::atomic::AtomicError;
 use super::reload::ReloadError;
 use super::state::CertChange;
 use super::verify::VerifyError;
-use crate::vault::{Session, Settings, TokenSource, VaultClient, VaultError};
+use crate::vault::{Session, Settings, VaultClient, VaultError};
 use serde_json::Value;
 use std::io::Write;
 use std::time::{Duration, SystemTime};
@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 /// Why an action failed. Messages hold no key material and no token.
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {
-    #[error("{what}: {source}")]
+    #[error("{}", vault_message(what, source))]
     Vault {
         what: String,
         #[source]
@@ -34,6 +34,14 @@ pub enum RotateError {
     Material(String),
     #[error("{0}")]
     Config(String),
+}
+
+/// Vault's HTTP errors already name the call; other failures get the context.
+fn vault_message(what: &str, source: &VaultError) -> String {
+    match source {
+        VaultError::Http { .. } => source.to_string(),
+        _ => format!("{what}: {source}"),
+    }
 }
 
 /// What one action did.
@@ -155,11 +163,6 @@ impl VaultIo {
             .into_iter()
             .map(|e| e.to_string())
             .collect()
-    }
-
-    /// True when the profile logs in with a client certificate.
-    pub fn logs_in(&self) -> bool {
-        matches!(self.settings.token, TokenSource::CertLogin { .. })
     }
 }
 

@@ -3,7 +3,7 @@
 //! certificate that is still fresh (pairs, chains to the mount's CA, right names, enough
 //! lifetime left) is kept; only its companion files are brought in line.
 
-use super::atomic::{prepare, FileSpec, Prepared, Written};
+use super::atomic::{commit_all, journal_path, prepare, roll_forward, FileSpec, Prepared, Written};
 use super::ctx::{warnings, Ctx, Done, RotateError};
 use super::keygen;
 use super::material::{parse_pem, split_roots, to_pem, CertId};
@@ -196,7 +196,7 @@ fn keep_current(spec: &IssueSpec, ca_chain: &Ders, cx: &mut Ctx<'_>) -> Result<D
     if cx.dry_run {
         return dry_run_files(&set, cx);
     }
-    let changed = commit(set, cx)?;
+    let changed = commit(spec, set, cx)?;
     Ok(Done {
         changed,
         certs: vec![],
@@ -357,7 +357,7 @@ async fn issue_new(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateErr
         &issued.leaf,
         &issued.ca_chain,
     );
-    commit(set, cx)?;
+    commit(spec, set, cx)?;
     let change = CertChange {
         path: spec.cert.display().to_string(),
         old,
@@ -450,22 +450,27 @@ fn parse_issued(path: &str, data: &Value, key: Secret) -> Result<Issued, RotateE
     })
 }
 
-/// Prepares every file (nothing in place yet), then commits them: trust material first, the
-/// key and certificate last and back to back.
-fn commit(set: FileSet, cx: &mut Ctx<'_>) -> Result<bool, RotateError> {
+/// Prepares every file (nothing in place yet), then commits them as one journaled set: trust
+/// material first, the key and certificate last and back to back.
+fn commit(spec: &IssueSpec, set: FileSet, cx: &mut Ctx<'_>) -> Result<bool, RotateError> {
     let prepared = set
         .files
         .iter()
         .map(|(s, b)| prepare(s, b))
         .collect::<Result<Vec<Prepared>, _>>()?;
+    let written = commit_all(prepared, &journal_path(&spec.cert))?;
     let mut changed = false;
-    for p in prepared {
-        let path = p.path().display().to_string();
-        let w = p.commit()?;
+    for (path, w) in written {
         changed |= w.changed();
-        cx.say(describe_written(&path, &w));
+        cx.say(describe_written(&path.display().to_string(), &w));
     }
     Ok(changed)
+}
+
+/// Finishes a file set that a crash interrupted (before anything talks to Vault: the set may
+/// be the very identity the vault profile uses).
+pub fn recover(spec: &IssueSpec) -> Result<Vec<std::path::PathBuf>, RotateError> {
+    Ok(roll_forward(&journal_path(&spec.cert))?)
 }
 
 /// One line per file written.

@@ -79,10 +79,6 @@ impl Action {
         }
     }
 
-    /// True when the action talks to Vault.
-    pub fn needs_vault(&self) -> bool {
-        true
-    }
 }
 
 /// A plan that does not parse: the key path and what is allowed.

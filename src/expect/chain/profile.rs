@@ -2,6 +2,10 @@
 //! path that webpki accepted (leaf, intermediates, anchor). Each rule names the section it
 //! comes from; the first violation is returned.
 //!
+//! Left out on purpose, because clients accept such certificates and flagging them would
+//! raise false alarms on working internal PKIs: a missing authorityKeyIdentifier on leaves and
+//! intermediates (rcgen and older OpenSSL setups omit it) and `_` in DNS names.
+//!
 //! Structural rules give `other`, basicConstraints / keyUsage / nameConstraints rules give
 //! `invalid_usage`, odd RSA moduli give `weak_algorithm`. The leaf-CN rule only flags a CN
 //! that names one of the SAN identities in another spelling (`192.168.001.001`, upper case,
@@ -59,12 +63,10 @@ fn check_one(cert: &X509Certificate<'_>, role: Role) -> Result<(), (ChainReason,
             ChainReason::Other,
             &[
                 key_ids_not_critical,
-                aki_present,
                 aki_of_root,
                 ski_on_ca,
                 subject_on_ca,
                 san_criticality,
-                no_underscore,
                 aia_not_empty,
                 anchor_critical_extensions,
                 cn_in_sans,
@@ -119,18 +121,6 @@ fn key_ids_not_critical(cert: &X509Certificate<'_>, _: Role) -> Result<(), Strin
         critical,
         "marks a key identifier extension critical (RFC 5280 4.2.1.1/4.2.1.2)",
     )
-}
-
-/// RFC 5280 4.2.1.1: every certificate but a self-signed one carries an AKI keyIdentifier.
-/// Trust anchors are taken as given.
-fn aki_present(cert: &X509Certificate<'_>, role: Role) -> Result<(), String> {
-    if role == Role::Anchor {
-        return Ok(());
-    }
-    let has = cert.extensions().iter().any(|e| {
-        matches!(e.parsed_extension(), ParsedExtension::AuthorityKeyIdentifier(a) if a.key_identifier.is_some())
-    });
-    ok_unless(!has, "has no authorityKeyIdentifier (RFC 5280 4.2.1.1)")
 }
 
 /// CA/B Forum 7.1.2.1: a root's AKI, if any, holds only its own key identifier.
@@ -196,29 +186,6 @@ fn san_criticality(cert: &X509Certificate<'_>, role: Role) -> Result<(), String>
         (false, Some(true)) => Err("marks subjectAltName critical although its subject is not empty (CA/B Forum 7.1.2.7.12)".into()),
         _ => Ok(()),
     }
-}
-
-fn dns_sans<'c>(cert: &'c X509Certificate<'_>) -> Vec<&'c str> {
-    let Ok(Some(san)) = cert.subject_alternative_name() else {
-        return vec![];
-    };
-    san.value
-        .general_names
-        .iter()
-        .filter_map(|n| match n {
-            GeneralName::DNSName(d) => Some(*d),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A host name never holds `_` (RFC 5280 4.2.1.6, preferred name syntax).
-fn no_underscore(cert: &X509Certificate<'_>, role: Role) -> Result<(), String> {
-    let bad = role == Role::Leaf && dns_sans(cert).iter().any(|d| d.contains('_'));
-    ok_unless(
-        bad,
-        "has a DNS name with '_' in its subjectAltName (RFC 5280 4.2.1.6)",
-    )
 }
 
 /// RFC 5280 4.2.2.1: authorityInfoAccess holds at least one access description.
@@ -433,5 +400,42 @@ fn ok_unless(bad: bool, why: &str) -> Result<(), String> {
         Err(why.into())
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    #[test]
+    fn lenient_ip_reads_legacy_forms() {
+        let v4 = |s: &str| lenient_ip(s).map(|ip| ip.to_string());
+        assert_eq!(v4("192.168.001.001").as_deref(), Some("192.168.1.1"));
+        assert_eq!(v4("0xC0A80101").as_deref(), Some("192.168.1.1"));
+        assert_eq!(v4("2001:DB8::1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(v4("example.com"), None);
+        assert_eq!(v4("1.2.3.4.5"), None);
+        assert_eq!(v4("256.1.1.1"), None);
+    }
+
+    #[test]
+    fn cn_rule_flags_other_spellings_only() {
+        let ip: IpAddr = "192.168.1.1".parse().unwrap();
+        let octets = match ip {
+            IpAddr::V4(a) => a.octets(),
+            IpAddr::V6(_) => unreachable!(),
+        };
+        let sans = [
+            GeneralName::DNSName("example.com"),
+            GeneralName::IPAddress(&octets),
+        ];
+        assert!(cn_rule("example.com", &sans).is_ok());
+        assert!(cn_rule("192.168.1.1", &sans).is_ok());
+        assert!(cn_rule("Vault Server", &sans).is_ok());
+        assert!(cn_rule("other.example", &sans).is_ok());
+        assert!(cn_rule("Example.COM", &sans).is_err());
+        assert!(cn_rule("192.168.001.001", &sans).is_err());
+        assert!(cn_rule("exämple.com", &sans).is_err());
     }
 }
