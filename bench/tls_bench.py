@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """CPU per full TLS check: one `rotcheck gate` over N nginx listeners vs blackbox_exporter.
 
-Starts one nginx with N TLS listeners on loopback (root -> intermediate -> leaf, full chain),
+Starts one nginx with N TLS listeners on loopback, each with its own leaf (root ->
+intermediate -> leaf, full chain),
 then in the same run:
   * rotcheck: `gate` over a suite of N tls checks (connect, SNI handshake, chain to the root,
     names, expiry); CPU = the child's user+system time from getrusage, divided by N;
@@ -22,8 +23,10 @@ def sh(*args, cwd=None):
     subprocess.run(args, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def make_pki(d):
-    """Root CA, intermediate CA and an ECDSA P-256 leaf for NAME, with openssl."""
+def make_pki(d, n):
+    """Root CA, intermediate CA and N distinct ECDSA P-256 leaves for NAME, with openssl.
+
+    Every listener gets its own leaf so no tool can reuse a verdict across listeners."""
     ext = os.path.join(d, "ext.cnf")
     with open(ext, "w") as f:
         f.write("[ca]\nbasicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n"
@@ -31,17 +34,25 @@ def make_pki(d):
                 f"[leaf]\nbasicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\n"
                 f"extendedKeyUsage=serverAuth\nsubjectAltName=DNS:{NAME}\n"
                 "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
-    for n in ("root", "int", "leaf"):
-        sh("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{n}.key", cwd=d)
+    for k in ("root", "int"):
+        sh("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{k}.key", cwd=d)
     sh("openssl", "req", "-x509", "-new", "-key", "root.key", "-subj", "/CN=bench-root", "-days", "3650",
        "-extensions", "ca", "-config", ext, "-out", "root.pem", cwd=d)
-    for n, subj, issuer, extn in (("int", "/CN=bench-intermediate", "root", "ca"), ("leaf", f"/CN={NAME}", "int", "leaf")):
-        sh("openssl", "req", "-new", "-key", f"{n}.key", "-subj", subj, "-out", f"{n}.csr",
-           "-config", ext, cwd=d)
-        sh("openssl", "x509", "-req", "-in", f"{n}.csr", "-CA", f"{issuer}.pem", "-CAkey", f"{issuer}.key",
-           "-CAcreateserial", "-days", "365", "-extfile", ext, "-extensions", extn, "-out", f"{n}.pem", cwd=d)
-    with open(os.path.join(d, "fullchain.pem"), "w") as f:
-        f.write(open(os.path.join(d, "leaf.pem")).read() + open(os.path.join(d, "int.pem")).read())
+    sign(d, ext, "int", "/CN=bench-intermediate", "root", "ca")
+    intermediate = open(os.path.join(d, "int.pem")).read()
+    for i in range(n):
+        leaf = f"leaf{i}"
+        sh("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{leaf}.key", cwd=d)
+        sign(d, ext, leaf, f"/CN={NAME}/OU=listener {i}", "int", "leaf")
+        with open(os.path.join(d, f"{leaf}.fullchain.pem"), "w") as f:
+            f.write(open(os.path.join(d, f"{leaf}.pem")).read() + intermediate)
+
+
+def sign(d, ext, name, subj, issuer, extn):
+    sh("openssl", "req", "-new", "-key", f"{name}.key", "-subj", subj, "-out", f"{name}.csr",
+       "-config", ext, cwd=d)
+    sh("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", f"{issuer}.pem", "-CAkey", f"{issuer}.key",
+       "-CAcreateserial", "-days", "365", "-extfile", ext, "-extensions", extn, "-out", f"{name}.pem", cwd=d)
 
 
 def free_ports(n):
@@ -57,7 +68,13 @@ def free_ports(n):
 
 
 def start_nginx(d, ports):
-    listens = "\n".join(f"    listen 127.0.0.1:{p} ssl;" for p in ports)
+    servers = "\n".join(f"""  server {{
+    listen 127.0.0.1:{p} ssl;
+    server_name {NAME};
+    ssl_certificate {d}/leaf{i}.fullchain.pem;
+    ssl_certificate_key {d}/leaf{i}.key;
+    return 204;
+  }}""" for i, p in enumerate(ports))
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""worker_processes 1;
@@ -66,17 +83,11 @@ error_log {d}/nginx-error.log;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
+  ssl_session_tickets off;
+  ssl_session_cache off;
   client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;
   uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
-  server {{
-{listens}
-    server_name {NAME};
-    ssl_certificate {d}/fullchain.pem;
-    ssl_certificate_key {d}/leaf.key;
-    ssl_session_tickets off;
-    ssl_session_cache off;
-    return 204;
-  }}
+{servers}
 }}
 """)
     os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
@@ -161,7 +172,7 @@ def main():
             sys.exit(f"{tool} not found; apt-get install nginx openssl prometheus-blackbox-exporter")
     binary = os.path.abspath(a.rotcheck)
     with tempfile.TemporaryDirectory() as d:
-        make_pki(d)
+        make_pki(d, a.n)
         ports = free_ports(a.n + 1)
         bb_port, ports = ports[0], ports[1:]
         nginx = start_nginx(d, ports)

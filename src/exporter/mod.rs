@@ -134,8 +134,10 @@ pub fn start(
     runner: Arc<dyn Runner>,
 ) -> Running {
     let suite = Arc::new(suite);
-    let intervals = scheduler::intervals(&suite, opts.interval);
-    let state = Arc::new(State::new(suite.clone(), intervals));
+    let state = Arc::new(State::new(
+        suite.clone(),
+        scheduler::intervals(&suite, opts.interval),
+    ));
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let mut sched = Scheduler::new(
         state.clone(),
@@ -145,24 +147,18 @@ pub fn start(
     );
     sched.start();
     let addr = listener.local_addr().ok();
-    let scheme = if web.tls().is_some() { "https" } else { "http" };
-    let shown = addr.map_or(opts.listen.clone(), |a| a.to_string());
-    log(format!(
-        "serving suite {:?} ({} checks) on {scheme}://{shown}",
-        suite.file.suite,
-        suite.file.checks.len()
-    ));
+    log_start(&suite, &web, addr, &opts.listen);
     let (control, rx) = mpsc::channel(4);
     let (stop, stop_rx) = watch::channel(false);
     let web = Arc::new(WebHandle::new(web));
-    let app = Arc::new(App {
+    let app = App {
         state: state.clone(),
         runner,
         permits,
         control: control.clone(),
         web: web.clone(),
-    });
-    let server = tokio::spawn(http::serve(listener, app, stop_rx.clone()));
+    };
+    let server = tokio::spawn(http::serve(listener, Arc::new(app), stop_rx.clone()));
     let ctl = Controller {
         sched,
         loader,
@@ -177,6 +173,16 @@ pub fn start(
         server,
         controller,
     }
+}
+
+/// `serving suite "prod" (12 checks) on https://127.0.0.1:9847`: tests read the address.
+fn log_start(suite: &Suite, web: &WebConfig, addr: Option<SocketAddr>, listen: &str) {
+    let scheme = if web.tls().is_some() { "https" } else { "http" };
+    let shown = addr.map_or(listen.to_string(), |a| a.to_string());
+    let (name, n) = (&suite.file.suite, suite.file.checks.len());
+    log(format!(
+        "serving suite {name:?} ({n} checks) on {scheme}://{shown}"
+    ));
 }
 
 /// Serialises reloads and owns the scheduler.

@@ -86,7 +86,7 @@ impl State {
         }
         entry.result = Some(Arc::new(result));
         entry.render(&suite);
-        if g.all_ran() {
+        if !self.is_ready() && g.all_ran() {
             self.ready.store(true, Ordering::Release);
         }
     }

@@ -40,6 +40,7 @@ struct TlsFile {
 struct HttpFile {
     /// Accepted for compatibility; rotcheck serves HTTP/1.1 only.
     #[serde(default)]
+    #[allow(dead_code)]
     http2: Option<bool>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
@@ -115,8 +116,8 @@ impl WebConfig {
             None => None,
         };
         check_hashes(&file.basic_auth_users, &p)?;
+        // `http2` is accepted for compatibility and has no effect: HTTP/1.1 only.
         let http = file.http_server_config.unwrap_or_default();
-        let _ = http.http2;
         Ok(WebConfig {
             tls,
             users: file.basic_auth_users,

@@ -62,6 +62,15 @@ pub struct Out {
 }
 
 impl Out {
+    /// Prints an error line to stderr and keeps it.
+    pub fn error(&mut self, s: impl Into<String>) {
+        let s = s.into();
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "{s}");
+        }
+        self.lines.push(s);
+    }
+
     /// Prints and keeps one line.
     pub fn line(&mut self, s: impl Into<String>) {
         let s = format!("{}{}", " ".repeat(self.indent), s.into());

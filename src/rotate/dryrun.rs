@@ -105,7 +105,7 @@ async fn step_actions(
     let settings = match settings(suite) {
         Ok(s) => s,
         Err(e) => {
-            out.line(format!("error: {e}"));
+            out.error(format!("error: {e}"));
             return 1;
         }
     };
@@ -115,7 +115,7 @@ async fn step_actions(
         out.line(actions::title(a));
         out.indent = 4;
         if let Err(e) = actions::run(a, &settings, true, out).await {
-            out.line(format!("error: {e}"));
+            out.error(format!("error: {e}"));
             failures += 1;
         }
         out.indent = 2;

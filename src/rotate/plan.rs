@@ -78,7 +78,6 @@ impl Action {
             Action::Trust(_) => "trust",
         }
     }
-
 }
 
 /// A plan that does not parse: the key path and what is allowed.

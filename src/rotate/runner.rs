@@ -48,42 +48,40 @@ impl Stop {
 
 /// Loads the suite and its plan, then runs it. Returns the exit code.
 pub async fn run(opts: &Options, out: &mut Out) -> u8 {
-    let (suite, mut plan) = match load(opts) {
+    let (suite, plan) = match prepare(opts) {
         Ok(x) => x,
-        Err(e) => {
-            out.line(format!("rotcheck: error: {e}"));
-            return EXIT_USAGE;
-        }
+        Err(e) => return usage(out, e),
     };
-    if let Some(d) = &opts.state_dir {
-        if plan.audit_log == plan.state_dir.join("audit.jsonl") {
-            plan.audit_log = d.join("audit.jsonl");
-        }
-        plan.state_dir = d.clone();
-    }
-    if let Err(e) = check_step_flags(opts, &plan) {
-        out.line(format!("rotcheck: error: {e}"));
-        return EXIT_USAGE;
-    }
     if opts.dry_run {
         return super::dryrun::run(&suite, &plan, opts, out).await;
     }
     let paths = Paths::in_dir(&plan.state_dir);
     let _lock = match state::lock(&paths.lock, &suite.file.suite) {
         Ok(l) => l,
-        Err(e) => {
-            out.line(format!("rotcheck: error: {e}"));
-            return EXIT_USAGE;
-        }
+        Err(e) => return usage(out, e.to_string()),
     };
-    let mut r = match Runner::new(suite, plan, paths, opts, out) {
-        Ok(r) => r,
-        Err(e) => {
-            out.line(format!("rotcheck: error: {e}"));
-            return EXIT_USAGE;
+    match Runner::new(suite, plan, paths, opts, out) {
+        Ok(mut r) => r.go().await,
+        Err(e) => usage(out, e),
+    }
+}
+
+fn usage(out: &mut Out, e: String) -> u8 {
+    out.error(format!("rotcheck: error: {e}"));
+    EXIT_USAGE
+}
+
+/// The suite and its validated plan, with `--state-dir` applied.
+fn prepare(opts: &Options) -> Result<(Arc<Suite>, Plan), String> {
+    let (suite, mut plan) = load(opts)?;
+    if let Some(d) = &opts.state_dir {
+        if plan.audit_log == plan.state_dir.join("audit.jsonl") {
+            plan.audit_log = d.join("audit.jsonl");
         }
-    };
-    r.go().await
+        plan.state_dir = d.clone();
+    }
+    check_step_flags(opts, &plan)?;
+    Ok((suite, plan))
 }
 
 fn load(opts: &Options) -> Result<(Arc<Suite>, Plan), String> {
@@ -277,7 +275,7 @@ impl<'a> Runner<'a> {
             .save()
             .and_then(|_| self.event(None, "running", to.as_str(), &[], None, None));
         if let Err(e) = saved {
-            self.out.line(format!("rotcheck: error: {e}"));
+            self.out.error(format!("rotcheck: error: {e}"));
             return EXIT_FAILED;
         }
         if all_done {
