@@ -273,7 +273,7 @@ fn wait_retries_until_the_check_passes() {
 
 #[test]
 fn shipped_suites_lint() {
-    for suite in ["checks/prod.yaml"] {
+    for suite in ["checks/prod.yaml", "checks/lab.yaml"] {
         let out = rotcheck(&["lint", "-c", suite]);
         assert_eq!(out.status.code(), Some(0), "{suite}: {}", stderr(&out));
     }

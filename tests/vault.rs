@@ -19,7 +19,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const FORMATS: &[&str] = &["human", "json", "junit", "tap", "prom"];
 
 async fn lab() -> Lab {
-    lab_with(LabConfig { drift: true, ..LabConfig::default() }).await
+    lab_with(LabConfig {
+        drift: true,
+        ..LabConfig::default()
+    })
+    .await
 }
 
 async fn lab_with(cfg: LabConfig) -> Lab {
@@ -921,8 +925,18 @@ async fn whole_lab_suite_passes_on_a_fresh_lab() {
     let r = run_suite(&lab.files().suite.clone()).await;
     assert!(r.checks.len() >= 15, "{} checks", r.checks.len());
     for c in &r.checks {
-        assert!(c.status <= Status::Warn, "{}: {:?}\n{}", c.name, c.status, messages(c));
+        assert!(
+            c.status <= Status::Warn,
+            "{}: {:?}\n{}",
+            c.name,
+            c.status,
+            messages(c)
+        );
     }
     let skew = r.checks.iter().find(|c| c.kind == "version_skew").unwrap();
-    assert_eq!(skew.status, Status::Warn, "agent 1.21.1 vs server 1.20.4 warns");
+    assert_eq!(
+        skew.status,
+        Status::Warn,
+        "agent 1.21.1 vs server 1.20.4 warns"
+    );
 }

@@ -13,7 +13,12 @@ use std::time::{Duration, SystemTime};
 use support::{within, Client};
 
 async fn lab() -> Lab {
-    Lab::start(LabConfig { drift: true, ..LabConfig::default() }).await.unwrap()
+    Lab::start(LabConfig {
+        drift: true,
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap()
 }
 
 const UNIFIED: &str = "failed to match all constraints for this login certificate";

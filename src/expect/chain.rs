@@ -18,6 +18,7 @@
 //!   (key identifiers, basicConstraints on anchors, leaf CN among the SANs, ...): see
 //!   [`profile`].
 
+mod memo;
 mod profile;
 
 use crate::certs::{first_cn, rfc3339};
@@ -462,7 +463,7 @@ fn verify<'p>(
     now: UnixTime,
 ) -> Result<VerifiedPath<'p>, webpki::Error> {
     leaf.verify_for_usage(
-        webpki::ALL_VERIFICATION_ALGS,
+        memo::algorithms(),
         anchors,
         intermediates,
         now,

@@ -7,7 +7,7 @@ pub mod vars;
 pub use schema::*;
 pub use values::*;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// A suite that loaded and validated.
@@ -277,6 +277,50 @@ fn find_lines(text: &str, needle: &str) -> Vec<usize> {
         .collect()
 }
 
+/// Line numbers of `name:` entries by value, built in one pass (suites hold thousands of
+/// checks; searching the text once per check would be quadratic).
+struct NameLines {
+    /// `- name: X` lines: list items, i.e. checks.
+    items: HashMap<String, Vec<usize>>,
+    /// Any other `name: X` line (e.g. a Vault role name), used only as a fallback.
+    other: HashMap<String, Vec<usize>>,
+}
+
+impl NameLines {
+    fn index(text: &str) -> Self {
+        let mut n = NameLines {
+            items: HashMap::new(),
+            other: HashMap::new(),
+        };
+        for (i, l) in text.lines().enumerate() {
+            let t = l.trim_start();
+            let (item, t) = match t.strip_prefix("- ") {
+                Some(rest) => (true, rest.trim_start()),
+                None => (false, t),
+            };
+            let Some(value) = t.strip_prefix("name:").map(scalar_value) else {
+                continue;
+            };
+            let map = if item { &mut n.items } else { &mut n.other };
+            map.entry(value.to_string()).or_default().push(i + 1);
+        }
+        n
+    }
+
+    fn of(&self, name: &str) -> &[usize] {
+        self.items
+            .get(name)
+            .or_else(|| self.other.get(name))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+/// A plain or quoted scalar written after a key, without a trailing comment.
+fn scalar_value(raw: &str) -> &str {
+    let v = raw.split(" #").next().unwrap_or_default().trim();
+    v.trim_matches(|c| c == '"' || c == '\'')
+}
+
 /// Resolves a path from the suite against the suite file's folder when relative.
 pub fn resolve_relative(suite_path: &Path, p: &str) -> PathBuf {
     let pb = PathBuf::from(p);
@@ -316,8 +360,9 @@ fn validate(file: &SuiteFile, text: &str, path: &Path) -> Result<(), SuiteError>
         ));
     }
     let mut seen = HashSet::new();
+    let name_lines = NameLines::index(text);
     for (i, check) in file.checks.iter().enumerate() {
-        let lines = find_lines(text, &format!("name: {}", check.name));
+        let lines = name_lines.of(&check.name);
         let line = lines.first().copied();
         let key = |k: &str| Some(format!("checks[{i}]{k}"));
         if !valid_token(&check.name) {

@@ -74,7 +74,9 @@ fn presented_for(
 ) -> Vec<CertificateDer<'static>> {
     let mut presented = ders.to_vec();
     if kind == FileKind::Cert {
-        let intermediates = ca.iter().filter(|c| !crate::certs::facts(c, "").self_signed);
+        let intermediates = ca
+            .iter()
+            .filter(|c| !crate::certs::facts(c, "").self_signed);
         presented.extend(intermediates.cloned());
     }
     presented
