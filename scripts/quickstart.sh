@@ -126,13 +126,13 @@ say "starting nginx (127.0.0.1:$app_port) and haproxy (127.0.0.1:$edge_port)"
 nginx -c "$lab/nginx/nginx.conf"
 haproxy -D -f "$lab/haproxy/haproxy.cfg" 2>/dev/null
 
-# 6. The suite: the lab's rendered suite with this run's nginx and haproxy ports. While the lab
-#    template does not carry the frontend checks and the plan yet, they are appended here.
+# 6. The suite: the lab's rendered suite (with its seven-step plan) plus checks of this run's
+#    nginx frontend and haproxy edge.
 suite="$run/quickstart.yaml"
 sed -e "s|^  app_a_addr: .*|  app_a_addr: \"127.0.0.1:$app_port\"|" \
     -e "s|^  edge_addr: .*|  edge_addr: \"127.0.0.1:$edge_port\"|" "$lab/lab.yaml" >"$suite"
-if ! grep -q '^plan:' "$suite"; then
-  cat >>"$suite" <<CHECKS
+# The frontend checks go at the end of the checks list, just before the plan.
+cat >"$run/frontend-checks.yaml" <<CHECKS
 
   # Added by scripts/quickstart.sh: the nginx frontend and the haproxy edge.
   - name: app-a-frontend
@@ -151,65 +151,8 @@ if ! grep -q '^plan:' "$suite"; then
     command: [curl, -sS, --max-time, "3", "http://127.0.0.1:$edge_port/"]
     expect: { exit: 0, stdout_contains: "app-a ok" }
 CHECKS
-  cat >>"$suite" <<'PLAN'
-
-plan:
-  state_dir: ${lab_dir}/rotate
-  wait: 30s
-  interval: 1s
-  steps:
-    - name: admin-client
-      description: admin client cert first, so `vault status` stays possible
-      gate: admin-client
-      actions:
-        - issue: { mount: pki-prod, role: admin-client, cn: vault-admin-lab, ttl: 720h, key: "${lab_dir}/vault/tls-admin/admin.key", cert: "${lab_dir}/vault/tls-admin/admin.crt", ca: "${lab_dir}/vault/tls-admin/issuing_ca.pem" }
-    - name: server-tls
-      description: Vault server TLS, then Vault reloads its listener (SIGHUP)
-      gate: server-tls
-      trust_first:
-        bundles: ["${lab_dir}/vault/ca_chain.pem", "${lab_dir}/app-a/vault/ca/ca.pem", "${lab_dir}/app-b/vault/ca/ca.pem", "${lab_dir}/proxy/trust/ca_chain.pem"]
-      actions:
-        - issue: { mount: pki-prod, role: vault-server, cn: "${sni}", alt_names: [localhost], ip_sans: [127.0.0.1], ttl: 720h, key: "${lab_dir}/vault/tls/server.key", cert: "${lab_dir}/vault/tls/server.crt", chain: "${lab_dir}/vault/tls/fullchain.crt", ca_chain: "${lab_dir}/vault/tls/ca_chain.pem" }
-      reload:
-        - { pid_file: "${lab_dir}/lab.pid", signal: HUP }
-    - name: agents
-      description: agent mTLS certs and their cert-auth mappings (debug-policy removed)
-      gate: agents
-      actions:
-        - issue: { mount: pki-prod, role: agent-app-a, cn: agent-app-a.lab.rotcheck.test, ttl: 168h, key: "${lab_dir}/app-a/vault/mtls/agent.key", cert: "${lab_dir}/app-a/vault/mtls/agent.crt", ca_chain: "${lab_dir}/app-a/vault/ca/ca.pem" }
-        - cert_role: { name: agent-app-a, ca_file: "${lab_dir}/vault/tls-admin/issuing_ca.pem", allowed_cn: ["agent-app-a.*"], policies: [app-a-issue], remove_policy: [debug-policy] }
-        - issue: { mount: pki-prod, role: agent-app-b, cn: agent-app-b.lab.rotcheck.test, ttl: 168h, csr: true, key: "${lab_dir}/app-b/vault/mtls/agent.key", cert: "${lab_dir}/app-b/vault/mtls/agent.crt", ca_chain: "${lab_dir}/app-b/vault/ca/ca.pem" }
-        - cert_role: { name: agent-app-b, ca_file: "${lab_dir}/vault/tls-admin/issuing_ca.pem", allowed_cn: ["agent-app-b.*"], policies: [app-b-issue], remove_policy: [debug-policy] }
-    - name: app-leaf
-      description: app leaf certs under per-app roles that allow only their domains; nginx reloads
-      gate: app-leaf
-      actions:
-        - pki_role: { mount: pki-prod, name: nginx-app-a, allowed_domains: ["${app_a_name}"], allow_bare_domains: true, allow_subdomains: true, server_flag: true, ttl: 720h, max_ttl: 720h }
-        - issue: { mount: pki-prod, role: nginx-app-a, cn: "${app_a_name}", alt_names: ["www.${app_a_name}"], ttl: 720h, key: "${lab_dir}/app-a/tls/app-a.key", cert: "${lab_dir}/app-a/tls/app-a.crt", chain: "${lab_dir}/app-a/tls/app-a.fullchain.pem" }
-        - pki_role: { mount: pki-prod, name: nginx-app-b, allowed_domains: ["${app_b_name}"], allow_bare_domains: true, allow_subdomains: true, server_flag: true, ttl: 720h, max_ttl: 720h }
-        - issue: { mount: pki-prod, role: nginx-app-b, cn: "${app_b_name}", alt_names: ["www.${app_b_name}"], ttl: 720h, key: "${lab_dir}/app-b/tls/app-b.key", cert: "${lab_dir}/app-b/tls/app-b.crt", chain: "${lab_dir}/app-b/tls/app-b.fullchain.pem" }
-      reload:
-        - { pid_file: "${lab_dir}/nginx/nginx.pid", signal: HUP }
-    - name: proxy-trust
-      description: refresh the edge proxy's CA chain; haproxy reloads
-      gate: proxy-trust
-      actions:
-        - trust: { mount: pki-prod, out: "${lab_dir}/proxy/trust/ca_chain.pem", keep: true }
-      reload:
-        - { pid_file: "${lab_dir}/haproxy/haproxy.pid", signal: USR2 }
-    - name: restarts
-      description: restart what must pick up new material (only when this run changed something)
-      gate: restarts
-      wait: 60s
-      reload_when: run_changed
-      reload:
-        - { pid_file: "${lab_dir}/lab.pid", signal: HUP }
-        - { pid_file: "${lab_dir}/haproxy/haproxy.pid", signal: USR2 }
-    - name: final
-      description: final healthcheck — seal status and an SNI handshake
-      gate: final
-PLAN
-fi
+awk -v f="$run/frontend-checks.yaml" '/^plan:/ { while ((getline l < f) > 0) print l; print "" } { print }' \
+  "$suite" >"$suite.tmp" && mv "$suite.tmp" "$suite"
 "$bin/rotcheck" lint -c "$suite"
 
 # 7. The rotation: --force re-issues even the lab's brand-new certificates, so every step

@@ -1042,3 +1042,16 @@ fn serial_helper_matches_rotcheck_formatting() {
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
     );
 }
+
+#[test]
+fn serve_revokes_the_vault_tokens_its_rounds_obtain() {
+    let env = Env::start(false);
+    let serve = Serve::start(&env.lab.files().suite, &["--interval", "1s"]);
+    serve.wait_ready(secs(30));
+    let issued_at_ready = env.lab.tokens_issued();
+    std::thread::sleep(secs(4));
+    let (issued, live) = (env.lab.tokens_issued(), env.lab.tokens_live());
+    assert!(issued >= issued_at_ready + 3, "rounds ran: {issued_at_ready} -> {issued} tokens");
+    // Only the logins of checks running right now may hold a token; none may pile up.
+    assert!(live <= 4, "{live} live tokens after {issued} logins: tokens are not revoked");
+}

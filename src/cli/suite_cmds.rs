@@ -12,9 +12,14 @@ pub struct SuiteArg {
     pub config: PathBuf,
 }
 
-/// Loads and validates; exit 0 or 2.
+/// Loads and validates the suite and its plan; exit 0 or 2.
 pub fn lint(a: SuiteArg) -> u8 {
-    match suite::load(&a.config) {
+    let loaded = suite::load(&a.config).map_err(|e| e.to_string()).and_then(|s| {
+        crate::rotate::plan::parse(&s)
+            .map_err(|e| e.to_string())
+            .map(|_| s)
+    });
+    match loaded {
         Ok(s) => {
             println!(
                 "{}: ok: suite {:?}, {} checks",

@@ -29,13 +29,17 @@ pub trait Runner: Send + Sync + 'static {
 }
 
 /// The real thing: `engine::run_check` with a fresh cache (CA files are re-read every run,
-/// so a refreshed trust bundle is seen on the next round).
+/// so a refreshed trust bundle is seen on the next round), revoking any token it obtained.
 pub struct EngineRunner;
 
 impl Runner for EngineRunner {
     fn run(&self, suite: Arc<Suite>, check: CheckSpec) -> CheckFuture {
         Box::pin(async move {
-            engine::run_check(&suite, &check, None, Arc::new(Cache::default())).await
+            let cache = Arc::new(Cache::default());
+            let result = engine::run_check(&suite, &check, None, cache.clone()).await;
+            // A token the run obtained (the profile's cert login) is revoked right away.
+            cache.vault.close().await;
+            result
         })
     }
 }
