@@ -1051,7 +1051,13 @@ fn serve_revokes_the_vault_tokens_its_rounds_obtain() {
     let issued_at_ready = env.lab.tokens_issued();
     std::thread::sleep(secs(4));
     let (issued, live) = (env.lab.tokens_issued(), env.lab.tokens_live());
-    assert!(issued >= issued_at_ready + 3, "rounds ran: {issued_at_ready} -> {issued} tokens");
+    assert!(
+        issued >= issued_at_ready + 3,
+        "rounds ran: {issued_at_ready} -> {issued} tokens"
+    );
     // Only the logins of checks running right now may hold a token; none may pile up.
-    assert!(live <= 4, "{live} live tokens after {issued} logins: tokens are not revoked");
+    assert!(
+        live <= 4,
+        "{live} live tokens after {issued} logins: tokens are not revoked"
+    );
 }

@@ -711,3 +711,28 @@ fn hung_read_times_out_without_hanging_the_gate() {
     run.expect("stuck", "probe", "error", Some("timeout"));
     assert_eq!(run.check("stuck")["error"]["class"], "timeout");
 }
+
+#[test]
+fn client_certificate_files_validate_for_client_use() {
+    let d = Dir::new();
+    let p = pki();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = params("vault-admin-prod", &[], false);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let admin = made(&params.signed_by(&key, &p.inter.issuer).unwrap(), &key);
+    d.write("admin.crt", &admin.cert);
+    d.write(
+        "ca_chain.pem",
+        cat(&[&p.inter.made.cert, &p.root.made.cert]),
+    );
+    let run = d.gate(
+        r#"  - name: admin
+    files:
+      - {path: admin.crt, kind: cert, ca_file: ca_chain.pem}
+    expect: {chain: valid}
+"#,
+        &["--at", AT],
+    );
+    // A clientAuth-only identity is valid for what it is for; only a TLS listener needs serverAuth.
+    run.expect("admin", "chain:admin.crt", "pass", None);
+}

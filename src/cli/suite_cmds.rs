@@ -14,11 +14,13 @@ pub struct SuiteArg {
 
 /// Loads and validates the suite and its plan; exit 0 or 2.
 pub fn lint(a: SuiteArg) -> u8 {
-    let loaded = suite::load(&a.config).map_err(|e| e.to_string()).and_then(|s| {
-        crate::rotate::plan::parse(&s)
-            .map_err(|e| e.to_string())
-            .map(|_| s)
-    });
+    let loaded = suite::load(&a.config)
+        .map_err(|e| e.to_string())
+        .and_then(|s| {
+            crate::rotate::plan::parse(&s)
+                .map_err(|e| e.to_string())
+                .map(|_| s)
+        });
     match loaded {
         Ok(s) => {
             println!(

@@ -62,14 +62,35 @@ impl ChainFailure {
     }
 }
 
+/// Which extended key usage the leaf must allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    /// serverAuth: a TLS listener's certificate.
+    Server,
+    /// serverAuth or clientAuth: a certificate file that may be an mTLS client identity.
+    Either,
+}
+
 /// Validates `presented` (leaf first, then any intermediates in any order) against the
-/// certificates of a CA file at `now`; see the module comment for the rules.
+/// certificates of a CA file at `now` for server use; see the module comment for the rules.
 pub fn validate(
     presented: &[CertificateDer<'_>],
     ca: &[CertificateDer<'_>],
     server_name: Option<&str>,
     now: UnixTime,
     partial: bool,
+) -> Result<ValidPath, ChainFailure> {
+    validate_for(presented, ca, server_name, now, partial, Usage::Server)
+}
+
+/// `validate` with the leaf's required usage.
+pub fn validate_for(
+    presented: &[CertificateDer<'_>],
+    ca: &[CertificateDer<'_>],
+    server_name: Option<&str>,
+    now: UnixTime,
+    partial: bool,
+    usage: Usage,
 ) -> Result<ValidPath, ChainFailure> {
     let Some(leaf_der) = presented.first() else {
         return Err(ChainFailure::new(
@@ -78,7 +99,7 @@ pub fn validate(
         ));
     };
     let leaf = EndEntityCert::try_from(leaf_der).map_err(|e| unparsed_leaf(leaf_der, e))?;
-    let pool = Pool::new(presented, ca, now, partial);
+    let pool = Pool::new(presented, ca, now, partial, usage);
     let path = match pool.pinned() {
         Some(anchor) => pool.pinned_path(anchor)?,
         None => pool.build(&leaf)?,
@@ -93,15 +114,16 @@ pub fn validate(
     Ok(path)
 }
 
-/// `validate` as the `chain` assertion. `server_name` makes a name mismatch a chain failure.
+/// `validate_for` as the `chain` assertion. `server_name` makes a name mismatch a chain failure.
 pub fn assert_chain(
     presented: &[CertificateDer<'_>],
     ca: &[CertificateDer<'_>],
     server_name: Option<&str>,
     now: UnixTime,
     partial: bool,
+    usage: Usage,
 ) -> Assertion {
-    match validate(presented, ca, server_name, now, partial) {
+    match validate_for(presented, ca, server_name, now, partial, usage) {
         Ok(p) => Assertion::pass("chain", describe_path(&p, server_name)),
         Err(f) => Assertion::not_ok("chain", Status::Fail, f.reason.as_str(), f.message),
     }
@@ -154,6 +176,7 @@ struct Pool<'a> {
     ca: Vec<CaEntry<'a>>,
     now: UnixTime,
     partial: bool,
+    usage: Usage,
 }
 
 impl<'a> Pool<'a> {
@@ -162,6 +185,7 @@ impl<'a> Pool<'a> {
         ca: &'a [CertificateDer<'a>],
         now: UnixTime,
         partial: bool,
+        usage: Usage,
     ) -> Self {
         let ca = ca.iter().map(prepare).collect();
         Pool {
@@ -169,6 +193,7 @@ impl<'a> Pool<'a> {
             ca,
             now,
             partial,
+            usage,
         }
     }
 
@@ -208,7 +233,7 @@ impl<'a> Pool<'a> {
 
     fn build(&self, leaf: &EndEntityCert<'_>) -> Result<ValidPath, ChainFailure> {
         let (anchors, ders) = self.anchors(self.partial);
-        match verify(leaf, &anchors, self.intermediates(), self.now) {
+        match verify(leaf, &anchors, self.intermediates(), self.now, self.usage) {
             Ok(vp) => {
                 let anchor = anchor_der(&vp, &anchors, &ders);
                 check_validity(anchor, self.now, "root (in ca_file)")?;
@@ -371,7 +396,7 @@ impl<'a> Pool<'a> {
         let pool: Vec<CertificateDer<'a>> =
             self.intermediates().iter().cloned().chain(extra).collect();
         let (anchors, _) = self.anchors(false);
-        let missing = match verify(leaf, &anchors, &pool, self.now) {
+        let missing = match verify(leaf, &anchors, &pool, self.now, self.usage) {
             Ok(vp) => self.not_sent(&vp),
             Err(webpki::Error::UnknownIssuer) => return None,
             Err(e) => {
@@ -409,7 +434,7 @@ impl<'a> Pool<'a> {
     /// The path reaches a CA-file certificate that is not a root.
     fn ends_at_intermediate(&self, leaf: &EndEntityCert<'_>) -> Option<ChainFailure> {
         let (anchors, ders) = self.anchors(true);
-        let vp = verify(leaf, &anchors, self.intermediates(), self.now).ok()?;
+        let vp = verify(leaf, &anchors, self.intermediates(), self.now, self.usage).ok()?;
         let at = label(anchor_der(&vp, &anchors, &ders));
         Some(ChainFailure::new(
             ChainReason::UnknownIssuer,
@@ -461,13 +486,30 @@ fn verify<'p>(
     anchors: &'p [TrustAnchor<'p>],
     intermediates: &'p [CertificateDer<'p>],
     now: UnixTime,
+    usage: Usage,
+) -> Result<VerifiedPath<'p>, webpki::Error> {
+    let server = verify_usage(leaf, anchors, intermediates, now, KeyUsage::server_auth());
+    match (server, usage) {
+        (Err(webpki::Error::RequiredEkuNotFoundContext(_)), Usage::Either) => {
+            verify_usage(leaf, anchors, intermediates, now, KeyUsage::client_auth())
+        }
+        (result, _) => result,
+    }
+}
+
+fn verify_usage<'p>(
+    leaf: &'p EndEntityCert<'p>,
+    anchors: &'p [TrustAnchor<'p>],
+    intermediates: &'p [CertificateDer<'p>],
+    now: UnixTime,
+    eku: KeyUsage,
 ) -> Result<VerifiedPath<'p>, webpki::Error> {
     leaf.verify_for_usage(
         memo::algorithms(),
         anchors,
         intermediates,
         now,
-        KeyUsage::server_auth(),
+        eku,
         None,
         None,
     )

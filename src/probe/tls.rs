@@ -248,6 +248,7 @@ fn assert_chain(
         Some(&target.name),
         unix_time(ctx.now),
         partial,
+        chain::Usage::Server,
     );
     memo.lock()
         .unwrap_or_else(|p| p.into_inner())

@@ -3,7 +3,7 @@
 
 use super::content::{unusable, Loaded};
 use super::Entry;
-use crate::expect::chain::assert_chain;
+use crate::expect::chain::{assert_chain, Usage};
 use crate::expect::expiry::assert_expiry;
 use crate::expect::issuer::{assert_issuer_cn, assert_issuer_dn};
 use crate::expect::names::assert_names;
@@ -62,7 +62,11 @@ fn chain(e: &Entry, loaded: &Loaded, want: ChainExpect, ctx: &Ctx) -> Assertion 
     };
     let now = UnixTime::since_unix_epoch(Duration::from_secs(ctx.now_unix().max(0) as u64));
     let presented = presented_for(e.spec.kind, &loaded.ders, &ca);
-    prefixed(e, assert_chain(&presented, &ca, None, now, want.partial))
+    let usage = Usage::Either; // a certificate file may be an mTLS client identity
+    prefixed(
+        e,
+        assert_chain(&presented, &ca, None, now, want.partial, usage),
+    )
 }
 
 /// A fullchain must carry its own intermediates (else `incomplete_chain`); a lone certificate
