@@ -2,7 +2,7 @@
 //! certificate, allowed CNs, token policies), enabling the auth method when absent. Only the
 //! fields given are compared and written; an equal mapping is left alone.
 
-use super::ctx::{warnings, Ctx, Done, RotateError};
+use super::ctx::{write_changes, Ctx, Done, RotateError};
 use super::spec::CertRoleSpec;
 use crate::certs;
 use crate::vault::auth::strings;
@@ -29,18 +29,7 @@ pub async fn run(spec: &CertRoleSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateEr
             certs: vec![],
         });
     }
-    let verb = if cx.dry_run { "would POST" } else { "POST" };
-    cx.say(format!("{verb} {path}: {}", changes.join("; ")));
-    if !cx.dry_run {
-        let answer = cx.vault.write(&path, &body).await?;
-        for w in warnings(&answer) {
-            cx.say(format!("Vault warns: {w}"));
-        }
-    }
-    Ok(Done {
-        changed: true,
-        certs: vec![],
-    })
+    write_changes(cx, &path, &body, &changes).await
 }
 
 /// Enables cert auth at the mount when it is missing; false when it was (or would be) enabled

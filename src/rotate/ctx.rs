@@ -195,6 +195,28 @@ impl Ctx<'_> {
     }
 }
 
+/// Writes `body` to `path` (or says it would, with `--dry-run`), naming the changes and
+/// relaying Vault's warnings.
+pub async fn write_changes(
+    cx: &mut Ctx<'_>,
+    path: &str,
+    body: &Value,
+    changes: &[String],
+) -> Result<Done, RotateError> {
+    let verb = if cx.dry_run { "would POST" } else { "POST" };
+    cx.say(format!("{verb} {path}: {}", changes.join("; ")));
+    if !cx.dry_run {
+        let answer = cx.vault.write(path, body).await?;
+        for w in warnings(&answer) {
+            cx.say(format!("Vault warns: {w}"));
+        }
+    }
+    Ok(Done {
+        changed: true,
+        certs: vec![],
+    })
+}
+
 /// Vault's `warnings` of an answer, for printing.
 pub fn warnings(v: &Value) -> Vec<String> {
     crate::vault::auth::strings(v.get("warnings"))

@@ -2,7 +2,7 @@
 //! intended domains. A POST replaces the whole role, so the full role is sent — but only when
 //! a field given differs from what Vault holds.
 
-use super::ctx::{warnings, Ctx, Done, RotateError};
+use super::ctx::{write_changes, Ctx, Done, RotateError};
 use super::spec::PkiRoleSpec;
 use crate::vault::auth::strings;
 use serde_json::{json, Value};
@@ -23,18 +23,7 @@ pub async fn run(spec: &PkiRoleSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateErr
         ));
         return Ok(Done::default());
     }
-    let verb = if cx.dry_run { "would POST" } else { "POST" };
-    cx.say(format!("{verb} {path}: {}", changes.join("; ")));
-    if !cx.dry_run {
-        let answer = cx.vault.write(&path, &body).await?;
-        for w in warnings(&answer) {
-            cx.say(format!("Vault warns: {w}"));
-        }
-    }
-    Ok(Done {
-        changed: true,
-        certs: vec![],
-    })
+    write_changes(cx, &path, &body, &changes).await
 }
 
 fn body(spec: &PkiRoleSpec) -> Value {

