@@ -940,3 +940,165 @@ async fn whole_lab_suite_passes_on_a_fresh_lab() {
         "agent 1.21.1 vs server 1.20.4 warns"
     );
 }
+
+/// A real `vault` (or `bao`) dev server with a TLS listener, when one is on PATH.
+struct DevVault {
+    child: std::process::Child,
+    bin: String,
+    dir: TempDir,
+    addr: String,
+}
+
+const DEV_ROOT_TOKEN: &str = "rotcheck-dev-root";
+
+impl DevVault {
+    fn start(bin: &str) -> DevVault {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let child = std::process::Command::new(bin)
+            .args(["server", "-dev", "-dev-tls"])
+            .arg(format!("-dev-tls-cert-dir={}", dir.path().display()))
+            .arg(format!("-dev-root-token-id={DEV_ROOT_TOKEN}"))
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start the dev server");
+        let dev = DevVault {
+            child,
+            bin: bin.into(),
+            dir,
+            addr: format!("127.0.0.1:{port}"),
+        };
+        dev.wait_up();
+        dev
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("vault-ca.pem")
+    }
+
+    fn wait_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.ca().exists() && self.cli(&["status"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("the dev server did not come up: {}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Runs the binary's own CLI against the dev server as root.
+    fn cli(&self, args: &[&str]) -> Output {
+        std::process::Command::new(&self.bin)
+            .args(args)
+            .env("VAULT_ADDR", format!("https://{}", self.addr))
+            .env("VAULT_CACERT", self.ca())
+            .env("VAULT_TOKEN", DEV_ROOT_TOKEN)
+            .env("BAO_ADDR", format!("https://{}", self.addr))
+            .env("BAO_CACERT", self.ca())
+            .env("BAO_TOKEN", DEV_ROOT_TOKEN)
+            .output()
+            .expect("run the CLI")
+    }
+
+    fn must(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for DevVault {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
+#[tokio::test]
+async fn real_vault_dev_server_when_installed() {
+    let Some(bin) = ["vault", "bao"].into_iter().find(|b| on_path(b)) else {
+        println!(
+            "skipped: no vault or bao binary on PATH; the Vault checks ran against the lab only"
+        );
+        return;
+    };
+    let dev = DevVault::start(bin);
+    let d = dev.dir.path();
+    let pki = LabPki::generate().unwrap();
+    let agent = pki
+        .issue(&LeafSpec::client("agent-app-a.lab.rotcheck.test"))
+        .unwrap();
+    let (ca, cert, key, policy) = (
+        d.join("ca.pem"),
+        d.join("agent.crt"),
+        d.join("agent.key"),
+        d.join("p.hcl"),
+    );
+    std::fs::write(&ca, pki.intermediate().cert_pem()).unwrap();
+    std::fs::write(&cert, agent.cert_pem()).unwrap();
+    std::fs::write(&key, agent.key_pem()).unwrap();
+    std::fs::write(
+        &policy,
+        "path \"secret/data/app-a/*\" { capabilities = [\"read\"] }\n",
+    )
+    .unwrap();
+    dev.must(&["auth", "enable", "cert"]);
+    dev.must(&["policy", "write", "app-a-issue", policy.to_str().unwrap()]);
+    let ca_arg = format!("certificate=@{}", ca.display());
+    dev.must(&[
+        "write",
+        "auth/cert/certs/agent-app-a",
+        &ca_arg,
+        "token_policies=app-a-issue",
+        "allowed_common_names=agent-app-a.*",
+    ]);
+    let profile = format!(
+        "vault:\n  addr: https://{}\n  server_name: localhost\n  ca_file: {}\n  token: {DEV_ROOT_TOKEN}\n",
+        dev.addr,
+        q(&dev.ca())
+    );
+    let checks = format!(
+        "  - name: health\n    vault_health: {{}}\n    expect: {{ sealed: false, initialized: true }}\n  - name: login\n    {}\n    expect: {{ policies: {{ include: [app-a-issue], exclude: [debug-policy] }} }}\n  - name: mapping\n    vault_cert_role: {{ mount: cert, name: agent-app-a }}\n    expect: {{ ca_matches: {}, policies: {{ include: [app-a-issue] }} }}\n  - name: kv\n    vault_kv: {{ mount: secret }}\n    expect: {{ kv_version: 2 }}\n  - name: skew\n    version_skew: {{ agent: {{ command: [{bin}, version] }} }}\n    expect: {{ max_minor_skew: 0 }}\n",
+        login_with(&cert, &key, &dev.ca(), "agent-app-a"),
+        q(&ca)
+    );
+    let (_dir, path) = write_suite(&profile, &checks);
+    let r = run_suite(&path).await;
+    for c in &r.checks {
+        assert_eq!(
+            c.status,
+            Status::Pass,
+            "{} against {bin}: {}",
+            c.name,
+            messages(c)
+        );
+    }
+    let accessors: serde_json::Value =
+        serde_json::from_str(&dev.must(&["list", "-format=json", "auth/token/accessors"])).unwrap();
+    assert_eq!(
+        accessors.as_array().map(Vec::len),
+        Some(1),
+        "only the root token is left: {accessors}"
+    );
+}
