@@ -27,7 +27,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub chain: Option<PathBuf>,
     /// The CA file: its self-signed roots are the trust anchors; its intermediates are only
-    /// used to diagnose an incomplete chain.
+    /// used to diagnose an incomplete chain (what a server sending CERT and --chain would get).
     #[arg(long)]
     pub ca: PathBuf,
     /// The DNS name or IP address the leaf must be valid for.
@@ -69,9 +69,15 @@ fn read_inputs(
 ) -> Result<(Vec<CertificateDer<'static>>, Vec<CertificateDer<'static>>), FileError> {
     let mut presented = certs::read_certs(&a.cert)?;
     if let Some(c) = &a.chain {
-        presented.extend(read_optional(c)?);
+        // A fullchain repeats the leaf: keep each certificate once.
+        let more: Vec<_> = read_optional(c)?
+            .into_iter()
+            .filter(|d| !presented.contains(d))
+            .collect();
+        presented.extend(more);
     }
-    Ok((presented, certs::read_certs(&a.ca)?))
+    let ca = certs::read_certs(&a.ca)?;
+    Ok((presented, ca))
 }
 
 /// A chain file may be empty (a leaf with no intermediates).

@@ -62,6 +62,20 @@ impl ChainFailure {
     }
 }
 
+/// A lone certificate file judged like `openssl verify -CAfile`: the CA file's intermediates
+/// may complete its path (a served chain or a fullchain file must carry its own).
+pub fn with_ca_intermediates(
+    certs: &[CertificateDer<'static>],
+    ca: &[CertificateDer<'static>],
+) -> Vec<CertificateDer<'static>> {
+    let mut out = certs.to_vec();
+    let intermediates = ca
+        .iter()
+        .filter(|c| !crate::certs::facts(c, "").self_signed);
+    out.extend(intermediates.filter(|c| !certs.contains(c)).cloned());
+    out
+}
+
 /// Which extended key usage the leaf must allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Usage {

@@ -3,7 +3,7 @@
 
 use super::content::{unusable, Loaded};
 use super::Entry;
-use crate::expect::chain::{assert_chain, Usage};
+use crate::expect::chain::{assert_chain, with_ca_intermediates, Usage};
 use crate::expect::expiry::assert_expiry;
 use crate::expect::issuer::{assert_issuer_cn, assert_issuer_dn};
 use crate::expect::names::assert_names;
@@ -70,18 +70,14 @@ fn chain(e: &Entry, loaded: &Loaded, want: ChainExpect, ctx: &Ctx) -> Assertion 
 }
 
 /// A fullchain must carry its own intermediates (else `incomplete_chain`); a lone certificate
-/// file is judged like `openssl verify -CAfile`: the CA file's intermediates may complete it.
+/// file may be completed by its CA file's intermediates.
 fn presented_for(
     kind: FileKind,
     ders: &[CertificateDer<'static>],
     ca: &[CertificateDer<'static>],
 ) -> Vec<CertificateDer<'static>> {
-    let mut presented = ders.to_vec();
-    if kind == FileKind::Cert {
-        let intermediates = ca
-            .iter()
-            .filter(|c| !crate::certs::facts(c, "").self_signed);
-        presented.extend(intermediates.cloned());
+    match kind {
+        FileKind::Cert => with_ca_intermediates(ders, ca),
+        _ => ders.to_vec(),
     }
-    presented
 }
