@@ -550,6 +550,13 @@ fn verify_valid_incomplete_and_expired() {
     assert_eq!((code, v["valid"].as_bool()), (0, Some(true)), "{v:#}");
     assert!(v["reason"].is_null());
     assert_eq!(v["certs"].as_array().unwrap().len(), 2);
+    let (code, v) = verify(&[&leaf, "--chain", &full, "--ca", &root]);
+    let listed = v["certs"].as_array().unwrap().len();
+    assert_eq!(
+        (code, listed),
+        (0, 2),
+        "the leaf of the fullchain is listed once: {v:#}"
+    );
     let (code, v) = verify(&[&leaf, "--ca", &both]);
     assert_eq!((code, v["reason"].as_str()), (1, Some("incomplete_chain")));
     let (code, v) = verify(&[
