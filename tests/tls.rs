@@ -648,3 +648,47 @@ fn inspect_a_listener_and_failures() {
         Some(2)
     );
 }
+
+// ---------------------------------------------------------------- hostile chains
+
+/// A server padding its chain with copies of the intermediate: a long chain still validates
+/// (duplicates are harmless); one past TLS's 64 KiB handshake limit is a classified failure,
+/// within the timeout, never a hang or a crash.
+#[test]
+fn huge_chains_are_judged_or_classified_within_the_timeout() {
+    let (env, pki) = (Env::new(), Pki::new());
+    let ca = ca_file(&env, &pki, false);
+    let padded = |copies: usize| {
+        let mut chain = vec![pki.leaf.der.clone()];
+        chain.extend(std::iter::repeat_n(pki.inter.cert.der.clone(), copies));
+        chain
+    };
+    let (_, s, _) = chain_verdict(&env, padded(40), &pki.leaf, &ca, "{chain: valid}");
+    assert_eq!(s, "pass", "a long but legal chain validates");
+    let started = Instant::now();
+    let srv = tls_server(TlsOpts::new(padded(400), &pki.leaf));
+    let g = run(
+        &env,
+        &format!(r#"{{addr: "{srv}", server_name: localhost, ca_file: "{ca}"}}"#),
+        "{chain: valid}",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "bounded by the 3 s timeout"
+    );
+    assert_eq!(g.code, 1, "{:#}", g.json);
+    let class = g.check("t")["error"]["class"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        ["protocol", "tls_alert", "io", "reset", "eof"].contains(&class.as_str()),
+        "{class}: {:#}",
+        g.json
+    );
+    let msg = g.check("t")["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!msg.is_empty(), "a one-line message says what happened");
+    println!("huge chain: {class}: {msg}");
+}
