@@ -58,6 +58,28 @@ impl Prepared {
     }
 }
 
+/// What an authenticated read of a Vault object found.
+pub(crate) enum Read {
+    /// The object's `data` map.
+    Found(serde_json::Value),
+    /// 404: the error Vault gave (an empty list, or "no handler" when the mount is missing).
+    Missing(VaultError),
+}
+
+/// Reads `path` with the run's token; `what` names the object in messages.
+pub(crate) async fn read_data(ctx: &Ctx, path: &str, what: &str) -> Result<Read, VaultError> {
+    let p = prepare(ctx)?;
+    let token = p.token(ctx, &format!("reading {path}")).await?;
+    let reply = p.client.get(path, Some(&token)).await?;
+    if reply.status == 404 {
+        return Ok(Read::Missing(reply.to_error()));
+    }
+    let data = reply.clone().into_ok()?.get("data").cloned();
+    let data = data.filter(serde_json::Value::is_object);
+    data.map(Read::Found)
+        .ok_or_else(|| reply.bad(format!("expected a `data` object in the {what}")))
+}
+
 /// The outcome of a probe body, or of the error that stopped it.
 pub(crate) fn settle(r: Result<Outcome, VaultError>) -> Outcome {
     r.unwrap_or_else(|e| failure(&e))

@@ -2,7 +2,7 @@
 //! with what the agents need — the CA it trusts, the CNs it allows, the policies it attaches.
 //! Catches drift: "Vault Agent looks healthy but fails to auth".
 
-use super::{assert_policies, cannot, list, mount_missing, prepare, settle};
+use super::{assert_policies, cannot, list, mount_missing, read_data, settle, Read};
 use crate::certs;
 use crate::model::{Assertion, CertFacts, Outcome};
 use crate::probe::Ctx;
@@ -20,24 +20,15 @@ async fn probe(
     expect: &Expect,
     ctx: &Ctx,
 ) -> Result<Outcome, VaultError> {
-    let p = prepare(ctx)?;
     let path = format!(
         "auth/{}/certs/{}",
         encode_path(&spec.mount),
         encode_path(&spec.name)
     );
-    let token = p.token(ctx, &format!("reading {path}")).await?;
-    let reply = p.client.get(&path, Some(&token)).await?;
-    if reply.status == 404 {
-        return Ok(super::outcome(vec![missing(spec, &reply.to_error())]));
-    }
-    let data = reply
-        .clone()
-        .into_ok()?
-        .get("data")
-        .cloned()
-        .filter(Value::is_object);
-    let data = data.ok_or_else(|| reply.bad("expected a `data` object in the mapping"))?;
+    let data = match read_data(ctx, &path, "mapping").await? {
+        Read::Found(data) => data,
+        Read::Missing(e) => return Ok(super::outcome(vec![missing(spec, &e)])),
+    };
     Ok(evaluate(spec, expect, &data, ctx))
 }
 

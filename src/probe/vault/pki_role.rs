@@ -2,7 +2,7 @@
 //! intended — domains, subdomains, maximum TTL, client/server EKU flags (seed 002's per-app
 //! nginx roles "allowed only the intended domains").
 
-use super::{list, mount_missing, outcome, prepare, secs, settle};
+use super::{list, mount_missing, outcome, read_data, secs, settle, Read};
 use crate::model::{Assertion, Outcome};
 use crate::probe::Ctx;
 use crate::suite::{Expect, VaultPkiRoleSpec};
@@ -18,24 +18,15 @@ pub(super) async fn run(spec: &VaultPkiRoleSpec, expect: &Expect, ctx: &Ctx) -> 
 }
 
 async fn probe(spec: &VaultPkiRoleSpec, expect: &Expect, ctx: &Ctx) -> Result<Outcome, VaultError> {
-    let p = prepare(ctx)?;
     let path = format!(
         "{}/roles/{}",
         encode_path(&spec.mount),
         encode_path(&spec.name)
     );
-    let token = p.token(ctx, &format!("reading {path}")).await?;
-    let reply = p.client.get(&path, Some(&token)).await?;
-    if reply.status == 404 {
-        return Ok(outcome(vec![missing(spec, &path, &reply.to_error())]));
-    }
-    let data = reply
-        .clone()
-        .into_ok()?
-        .get("data")
-        .cloned()
-        .filter(Value::is_object);
-    let data = data.ok_or_else(|| reply.bad("expected a `data` object in the role"))?;
+    let data = match read_data(ctx, &path, "role").await? {
+        Read::Found(data) => data,
+        Read::Missing(e) => return Ok(outcome(vec![missing(spec, &path, &e)])),
+    };
     Ok(outcome(evaluate(&Role::from(&data), expect, &path)))
 }
 
