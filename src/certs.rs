@@ -340,14 +340,3 @@ pub fn rfc3339(unix: i64) -> String {
         format!("@{unix}")
     }
 }
-
-/// Names the chain position of the i-th presented certificate.
-pub fn chain_position(index: usize, der: &[u8]) -> &'static str {
-    if index == 0 {
-        return "leaf";
-    }
-    match X509Certificate::from_der(der) {
-        Ok((_, c)) if is_self_signed(&c) => "root",
-        _ => "intermediate",
-    }
-}

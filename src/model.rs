@@ -280,14 +280,6 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// An outcome that only carries an error (nothing could be evaluated).
-    pub fn errored(error: ProbeError) -> Self {
-        Outcome {
-            error: Some(error),
-            ..Default::default()
-        }
-    }
-
     /// The worst assertion status; `Error` when the probe errored with no assertions.
     pub fn worst(&self) -> Status {
         let worst = self

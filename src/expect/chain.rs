@@ -486,8 +486,13 @@ impl<'a> Pool<'a> {
     }
 }
 
+/// A CA-file certificate that is a root (self-issued): a trust anchor, not an intermediate.
+fn is_root(der: &[u8]) -> bool {
+    parse(der).is_some_and(|c| c.subject().as_raw() == c.issuer().as_raw())
+}
+
 fn prepare<'a>(der: &'a CertificateDer<'a>) -> CaEntry<'a> {
-    let root = parse(der).is_some_and(|c| c.subject().as_raw() == c.issuer().as_raw());
+    let root = is_root(der);
     CaEntry {
         der,
         root,

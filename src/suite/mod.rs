@@ -263,18 +263,13 @@ fn split_key(message: String) -> (Option<String>, String) {
 
 /// 1-based line of the first line whose trimmed text starts with `needle` (after `- `).
 fn find_line(text: &str, needle: &str) -> Option<usize> {
-    find_lines(text, needle).into_iter().next()
-}
-
-fn find_lines(text: &str, needle: &str) -> Vec<usize> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| {
-            let t = l.trim_start().trim_start_matches("- ").trim_start();
-            t.starts_with(needle)
-        })
-        .map(|(i, _)| i + 1)
-        .collect()
+    let starts = |l: &str| {
+        l.trim_start()
+            .trim_start_matches("- ")
+            .trim_start()
+            .starts_with(needle)
+    };
+    text.lines().position(starts).map(|i| i + 1)
 }
 
 /// Line numbers of `name:` entries by value, built in one pass (suites hold thousands of
