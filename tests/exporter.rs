@@ -297,11 +297,12 @@ fn probe_runs_only_suite_checks_and_a_stalled_target_delays_nothing() {
         .collect();
     took.sort();
     assert!(
-        took[10] < Duration::from_millis(200),
+        took[10] < secs(2),
         "median /metrics {:?}",
         took[10]
     );
-    assert!(took[19] < secs(1), "slowest /metrics {:?}", took[19]);
+    // The stalled check's timeout is 20 s: anything far below it means no scrape waited.
+    assert!(took[19] < secs(5), "slowest /metrics {:?}", took[19]);
 
     let r = serve.get("/probe?check=vault-listener");
     assert_eq!(r.status, 200, "{}", r.body);
@@ -334,7 +335,7 @@ fn probe_runs_only_suite_checks_and_a_stalled_target_delays_nothing() {
         )
         .unwrap();
     assert!(
-        start.elapsed() < Duration::from_millis(2500),
+        start.elapsed() < secs(8),
         "probe took {:?}",
         start.elapsed()
     );
@@ -457,11 +458,7 @@ fn reload_applies_good_suites_and_keeps_the_old_one_on_errors() {
             > after_fail
     );
     assert_eq!(serve.get("/-/reload").status, 405);
-    assert!(
-        serve.log().iter().any(|l| l.contains("reload failed")),
-        "{:?}",
-        serve.log()
-    );
+    serve.wait_log("reload failed", secs(5));
     assert!(serve.stop().success());
 }
 
@@ -534,11 +531,7 @@ fn web_config_serves_tls_with_client_certs_and_basic_auth() {
     )
     .unwrap();
     let mut serve = Serve::start(&suite, &["--web-config", web.to_str().unwrap()]);
-    assert!(
-        serve.log().iter().any(|l| l.contains("on https://")),
-        "{:?}",
-        serve.log()
-    );
+    serve.wait_log("on https://", secs(5));
     let roots = [pki.root().cert().cert_der().clone()];
     let with_cert = client::tls_config(
         &roots,

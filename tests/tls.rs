@@ -109,7 +109,7 @@ fn timeout_on_a_stalled_listener_within_the_budget() {
     let took = started.elapsed();
     assert_connect_failure(&g, "timeout");
     // A bound, not a performance target: 1 s budget plus process start and slack.
-    assert!(took < Duration::from_secs(4), "took {took:?}");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
 }
 
 #[test]

@@ -43,10 +43,13 @@ impl Serve {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("://").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
-                }
+                // Logged before the address is handed over, so a test that has the
+                // address also sees the line it came from.
+                let addr = line.split("://").nth(1).map(|a| a.trim().to_string());
                 sink.lock().unwrap().push(line);
+                if let Some(addr) = addr {
+                    let _ = tx.send(addr);
+                }
             }
         });
         let addr = match rx.recv_timeout(Duration::from_secs(20)) {
@@ -73,6 +76,19 @@ impl Serve {
     /// What serve printed so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until serve has printed a line containing `needle` (stderr is read by
+    /// another thread, so a line written just now may not be in `log()` yet).
+    pub fn wait_log(&self, needle: &str, within: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if self.log().iter().any(|l| l.contains(needle)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("serve never printed {needle:?}: {:?}", self.log());
     }
 
     /// A request with this serve's connection settings and credentials.
