@@ -296,11 +296,7 @@ fn probe_runs_only_suite_checks_and_a_stalled_target_delays_nothing() {
         })
         .collect();
     took.sort();
-    assert!(
-        took[10] < secs(2),
-        "median /metrics {:?}",
-        took[10]
-    );
+    assert!(took[10] < secs(2), "median /metrics {:?}", took[10]);
     // The stalled check's timeout is 20 s: anything far below it means no scrape waited.
     assert!(took[19] < secs(5), "slowest /metrics {:?}", took[19]);
 

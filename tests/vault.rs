@@ -562,6 +562,45 @@ async fn kv_version_and_paths() {
     assert!(!format!("{r:?}").contains("hello from the lab"));
 }
 
+#[tokio::test]
+async fn kv_falls_back_to_the_ui_mounts_endpoint_without_sys_mounts() {
+    let lab = lab().await;
+    let ca = std::fs::read_to_string(&lab.files().ca_chain).unwrap();
+    // A login that may read secret/ metadata but not list the mount table.
+    lab.put_policy(
+        "kv-reader",
+        "path \"secret/metadata/*\" { capabilities = [\"read\", \"list\"] }",
+    )
+    .unwrap();
+    lab.put_cert_role("kv-reader", &ca, &["kv-reader"]).unwrap();
+    let profile = profile(&lab).replace("role: vault-admin", "role: kv-reader");
+    let checks = "  - name: v2
+    vault_kv: { mount: secret, path: app-a/config }
+  - name: missing
+    vault_kv: { mount: secret, path: app-b/config }
+  - name: forbidden
+    vault_kv: { mount: pki }
+  - name: unknown
+    vault_kv: { mount: nothing-here }
+";
+    let r = run(&profile, checks).await;
+    let v2 = check(&r, "v2");
+    assert_status(v2, Status::Pass);
+    assert!(messages(v2).contains("KV v2 detected"), "{}", messages(v2));
+    assert_reason(check(&r, "missing"), "path_missing");
+    // Vault answers a forbidden and an unknown mount alike; both are errors naming why.
+    for name in ["forbidden", "unknown"] {
+        let c = check(&r, name);
+        assert_status(c, Status::Error);
+        assert!(
+            messages(c).contains("preflight capability check returned 403"),
+            "{name}: {}",
+            messages(c)
+        );
+    }
+    assert_eq!(lab.tokens_live(), 0, "the kv-reader token is revoked");
+}
+
 // ---------------------------------------------------------------- version_skew
 
 #[tokio::test]

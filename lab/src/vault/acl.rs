@@ -315,6 +315,17 @@ pub(crate) fn allows(rules: &[Rule], path: &str, cap: &str, need_sudo: bool) -> 
     !has("deny") && cap_ok && (!need_sudo || has("sudo"))
 }
 
+/// Whether `rules` grant anything under the mount `mount` (ending in `/`): a capability on
+/// the mount path itself or on a path below it, as Vault's `hasMountAccess`.
+pub(crate) fn has_mount_access(rules: &[Rule], mount: &str) -> bool {
+    let on_mount = |r: &Rule| match_rank(&r.pattern, mount).is_some();
+    let below = |r: &Rule| r.pattern.starts_with(mount);
+    rules
+        .iter()
+        .filter(|r| on_mount(r) || below(r))
+        .any(|r| r.capabilities.iter().any(|c| c != "deny"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +353,22 @@ mod tests {
         assert!(!allows(&rules, "secret/data/app-a/blocked", "read", false));
         assert!(parse("path \"x\" { capabilities = [\"fly\"] }").is_err());
         assert!(parse("bogus").is_err());
+    }
+
+    #[test]
+    fn mount_access_counts_any_capability_at_or_below_the_mount() {
+        let rules = parse(
+            r#"
+            path "secret/metadata/*" { capabilities = ["list"] }
+            path "kv1/*" { capabilities = ["deny"] }
+            path "pki-*" { capabilities = ["read"] }
+            "#,
+        )
+        .unwrap();
+        assert!(has_mount_access(&rules, "secret/"));
+        assert!(!has_mount_access(&rules, "kv1/"));
+        assert!(has_mount_access(&rules, "pki-prod/"));
+        assert!(!has_mount_access(&rules, "cubbyhole/"));
     }
 
     #[test]

@@ -204,6 +204,7 @@ impl Vault {
 
     fn unauthenticated(&self, target: &Target) -> bool {
         match target {
+            Target::Sys(sub) => sub.starts_with(sys::UI_MOUNTS),
             Target::Auth(k, sub) => {
                 matches!(self.auth.get(k).map(|m| &m.backend), Some(Backend::Cert(_)))
                     && sub == "login"
@@ -220,6 +221,20 @@ impl Vault {
 
     /// The token check (403 per version) and the ACL check (403 permission denied).
     fn authorize(&mut self, req: &Req) -> Result<(), ApiError> {
+        let Some(rules) = self.token_rules(req)? else {
+            return Ok(());
+        };
+        let sudo = req.path.starts_with("sys/auth/");
+        if acl::allows(&rules, &req.path, req.op.capability(), sudo) {
+            Ok(())
+        } else {
+            Err(ApiError::denied())
+        }
+    }
+
+    /// The ACL rules of the request's token; `None` for a root token. An unknown, expired
+    /// or revoked token is the version's 403.
+    pub(crate) fn token_rules(&mut self, req: &Req) -> Result<Option<Vec<acl::Rule>>, ApiError> {
         let ver = self.s.ver;
         let id = req.token.as_deref().unwrap_or("");
         let token = self
@@ -227,21 +242,17 @@ impl Vault {
             .lookup(id)
             .ok_or_else(|| ApiError::invalid_token(ver))?;
         if token.policies.iter().any(|p| p == "root") {
-            return Ok(());
+            return Ok(None);
         }
-        let rules: Vec<acl::Rule> = token
-            .policies
-            .iter()
-            .filter_map(|p| self.policies.get(p))
-            .filter_map(|text| acl::parse(text).ok())
-            .flatten()
-            .collect();
-        let sudo = req.path.starts_with("sys/auth/");
-        if acl::allows(&rules, &req.path, req.op.capability(), sudo) {
-            Ok(())
-        } else {
-            Err(ApiError::denied())
-        }
+        Ok(Some(
+            token
+                .policies
+                .iter()
+                .filter_map(|p| self.policies.get(p))
+                .filter_map(|text| acl::parse(text).ok())
+                .flatten()
+                .collect(),
+        ))
     }
 
     fn auth_backend(&mut self, key: &str, sub: &str, req: &Req) -> Result<Resp, ApiError> {
@@ -285,7 +296,10 @@ impl Vault {
 }
 
 /// The mount whose key is the longest prefix of `path` (a key ends with `/`).
-fn longest_mount(table: &BTreeMap<String, Mount>, path: &str) -> Option<(String, String)> {
+pub(crate) fn longest_mount(
+    table: &BTreeMap<String, Mount>,
+    path: &str,
+) -> Option<(String, String)> {
     let with_slash = format!("{path}/");
     table
         .keys()

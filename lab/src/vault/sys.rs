@@ -17,6 +17,9 @@ struct HealthQuery {
     codes: BTreeMap<&'static str, u16>,
 }
 
+/// The prefix of the endpoint `vault kv` reads a mount's version from (unauthenticated path).
+pub(crate) const UI_MOUNTS: &str = "internal/ui/mounts/";
+
 const HEALTH_CODES: &[(&str, u16)] = &[
     ("activecode", 200),
     ("standbycode", 429),
@@ -170,6 +173,9 @@ impl Vault {
     }
 
     fn sys_more(&mut self, sub: &str, req: &Req) -> Result<Resp, ApiError> {
+        if let Some(path) = sub.strip_prefix(UI_MOUNTS) {
+            return self.ui_mount(path, req);
+        }
         if let Some(name) = sub.strip_prefix("policies/acl/").filter(|n| !n.is_empty()) {
             return self.policy_op(name, req);
         }
@@ -180,6 +186,35 @@ impl Vault {
             return self.mount_op(path, req, true);
         }
         Err(ApiError::new(404, vec![multierror(&["unsupported path"])]))
+    }
+
+    /// `sys/internal/ui/mounts/<path>` (what `vault kv` asks first, §7.2): the mount's
+    /// entry plus `path`, if the token may use something under it. An unknown mount answers
+    /// like a forbidden one, so the path cannot be used to list mounts.
+    fn ui_mount(&mut self, path: &str, req: &Req) -> Result<Resp, ApiError> {
+        if req.op != Op::Read {
+            return Err(ApiError::unsupported_operation());
+        }
+        if path.trim_matches('/').is_empty() {
+            return Err(ApiError::bad("path not set"));
+        }
+        let clean = format!("{}/", path.trim_matches('/'));
+        let preflight = || {
+            ApiError::new(
+                403,
+                vec![format!("preflight capability check returned 403, please ensure client's policies grant access to path \"{clean}\"")],
+            )
+        };
+        let Some((key, _)) = super::longest_mount(&self.mounts, path.trim_end_matches('/')) else {
+            return Err(preflight());
+        };
+        let rules = self.token_rules(req).map_err(|_| preflight())?;
+        if !rules.is_none_or(|r| acl::has_mount_access(&r, &key)) {
+            return Err(preflight());
+        }
+        let mut data = self.mounts[&key].json(self.s.ver, false);
+        data["path"] = json!(key);
+        Envelope::new(data, "").ok(self.s.ver)
     }
 
     fn policy_names(&self) -> Vec<String> {

@@ -48,7 +48,9 @@ fn is_kv(i: &MountInfo) -> bool {
     i.kind == "kv" || i.kind == "generic"
 }
 
-/// `sys/mounts`, falling back to `sys/internal/ui/mounts/<mount>` on 403. None: no such mount.
+/// `sys/mounts`, falling back to `sys/internal/ui/mounts/<mount>` on 403 (what `vault kv`
+/// asks). None: no such mount. The fallback cannot tell a missing mount from a forbidden one
+/// (Vault answers both with the same 403), so that 403 is an error carrying Vault's message.
 async fn mount_info(
     p: &Prepared,
     token: &Token,
@@ -61,11 +63,7 @@ async fn mount_info(
         return Ok(table.get(format!("{mount}/")).map(parse_mount));
     }
     let ui = format!("sys/internal/ui/mounts/{}", encode_path(mount));
-    let reply = p.client.get(&ui, Some(token)).await?;
-    if reply.status == 404 || reply.status == 400 {
-        return Ok(None);
-    }
-    let v = reply.into_ok()?;
+    let v = p.client.get(&ui, Some(token)).await?.into_ok()?;
     Ok(v.get("data").map(parse_mount))
 }
 
