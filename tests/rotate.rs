@@ -5,6 +5,8 @@
 //! every output, state file and audit line for key material and tokens.
 
 use rotcheck_lab::{Lab, LabConfig};
+use rustls_pki_types::pem::PemObject;
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
@@ -809,6 +811,81 @@ async fn a_plan_run_twice_at_once_is_refused() {
         "{}",
         String::from_utf8_lossy(&first.stdout)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csr_signing_works_with_roles_that_ignore_the_csr_names() {
+    let env = Env::new(false).await;
+    env.write_suite(&["final"], "");
+    let suite = env.suite.display().to_string();
+    let out = env.p("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let alt = format!("api.{APP_A}");
+    for (role, flags) in [
+        ("no-csr-cn", json!({"use_csr_common_name": false})),
+        ("no-csr-sans", json!({"use_csr_sans": false})),
+        (
+            "neither",
+            json!({"use_csr_common_name": false, "use_csr_sans": false}),
+        ),
+    ] {
+        let mut body = json!({
+            "allowed_domains": APP_A, "allow_bare_domains": true, "allow_subdomains": true,
+            "max_ttl": "48h", "key_type": "ec",
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(flags.as_object().unwrap().clone());
+        env.lab
+            .api("POST", &format!("pki-prod/roles/{role}"), body)
+            .unwrap();
+        let cert = out.join(format!("{role}.crt"));
+        let issue = [
+            "rotate",
+            "issue",
+            "-c",
+            &suite,
+            "--mount",
+            "pki-prod",
+            "--role",
+            role,
+            "--cn",
+            APP_A,
+            "--alt-names",
+            &alt,
+            "--ttl",
+            "24h",
+            "--csr",
+            "--key",
+            &out.join(format!("{role}.key")).display().to_string(),
+            "--cert",
+            &cert.display().to_string(),
+        ];
+        let r = env.rotcheck(&issue, &[]).await;
+        assert_eq!(r.code, Some(0), "{role}: {}", r.out);
+        assert_eq!(
+            r.out.contains("use_csr_common_name: false"),
+            role != "no-csr-sans",
+            "{role}: says why it sent the CN again: {}",
+            r.out
+        );
+        assert!(!r.out.contains("Vault warns"), "{role}: {}", r.out);
+        let pem = std::fs::read(&cert).unwrap();
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem).unwrap();
+        let (_, x) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let cn = x.subject().iter_common_name().next().unwrap();
+        assert_eq!(cn.as_str().unwrap(), APP_A, "{role}");
+        let sans: Vec<String> = x
+            .subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert!(sans.iter().any(|s| s.contains(&alt)), "{role}: {sans:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

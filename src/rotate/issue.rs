@@ -13,6 +13,7 @@ use super::state::CertChange;
 use super::verify::{self, Candidate, Expected};
 use crate::certs;
 use crate::suite::Threshold;
+use crate::vault::VaultError;
 use rustls_pki_types::CertificateDer;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -398,10 +399,7 @@ async fn sign(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Issued, RotateError>
         g.kind
     ));
     let path = format!("{}/sign/{}", spec.mount, spec.role);
-    let mut body = json!({ "csr": g.csr_pem, "format": "pem" });
-    if let Some(t) = &spec.ttl {
-        body["ttl"] = json!(t);
-    }
+    let mut body = sign_body(spec, &g.csr_pem);
     cx.say(format!(
         "POST {path} csr=<{} CSR for {:?}>{}",
         g.kind,
@@ -411,10 +409,35 @@ async fn sign(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Issued, RotateError>
             .map(|t| format!(" ttl={t}"))
             .unwrap_or_default()
     ));
-    let answer = cx.vault.write(&path, &body).await?;
+    let answer = match cx.vault.write(&path, &body).await {
+        Err(e) if wants_common_name(&e) => {
+            cx.say(format!("the role does not take the CN from CSRs (use_csr_common_name: false); POST {path} again with common_name={:?}", spec.cn));
+            body["common_name"] = json!(spec.cn);
+            cx.vault.write(&path, &body).await?
+        }
+        other => other?,
+    };
     print_warnings(&answer, cx);
     let data = answer.get("data").cloned().unwrap_or(Value::Null);
     parse_issued(&path, &data, g.key)
+}
+
+/// The CSR plus the names it carries: Vault reads `alt_names`/`ip_sans` from the body only
+/// when the role has `use_csr_sans: false`, so sending them changes nothing otherwise. The CN
+/// is left out (Vault warns when both give one) unless the role asks for it.
+fn sign_body(spec: &IssueSpec, csr_pem: &str) -> Value {
+    let mut body = issue_body(spec);
+    if let Some(b) = body.as_object_mut() {
+        b.remove("common_name");
+        b.insert("csr".into(), json!(csr_pem));
+    }
+    body
+}
+
+/// Vault's 400 for a role with `use_csr_common_name: false` and no `common_name` in the body.
+fn wants_common_name(e: &RotateError) -> bool {
+    matches!(e, RotateError::Vault { source: VaultError::Http { status: 400, errors, .. }, .. }
+        if errors.iter().any(|m| m.contains("use_csr_common_name")))
 }
 
 fn print_warnings(answer: &Value, cx: &mut Ctx<'_>) {

@@ -565,10 +565,11 @@ fn plan(
             r#"the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false"#,
         ));
     }
-    let mut alt = list_field(body, "alt_names")?.unwrap_or_default();
-    if let Some(c) = csr.filter(|_| role.b("use_csr_sans")) {
-        alt.extend(c.dns.iter().cloned());
-    }
+    // With a CSR and `use_csr_sans`, the SANs are the CSR's and the body's are ignored.
+    let alt = match csr.filter(|_| role.b("use_csr_sans")) {
+        Some(c) => c.dns.clone(),
+        None => list_field(body, "alt_names")?.unwrap_or_default(),
+    };
     check_names(role, &cn, &alt)?;
     let mut dns = Vec::new();
     let exclude = bool_field(body, "exclude_cn_from_sans")?.unwrap_or(false);
@@ -661,20 +662,25 @@ fn ip_sans(
     body: &Map<String, Value>,
     csr: Option<&Csr>,
 ) -> Result<Vec<IpAddr>, ApiError> {
+    let ips = match csr.filter(|_| role.b("use_csr_sans")) {
+        Some(c) => c.ips.clone(),
+        None => body_ips(body)?,
+    };
+    if let (false, Some(ip)) = (role.b("allow_ip_sans"), ips.first()) {
+        return Err(ApiError::bad(format!(
+            "IP Subject Alternative Names are not allowed in this role, but was provided {ip}"
+        )));
+    }
+    Ok(ips)
+}
+
+fn body_ips(body: &Map<String, Value>) -> Result<Vec<IpAddr>, ApiError> {
     let mut ips = Vec::new();
     for s in list_field(body, "ip_sans")?.unwrap_or_default() {
         let ip = s
             .parse()
             .map_err(|_| ApiError::bad(format!("the value {s:?} is not a valid IP address")))?;
         ips.push(ip);
-    }
-    if let Some(c) = csr.filter(|_| role.b("use_csr_sans")) {
-        ips.extend(c.ips.iter().copied());
-    }
-    if let (false, Some(ip)) = (role.b("allow_ip_sans"), ips.first()) {
-        return Err(ApiError::bad(format!(
-            "IP Subject Alternative Names are not allowed in this role, but was provided {ip}"
-        )));
     }
     Ok(ips)
 }
