@@ -35,7 +35,7 @@ pub fn run(a: ServeArgs) -> u8 {
         web_config: a.web_config,
         concurrency: a.concurrency,
     };
-    let rt = match super::runtime() {
+    let rt = match super::serve_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             error(format!("cannot start the runtime: {e}"));
