@@ -20,7 +20,7 @@ pub fn error(msg: impl std::fmt::Display) {
 
 /// The runtime of a one-shot command (gate, verify, inspect, rotate): one thread. Checks
 /// are I/O-bound between short bursts of crypto; worker threads handing tasks to each other
-/// cost more CPU than they save wall time (bench/tls_bench.py: about a fifth less CPU per
+/// cost more CPU than they save wall time (bench/tls_bench.py: 16% less CPU per
 /// TLS check, a few per cent more wall time). File reads and DNS still go to the blocking pool.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
