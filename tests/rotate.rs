@@ -5,7 +5,6 @@
 //! every output, state file and audit line for key material and tokens.
 
 use rotcheck_lab::{Lab, LabConfig};
-use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -870,20 +869,10 @@ async fn csr_signing_works_with_roles_that_ignore_the_csr_names() {
             r.out
         );
         assert!(!r.out.contains("Vault warns"), "{role}: {}", r.out);
-        let pem = std::fs::read(&cert).unwrap();
-        let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem).unwrap();
-        let (_, x) = x509_parser::parse_x509_certificate(&der).unwrap();
-        let cn = x.subject().iter_common_name().next().unwrap();
-        assert_eq!(cn.as_str().unwrap(), APP_A, "{role}");
-        let sans: Vec<String> = x
-            .subject_alternative_name()
-            .unwrap()
-            .unwrap()
-            .value
-            .general_names
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
+        let der = rotcheck::certs::read_certs(&cert).unwrap().remove(0);
+        let facts = rotcheck::certs::facts(&der, "leaf");
+        assert_eq!(facts.subject_cn, APP_A, "{role}");
+        let sans = facts.sans;
         assert!(sans.iter().any(|s| s.contains(&alt)), "{role}: {sans:?}");
     }
 }
