@@ -35,7 +35,9 @@ pub fn serve_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Writes output to a file (replacing it atomically) or to stdout.
+/// Writes output to a file (replacing it atomically through a fresh temp file with a random
+/// name; a symlink, FIFO or device at the path is refused, never written through) or to
+/// stdout.
 pub fn emit(text: &str, output: Option<&Path>) -> std::io::Result<()> {
     match output {
         None => {
@@ -44,9 +46,7 @@ pub fn emit(text: &str, output: Option<&Path>) -> std::io::Result<()> {
             out.flush()
         }
         Some(p) => {
-            let tmp = p.with_extension("rotcheck-tmp");
-            std::fs::write(&tmp, text)?;
-            std::fs::rename(&tmp, p)
+            crate::rotate::safefs::replace(p, text.as_bytes(), 0o644).map_err(std::io::Error::other)
         }
     }
 }

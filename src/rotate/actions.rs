@@ -4,6 +4,7 @@
 
 use super::ctx::{Ctx, Done, Out, RotateError, VaultIo};
 use super::plan::Action;
+use super::safefs;
 use crate::vault::Settings;
 use std::time::SystemTime;
 
@@ -14,6 +15,11 @@ pub async fn run(
     dry_run: bool,
     out: &mut Out,
 ) -> Result<Done, RotateError> {
+    let _locks = if dry_run {
+        vec![]
+    } else {
+        lock_set(action, out)?
+    };
     let mut recovered = false;
     if let (Action::Issue(spec), false) = (action, dry_run) {
         for f in super::issue::recover(spec)? {
@@ -38,6 +44,27 @@ pub async fn run(
         done.changed |= recovered;
         done
     })
+}
+
+/// How long a write waits for another rotcheck run writing into the same directory.
+pub const SET_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Locks the directories of the files an issue or trust writes, so two runs on one file set
+/// (a plan step and a standalone `rotate issue`, or two of those) take turns: the second
+/// waits, then finds the first one's certificate fresh.
+fn lock_set(action: &Action, out: &mut Out) -> Result<Vec<safefs::DirLock>, RotateError> {
+    let files = match action {
+        Action::Issue(s) => super::issue::targets(s),
+        Action::Trust(s) => vec![s.out.as_path()],
+        _ => return Ok(vec![]),
+    };
+    let mut say = |d: &std::path::Path| {
+        out.line(format!(
+            "waiting for another rotcheck run writing into {}",
+            d.display()
+        ))
+    };
+    safefs::lock_dirs(&files, SET_LOCK_WAIT, &mut say).map_err(|e| RotateError::File(e.into()))
 }
 
 async fn dispatch(action: &Action, cx: &mut Ctx<'_>) -> Result<Done, RotateError> {

@@ -1,15 +1,19 @@
-//! Atomic file replacement: a temp file in the same directory, created with its final mode
-//! (never more open than that, from the first byte) and owner, written, fsynced, linked aside
-//! as `NAME.prev`, renamed over `NAME`, and the directory fsynced. A crash at any point leaves
-//! either the old complete file or the new complete file under `NAME`.
+//! Atomic file replacement through [`super::safefs`]: a temp file with a random name in the
+//! target's directory (opened once, by handle), created exclusively with its final mode and
+//! owner before the first byte, written, fsynced; the old file (held open, checked to be a
+//! regular file) hard-linked aside as `NAME.prev`; the temp renamed over `NAME`; the directory
+//! fsynced. A crash at any point leaves either the old complete file or the new complete file
+//! under `NAME`. Symlinks, FIFOs, sockets, devices and directories are refused, never
+//! followed, copied through, chmodded or chowned.
 
 use super::killpoint;
 use super::owner::{group_name, user_name, Ids, OwnerError, Ownership};
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use super::safefs::{self, Dir, Entry, FsError, Held};
+use rustix::fs::FileType;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Where a file goes and how it must look.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,31 +48,14 @@ impl Written {
 /// Why a file could not be written. The original file is untouched in every case.
 #[derive(Debug, thiserror::Error)]
 pub enum AtomicError {
-    #[error("{path}: cannot {op}: {source}; {hint}")]
-    Io {
-        path: String,
-        op: &'static str,
-        source: io::Error,
-        hint: String,
-    },
+    #[error("{0}")]
+    Fs(#[from] FsError),
     #[error("{path}: {source}")]
     Owner { path: String, source: OwnerError },
-}
-
-fn io_err(path: &Path, op: &'static str, source: io::Error) -> AtomicError {
-    let hint = match source.kind() {
-        io::ErrorKind::PermissionDenied => {
-            "run as root or as a user allowed to write there and change owners".to_string()
-        }
-        io::ErrorKind::NotFound => "check that the directory exists".to_string(),
-        _ => "the old file was left in place".to_string(),
-    };
-    AtomicError::Io {
-        path: path.display().to_string(),
-        op,
-        source,
-        hint,
-    }
+    #[error("{path} has {links} hard links; refused to change its mode or owner (that would change the other names too); replace it with a file of its own, then run again")]
+    Linked { path: String, links: u64 },
+    #[error("{journal}: lists {listed}, which is not a file of this set; refused to roll it forward and changed nothing; remove the journal if no rotcheck run wrote it")]
+    Journal { journal: String, listed: String },
 }
 
 /// How the file on disk compares with what is wanted.
@@ -81,25 +68,39 @@ pub enum Diff {
 }
 
 /// Compares the file on disk with the wanted bytes, mode and owner (read-only; for dry runs).
+/// A target that is not a regular file is an error.
 pub fn diff(spec: &FileSpec, bytes: &[u8]) -> Result<Diff, AtomicError> {
-    let meta = match std::fs::metadata(&spec.path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Diff::Missing),
-        Err(e) => return Err(io_err(&spec.path, "stat", e)),
+    let (dir, name) = match Dir::of_file(&spec.path, false) {
+        Ok(x) => x,
+        Err(FsError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Diff::Missing)
+        }
+        Err(e) => return Err(e.into()),
     };
-    let current = std::fs::read(&spec.path).map_err(|e| io_err(&spec.path, "read", e))?;
+    diff_in(&dir, &name, spec, bytes)
+}
+
+fn diff_in(dir: &Dir, name: &OsStr, spec: &FileSpec, bytes: &[u8]) -> Result<Diff, AtomicError> {
+    let Some(held) = dir.open_regular(name, "replace")? else {
+        return Ok(Diff::Missing);
+    };
+    let entry = held.entry;
+    if entry.size != bytes.len() as u64 {
+        return Ok(Diff::Content);
+    }
+    let current = safefs::read_held(held, &spec.path, bytes.len() as u64, "the new content")?;
     if current != bytes {
         return Ok(Diff::Content);
     }
-    let want = wanted_ids(spec, Some(&meta))?;
-    match meta_changes(&meta, spec.mode, want) {
+    let want = wanted_ids(spec, Some(&entry))?;
+    match meta_changes(&entry, spec.mode, want) {
         Some(what) => Ok(Diff::Meta(what)),
         None => Ok(Diff::Same),
     }
 }
 
 /// The ids a file must end with: the spec's, else the existing file's.
-fn wanted_ids(spec: &FileSpec, existing: Option<&std::fs::Metadata>) -> Result<Ids, AtomicError> {
+fn wanted_ids(spec: &FileSpec, existing: Option<&Entry>) -> Result<Ids, AtomicError> {
     let mut ids = match &spec.owner {
         Some(o) => o.resolve().map_err(|source| AtomicError::Owner {
             path: spec.path.display().to_string(),
@@ -108,30 +109,25 @@ fn wanted_ids(spec: &FileSpec, existing: Option<&std::fs::Metadata>) -> Result<I
         None => Ids::default(),
     };
     if let Some(m) = existing {
-        ids.uid = ids.uid.or(Some(m.uid()));
-        ids.gid = ids.gid.or(Some(m.gid()));
+        ids.uid = ids.uid.or(Some(m.uid));
+        ids.gid = ids.gid.or(Some(m.gid));
     }
     Ok(ids)
 }
 
 /// Describes mode/owner differences, `None` when there are none.
-fn meta_changes(meta: &std::fs::Metadata, mode: u32, want: Ids) -> Option<String> {
+fn meta_changes(meta: &Entry, mode: u32, want: Ids) -> Option<String> {
     let mut what = Vec::new();
-    let have = meta.mode() & 0o7777;
-    if have != mode {
-        what.push(format!("mode {have:04o} → {mode:04o}"));
+    if meta.mode != mode {
+        what.push(format!("mode {:04o} → {mode:04o}", meta.mode));
     }
-    if let Some(u) = want.uid.filter(|u| *u != meta.uid()) {
-        what.push(format!(
-            "owner {} → {}",
-            user_name(meta.uid()),
-            user_name(u)
-        ));
+    if let Some(u) = want.uid.filter(|u| *u != meta.uid) {
+        what.push(format!("owner {} → {}", user_name(meta.uid), user_name(u)));
     }
-    if let Some(g) = want.gid.filter(|g| *g != meta.gid()) {
+    if let Some(g) = want.gid.filter(|g| *g != meta.gid) {
         what.push(format!(
             "group {} → {}",
-            group_name(meta.gid()),
+            group_name(meta.gid),
             group_name(g)
         ));
     }
@@ -140,12 +136,7 @@ fn meta_changes(meta: &std::fs::Metadata, mode: u32, want: Ids) -> Option<String
 
 /// Writes `bytes` to `spec.path` atomically, or reports that nothing had to change.
 pub fn write_atomic(spec: &FileSpec, bytes: &[u8]) -> Result<Written, AtomicError> {
-    remove_stale_temps(&spec.path);
-    match diff(spec, bytes)? {
-        Diff::Same => Ok(Written::Unchanged),
-        Diff::Meta(what) => fix_meta(spec, what),
-        Diff::Missing | Diff::Content => stage(spec, bytes)?.commit(),
-    }
+    prepare(spec, bytes)?.commit()
 }
 
 /// A file ready to be put in place: staged new content, a mode/owner fix, or nothing.
@@ -160,11 +151,12 @@ pub enum Prepared {
 /// Preparing every file of a set before committing any keeps a failure from leaving a
 /// half-written set.
 pub fn prepare(spec: &FileSpec, bytes: &[u8]) -> Result<Prepared, AtomicError> {
-    remove_stale_temps(&spec.path);
-    Ok(match diff(spec, bytes)? {
+    let (dir, name) = Dir::of_file(&spec.path, true)?;
+    remove_stale_temps(&dir, &name);
+    Ok(match diff_in(&dir, &name, spec, bytes)? {
         Diff::Same => Prepared::Keep(spec.path.clone()),
         Diff::Meta(what) => Prepared::Fix(spec.clone(), what),
-        Diff::Missing | Diff::Content => Prepared::Stage(stage(spec, bytes)?),
+        Diff::Missing | Diff::Content => Prepared::Stage(stage_in(dir, name, spec, bytes)?),
     })
 }
 
@@ -206,7 +198,7 @@ pub fn commit_all(
         .iter()
         .filter_map(|p| match p {
             Prepared::Stage(s) => Some(Pending {
-                tmp: s.tmp.clone(),
+                tmp: s.dir.join(&s.tmp),
                 target: s.spec.path.clone(),
             }),
             _ => None,
@@ -231,35 +223,80 @@ pub fn commit_all(
 }
 
 fn remove_journal(journal: &Path) -> Result<(), AtomicError> {
-    match std::fs::remove_file(journal) {
-        Ok(()) => sync_dir(&parent_of(journal)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(journal, "remove the journal", e)),
+    let (dir, name) = match Dir::of_file(journal, false) {
+        Ok(x) => x,
+        Err(FsError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if dir.lstat(&name)?.is_none() {
+        return Ok(());
     }
+    dir.unlink(&name)?;
+    dir.unlink(&backup_name(&name))?;
+    Ok(dir.sync()?)
 }
 
 /// Finishes a set interrupted by a crash: renames every staged file the journal lists that
-/// is still there. Returns the files put in place (empty when there was no journal).
-pub fn roll_forward(journal: &Path) -> Result<Vec<PathBuf>, AtomicError> {
-    let text = match std::fs::read(journal) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(io_err(journal, "read the journal", e)),
+/// is still there. Only entries whose target is one of `targets` and whose temp file is a
+/// rotcheck temp beside it are honoured (the journal lives in a directory others may own).
+/// Returns the files put in place (empty when there was no journal).
+pub fn roll_forward(journal: &Path, targets: &[&Path]) -> Result<Vec<PathBuf>, AtomicError> {
+    let Some(text) = safefs::read_file(journal, safefs::MAX_PEM_BYTES, "a journal")? else {
+        return Ok(vec![]);
     };
     let pending: Vec<Pending> = serde_json::from_slice(&text).unwrap_or_default();
+    for p in &pending {
+        check_pending(p, journal, targets)?;
+    }
     let mut done = Vec::new();
     for p in pending {
-        if !p.tmp.exists() {
-            continue;
+        if finish_pending(&p)? {
+            done.push(p.target);
         }
-        backup_current(&p.target)?;
-        std::fs::rename(&p.tmp, &p.target)
-            .map_err(|e| io_err(&p.target, "rename into place", e))?;
-        sync_dir(&parent_of(&p.target))?;
-        done.push(p.target);
     }
     remove_journal(journal)?;
     Ok(done)
+}
+
+/// The entry names a target of the set and a rotcheck temp file in the same directory.
+fn check_pending(p: &Pending, journal: &Path, targets: &[&Path]) -> Result<(), AtomicError> {
+    let ok = targets.contains(&p.target.as_path())
+        && p.tmp.parent() == p.target.parent()
+        && match (p.tmp.file_name(), p.target.file_name()) {
+            (Some(t), Some(n)) => safefs::is_temp_of(t, n) && t.to_string_lossy().ends_with(".tmp"),
+            _ => false,
+        };
+    if ok {
+        return Ok(());
+    }
+    Err(AtomicError::Journal {
+        journal: journal.display().to_string(),
+        listed: format!("{} → {}", p.tmp.display(), p.target.display()),
+    })
+}
+
+/// Renames one journaled temp into place; false when it was already.
+fn finish_pending(p: &Pending) -> Result<bool, AtomicError> {
+    let (dir, name) = Dir::of_file(&p.target, false)?;
+    let (_, tmp) = safefs::split(&p.tmp)?;
+    match dir.lstat(&tmp)? {
+        None => return Ok(false),
+        Some(e) if e.kind != FileType::RegularFile => {
+            return Err(FsError::NotRegular {
+                path: p.tmp.display().to_string(),
+                found: safefs::describe(e.kind),
+                op: "roll forward",
+            }
+            .into())
+        }
+        Some(_) => {}
+    }
+    backup_current(&dir, &name)?;
+    dir.rename(&tmp, &name)?;
+    dir.sync()?;
+    Ok(true)
 }
 
 /// The journal of a set written for `anchor` (e.g. the certificate of an issue).
@@ -267,17 +304,43 @@ pub fn journal_path(anchor: &Path) -> PathBuf {
     parent_of(anchor).join(format!(".{}.rotcheck-set", file_name(anchor)))
 }
 
-/// Corrects mode and owner in place (the content is already right).
+/// Corrects mode and owner on the open file (the content is already right); never by path.
 fn fix_meta(spec: &FileSpec, what: String) -> Result<Written, AtomicError> {
-    let meta = std::fs::metadata(&spec.path).map_err(|e| io_err(&spec.path, "stat", e))?;
-    let ids = wanted_ids(spec, Some(&meta))?;
-    let f = File::open(&spec.path).map_err(|e| io_err(&spec.path, "open", e))?;
-    // Tighten the mode first when it was too open, then change owners.
-    f.set_permissions(std::fs::Permissions::from_mode(spec.mode))
-        .map_err(|e| io_err(&spec.path, "chmod", e))?;
-    std::os::unix::fs::fchown(&f, ids.uid, ids.gid).map_err(|e| io_err(&spec.path, "chown", e))?;
-    f.sync_all().map_err(|e| io_err(&spec.path, "fsync", e))?;
+    let (dir, name) = Dir::of_file(&spec.path, false)?;
+    let held = dir
+        .open_regular(&name, "change the mode and owner of")?
+        .ok_or_else(|| FsError::Raced {
+            path: spec.path.display().to_string(),
+            op: "change the mode and owner of",
+        })?;
+    check_links(&dir, &name, &held, &spec.path)?;
+    let ids = wanted_ids(spec, Some(&held.entry))?;
+    let io = |op, source| FsError::Io {
+        path: spec.path.display().to_string(),
+        op,
+        source,
+        hint: "run as root or as a user allowed to change owners",
+    };
+    safefs::set_meta(&held.file, spec.mode, ids.uid, ids.gid).map_err(|e| io("chmod/chown", e))?;
+    held.file.sync_all().map_err(|e| io("fsync", e))?;
     Ok(Written::Fixed { what })
+}
+
+/// A file with other hard links (besides its own `NAME.prev` after an interrupted run) is
+/// refused: changing its mode or owner would change a file elsewhere.
+fn check_links(dir: &Dir, name: &OsStr, held: &Held, path: &Path) -> Result<(), AtomicError> {
+    let links = held.entry.nlink;
+    if links <= 1 {
+        return Ok(());
+    }
+    let prev = dir.lstat(&backup_name(name))?;
+    if links == 2 && prev.is_some_and(|p| p.same_inode(&held.entry)) {
+        return Ok(());
+    }
+    Err(AtomicError::Linked {
+        path: path.display().to_string(),
+        links,
+    })
 }
 
 /// A temp file holding the new content, fsynced, not yet in place. Dropped uncommitted, it
@@ -285,11 +348,11 @@ fn fix_meta(spec: &FileSpec, what: String) -> Result<Written, AtomicError> {
 #[derive(Debug)]
 pub struct Staged {
     spec: FileSpec,
-    tmp: PathBuf,
+    dir: Dir,
+    name: OsString,
+    tmp: OsString,
     done: bool,
 }
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
@@ -304,101 +367,75 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn temp_path(path: &Path, tag: &str) -> PathBuf {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = format!(
-        ".{}.rotcheck-{}-{n}.{tag}",
-        file_name(path),
-        std::process::id()
-    );
-    parent_of(path).join(name)
-}
-
 /// Writes the new content to a temp file beside the target: created exclusively with the
 /// final mode, owner set, content written and fsynced.
 pub fn stage(spec: &FileSpec, bytes: &[u8]) -> Result<Staged, AtomicError> {
-    let dir = parent_of(&spec.path);
-    ensure_dir(&dir)?;
-    remove_stale_temps(&spec.path);
-    let existing = std::fs::metadata(&spec.path).ok();
+    let (dir, name) = Dir::of_file(&spec.path, true)?;
+    remove_stale_temps(&dir, &name);
+    stage_in(dir, name, spec, bytes)
+}
+
+fn stage_in(
+    dir: Dir,
+    name: OsString,
+    spec: &FileSpec,
+    bytes: &[u8],
+) -> Result<Staged, AtomicError> {
+    let existing = dir.lstat(&name)?;
+    if let Some(e) = existing.filter(|e| e.kind != FileType::RegularFile) {
+        return Err(FsError::NotRegular {
+            path: spec.path.display().to_string(),
+            found: safefs::describe(e.kind),
+            op: "replace",
+        }
+        .into());
+    }
     let ids = wanted_ids(spec, existing.as_ref())?;
-    let tmp = temp_path(&spec.path, "tmp");
+    let (tmp, mut f) = dir.create_temp(&name, "tmp", spec.mode, ids.uid, ids.gid)?;
     let staged = Staged {
         spec: spec.clone(),
-        tmp: tmp.clone(),
+        dir,
+        name,
+        tmp,
         done: false,
     };
-    let mut f = create_exclusive(&tmp, spec.mode)?;
-    std::os::unix::fs::fchown(&f, ids.uid, ids.gid).map_err(|e| io_err(&spec.path, "chown", e))?;
     killpoint::reached("temp-created", Some(&spec.path));
     write_all(&mut f, bytes, &spec.path)?;
-    f.sync_all().map_err(|e| io_err(&tmp, "fsync", e))?;
+    f.sync_all().map_err(|e| FsError::Io {
+        path: spec.path.display().to_string(),
+        op: "fsync",
+        source: e,
+        hint: "the old file was left in place",
+    })?;
     killpoint::reached("temp-written", Some(&spec.path));
     Ok(staged)
 }
 
-/// O_CREAT|O_EXCL with the final mode; the umask can only narrow it, so set it exactly
-/// before any byte is written.
-fn create_exclusive(tmp: &Path, mode: u32) -> Result<File, AtomicError> {
-    let f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .custom_flags(nix::fcntl::OFlag::O_CLOEXEC.bits())
-        .open(tmp)
-        .map_err(|e| io_err(tmp, "create a temp file", e))?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io_err(tmp, "chmod", e))?;
-    Ok(f)
-}
-
 fn write_all(f: &mut File, bytes: &[u8], target: &Path) -> Result<(), AtomicError> {
+    let io = |e| FsError::Io {
+        path: target.display().to_string(),
+        op: "write",
+        source: e,
+        hint: "the old file was left in place",
+    };
     let half = bytes.len() / 2;
-    f.write_all(&bytes[..half])
-        .map_err(|e| io_err(target, "write", e))?;
-    if std::env::var_os(killpoint::ENV).is_some() {
-        f.flush().map_err(|e| io_err(target, "write", e))?;
+    f.write_all(&bytes[..half]).map_err(io)?;
+    if killpoint::armed() {
+        f.flush().map_err(io)?;
         killpoint::reached("temp-partial", Some(target));
     }
-    f.write_all(&bytes[half..])
-        .map_err(|e| io_err(target, "write", e))
+    f.write_all(&bytes[half..]).map_err(io)?;
+    Ok(())
 }
 
-fn ensure_dir(dir: &Path) -> Result<(), AtomicError> {
-    if dir.is_dir() {
-        return Ok(());
+/// Removes temp files of `name` left by a killed run. Callers hold the lock of the file set
+/// (or the plan), so no other run is writing these names; a journaled set was rolled forward
+/// before this is reached.
+fn remove_stale_temps(dir: &Dir, name: &OsStr) {
+    let Ok(names) = dir.names() else { return };
+    for n in names.iter().filter(|n| safefs::is_temp_of(n, name)) {
+        let _ = dir.unlink(n);
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .map_err(|e| io_err(dir, "create the directory", e))
-}
-
-/// Removes temp files left by a killed run (their pid no longer exists).
-fn remove_stale_temps(path: &Path) {
-    let prefix = format!(".{}.rotcheck-", file_name(path));
-    let Ok(entries) = std::fs::read_dir(parent_of(path)) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(&prefix) else {
-            continue;
-        };
-        let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
-        if pid.is_some_and(|p| !alive(p)) {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    let p = nix::unistd::Pid::from_raw(pid);
-    !matches!(
-        nix::sys::signal::kill(p, None),
-        Err(nix::errno::Errno::ESRCH)
-    )
 }
 
 impl Staged {
@@ -411,12 +448,12 @@ impl Staged {
     /// directory.
     pub fn commit(mut self) -> Result<Written, AtomicError> {
         let path = self.spec.path.clone();
-        let backup = backup_current(&path)?;
+        let backup = backup_current(&self.dir, &self.name)?;
         killpoint::reached("backup-linked", Some(&path));
-        std::fs::rename(&self.tmp, &path).map_err(|e| io_err(&path, "rename into place", e))?;
+        self.dir.rename(&self.tmp, &self.name)?;
         self.done = true;
         killpoint::reached("renamed", Some(&path));
-        sync_dir(&parent_of(&path))?;
+        self.dir.sync()?;
         Ok(match backup {
             Some(b) => Written::Replaced { backup: b },
             None => Written::Created,
@@ -427,7 +464,7 @@ impl Staged {
 impl Drop for Staged {
     fn drop(&mut self) {
         if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
+            let _ = self.dir.unlink(&self.tmp);
         }
     }
 }
@@ -437,44 +474,27 @@ pub fn backup_path(path: &Path) -> PathBuf {
     parent_of(path).join(format!("{}.prev", file_name(path)))
 }
 
-/// Hard-links the current file (same inode, same mode) to `NAME.prev`, replacing any older
-/// backup atomically. `None` when there was no current file.
-fn backup_current(path: &Path) -> Result<Option<PathBuf>, AtomicError> {
-    if std::fs::symlink_metadata(path).is_err() {
+fn backup_name(name: &OsStr) -> OsString {
+    let mut b = name.to_os_string();
+    b.push(".prev");
+    b
+}
+
+/// Hard-links the current file (held open, checked regular; same inode, same mode) to
+/// `NAME.prev`, replacing any older backup atomically. `None` when there was no current file.
+fn backup_current(dir: &Dir, name: &OsStr) -> Result<Option<PathBuf>, AtomicError> {
+    let Some(held) = dir.open_regular(name, "back up")? else {
         return Ok(None);
-    }
-    let backup = backup_path(path);
-    if same_file(path, &backup) {
-        // Already linked (a run killed right after linking); rename would be a no-op.
-        return Ok(Some(backup));
-    }
-    let tmp = temp_path(path, "prev");
-    if std::fs::hard_link(path, &tmp).is_err() {
-        std::fs::copy(path, &tmp).map_err(|e| io_err(path, "copy to the backup", e))?;
-    }
-    if let Err(e) = std::fs::rename(&tmp, &backup) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(&backup, "rename the backup", e));
-    }
-    Ok(Some(backup))
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), AtomicError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_err(dir, "fsync the directory", e))
+    };
+    let backup = backup_name(name);
+    dir.link_backup(name, &held, &backup)?;
+    Ok(Some(dir.join(&backup)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn spec(dir: &Path, name: &str, mode: u32) -> FileSpec {
         FileSpec {
@@ -536,5 +556,56 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = spec(&d.path().join("x/y"), "a.crt", 0o644);
         assert_eq!(write_atomic(&s, b"x").unwrap(), Written::Created);
+    }
+
+    #[test]
+    fn a_symlinked_target_is_not_chmodded_or_chowned_through() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("shadow");
+        std::fs::write(&victim, b"x").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s = spec(d.path(), "ca_chain.pem", 0o644);
+        std::os::unix::fs::symlink(&victim, &s.path).unwrap();
+        let e = write_atomic(&s, b"x").unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(mode_of(&victim), 0o600);
+        let e = write_atomic(&s, b"other").unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_hard_linked_target_keeps_its_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let s = spec(d.path(), "a.crt", 0o644);
+        std::fs::write(&s.path, b"x").unwrap();
+        std::fs::set_permissions(&s.path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::hard_link(&s.path, d.path().join("elsewhere")).unwrap();
+        let e = write_atomic(&s, b"x").unwrap_err();
+        assert!(matches!(e, AtomicError::Linked { links: 2, .. }), "{e}");
+        assert_eq!(mode_of(&d.path().join("elsewhere")), 0o600);
+    }
+
+    #[test]
+    fn roll_forward_honours_only_the_sets_own_temps() {
+        let d = tempfile::tempdir().unwrap();
+        let key = d.path().join("a.key");
+        let journal = journal_path(&key);
+        let planted = serde_json::json!([{"tmp": d.path().join("evil"), "target": "/etc/passwd"}]);
+        std::fs::write(&journal, planted.to_string()).unwrap();
+        let e = roll_forward(&journal, &[key.as_path()]).unwrap_err();
+        assert!(matches!(e, AtomicError::Journal { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_fifo_target_is_refused_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        let s = spec(d.path(), "a.key", 0o600);
+        nix::unistd::mkfifo(&s.path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = write_atomic(&s, b"k").unwrap_err();
+        assert!(e.to_string().contains("FIFO"), "{e}");
+        let meta = std::fs::symlink_metadata(&s.path).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o700);
     }
 }

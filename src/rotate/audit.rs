@@ -2,10 +2,9 @@
 //! serials, fingerprints, gate summary), appended and fsynced, for a SIEM. It carries
 //! identities of certificates only — never key material or tokens.
 
+use super::safefs::{self, Dir, FsError};
 use super::state::{CertChange, GateSummary};
 use serde::Serialize;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// One transition.
@@ -51,10 +50,12 @@ impl<'a> Serial<'a> {
 
 /// Why an audit line could not be appended.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: cannot append to the audit log: {source}; fix the path or its permissions (plan.audit_log)")]
+#[error(
+    "cannot append to the audit log: {source}; fix the path or its permissions (plan.audit_log)"
+)]
 pub struct AuditError {
-    pub path: String,
-    pub source: std::io::Error,
+    #[source]
+    pub source: FsError,
 }
 
 /// An append-only audit log.
@@ -77,23 +78,15 @@ impl AuditLog {
 
     /// Appends one line and fsyncs it.
     pub fn append(&self, e: &Event<'_>) -> Result<(), AuditError> {
-        let err = |source| AuditError {
-            path: self.path.display().to_string(),
-            source,
-        };
-        if let Some(d) = self.path.parent() {
-            std::fs::create_dir_all(d).map_err(err)?;
-        }
+        let err = |source| AuditError { source };
+        let (dir, name) = Dir::of_file(&self.path, true).map_err(err)?;
+        let flags = rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::APPEND;
+        let mut held = dir
+            .open_or_create(&name, flags, 0o640, "append to")
+            .map_err(err)?;
         let mut line = serde_json::to_string(e).unwrap_or_default();
         line.push('\n');
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o640)
-            .open(&self.path)
-            .map_err(err)?;
-        f.write_all(line.as_bytes()).map_err(err)?;
-        f.sync_data().map_err(err)
+        safefs::write_synced(&mut held.file, line.as_bytes(), &self.path).map_err(err)
     }
 }
 
@@ -111,7 +104,8 @@ pub fn actor() -> String {
     }
 }
 
-fn host() -> String {
+/// This machine's host name.
+pub fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default()

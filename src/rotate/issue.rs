@@ -7,6 +7,8 @@ use super::atomic::{commit_all, journal_path, prepare, roll_forward, FileSpec, P
 use super::ctx::{warnings, Ctx, Done, RotateError};
 use super::keygen;
 use super::material::{parse_pem, split_roots, to_pem, CertId};
+use super::owner::Ownership;
+use super::safefs;
 use super::secret::Secret;
 use super::spec::IssueSpec;
 use super::state::CertChange;
@@ -22,11 +24,13 @@ type Ders = Vec<CertificateDer<'static>>;
 
 /// Runs `issue`.
 pub async fn run(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError> {
+    check_owner(spec.owner.as_ref())?;
+    preflight(&targets(spec))?;
     let ca_chain = fetch_ca_chain(cx, &spec.mount).await?;
     let stale = if spec.force {
         Some("--force given".to_string())
     } else {
-        freshness(spec, &ca_chain, cx)
+        freshness(spec, &ca_chain, cx)?
     };
     match stale {
         None => keep_current(spec, &ca_chain, cx),
@@ -45,6 +49,73 @@ pub async fn run(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError
             issue_new(spec, cx).await
         }
     }
+}
+
+/// Every file an issue writes.
+pub fn targets(spec: &IssueSpec) -> Vec<&Path> {
+    let mut v = vec![spec.key.as_path(), spec.cert.as_path()];
+    for p in [&spec.chain, &spec.ca, &spec.ca_chain]
+        .into_iter()
+        .flatten()
+    {
+        v.push(p.as_path());
+    }
+    v
+}
+
+/// `--owner` names a user and group of this machine (checked before Vault is asked).
+pub fn check_owner(owner: Option<&Ownership>) -> Result<(), RotateError> {
+    match owner.map(Ownership::resolve) {
+        Some(Err(e)) => Err(RotateError::Config(format!(
+            "--owner {}: {e}",
+            owner.map(|o| o.to_string()).unwrap_or_default()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses, before anything talks to Vault, a target that exists and is not a regular file.
+pub fn preflight(paths: &[&Path]) -> Result<(), RotateError> {
+    for p in paths {
+        let (dir, name) = match safefs::Dir::of_file(p, false) {
+            Ok(x) => x,
+            Err(safefs::FsError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue
+            }
+            Err(e) => return Err(fs_err(e)),
+        };
+        if let Some(e) = dir.lstat(&name).map_err(fs_err)? {
+            if e.kind != rustix::fs::FileType::RegularFile {
+                return Err(fs_err(safefs::FsError::NotRegular {
+                    path: p.display().to_string(),
+                    found: safefs::describe(e.kind),
+                    op: "replace",
+                }));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fs_err(e: safefs::FsError) -> RotateError {
+    RotateError::File(e.into())
+}
+
+/// Reads a key or certificate target: `None` when missing; a non-regular file or one over
+/// the size cap is an error.
+pub fn read_target(p: &Path) -> Result<Option<Vec<u8>>, RotateError> {
+    safefs::read_file(p, safefs::MAX_PEM_BYTES, "a key or certificate file").map_err(fs_err)
+}
+
+/// The identity of the first certificate of a target file, when it has one.
+pub fn cert_id_of(p: &Path) -> Result<Option<CertId>, RotateError> {
+    let Some(bytes) = read_target(p)? else {
+        return Ok(None);
+    };
+    let ders = certs::parse_certs(&bytes, &p.display().to_string()).unwrap_or_default();
+    Ok(ders.first().map(|d| CertId::of(d.as_ref())))
 }
 
 /// The mount's CA chain (issuer first, up to the root) from `<mount>/cert/ca_chain`.
@@ -80,21 +151,46 @@ fn expected(spec: &IssueSpec) -> Expected {
     }
 }
 
-/// Why the current certificate must be replaced; `None` when it is fresh.
-fn freshness(spec: &IssueSpec, ca_chain: &Ders, cx: &mut Ctx<'_>) -> Option<String> {
-    let certs = match certs::read_certs(&spec.cert) {
+/// Why the current certificate must be replaced; `None` when it is fresh. A target that is
+/// not a regular file is an error, not a reason to re-issue.
+fn freshness(
+    spec: &IssueSpec,
+    ca_chain: &Ders,
+    cx: &mut Ctx<'_>,
+) -> Result<Option<String>, RotateError> {
+    let Some(cert) = read_target(&spec.cert)? else {
+        return Ok(Some(format!("{} does not exist", spec.cert.display())));
+    };
+    let certs = match certs::parse_certs(&cert, &spec.cert.display().to_string()) {
         Ok(c) => c,
-        Err(e) => return Some(format!("{} ({})", e, e.class())),
+        Err(e) => return Ok(Some(format!("{} ({})", e, e.class()))),
     };
-    let key = match std::fs::read_to_string(&spec.key) {
-        Ok(k) => Secret::new(k),
-        Err(e) => return Some(format!("{}: cannot read the key ({e})", spec.key.display())),
+    let key = match read_target(&spec.key)?.map(String::from_utf8) {
+        Some(Ok(k)) => Secret::new(k),
+        Some(Err(_)) => {
+            return Ok(Some(format!(
+                "{}: the key is not PEM text",
+                spec.key.display()
+            )))
+        }
+        None => return Ok(Some(format!("{} does not exist", spec.key.display()))),
     };
+    Ok(stale_reason(spec, &certs, &key, ca_chain, cx))
+}
+
+/// Why a readable current pair must be replaced; `None` when it is fresh.
+fn stale_reason(
+    spec: &IssueSpec,
+    certs: &Ders,
+    key: &Secret,
+    ca_chain: &Ders,
+    cx: &mut Ctx<'_>,
+) -> Option<String> {
     let cand = Candidate {
         leaf: &certs[0],
         intermediates: &certs[1..],
         ca_chain,
-        key: Some(&key),
+        key: Some(key),
     };
     if let Err(e) = verify::verify(&cand, &expected(spec), cx.now) {
         return Some(e.to_string());
@@ -185,8 +281,12 @@ fn file_set(
 /// Keeps the fresh certificate and key; brings mode, owner and companion files in line.
 fn keep_current(spec: &IssueSpec, ca_chain: &Ders, cx: &mut Ctx<'_>) -> Result<Done, RotateError> {
     let read = |p: &Path| {
-        std::fs::read(p)
-            .map_err(|e| RotateError::Material(format!("{}: cannot read: {e}", p.display())))
+        read_target(p)?.ok_or_else(|| {
+            RotateError::Material(format!(
+                "{}: disappeared while rotcheck ran; run again",
+                p.display()
+            ))
+        })
     };
     let key = read(&spec.key)?;
     let cert = read(&spec.cert)?;
@@ -198,6 +298,7 @@ fn keep_current(spec: &IssueSpec, ca_chain: &Ders, cx: &mut Ctx<'_>) -> Result<D
         return dry_run_files(&set, cx);
     }
     let changed = commit(spec, set, cx)?;
+    check_pair(spec)?;
     Ok(Done {
         changed,
         certs: vec![],
@@ -347,7 +448,7 @@ async fn issue_new(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateErr
         v.leaf.subject_cn,
         v.leaf.short()
     ));
-    let old = CertId::of_file(&spec.cert);
+    let old = cert_id_of(&spec.cert)?;
     let mut key = issued.key.expose().trim_end().to_string();
     key.push('\n');
     let cert_pem = to_pem(std::slice::from_ref(&issued.leaf));
@@ -359,6 +460,7 @@ async fn issue_new(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateErr
         &issued.ca_chain,
     );
     commit(spec, set, cx)?;
+    check_pair(spec)?;
     let change = CertChange {
         path: spec.cert.display().to_string(),
         old,
@@ -493,7 +595,27 @@ fn commit(spec: &IssueSpec, set: FileSet, cx: &mut Ctx<'_>) -> Result<bool, Rota
 /// Finishes a file set that a crash interrupted (before anything talks to Vault: the set may
 /// be the very identity the vault profile uses).
 pub fn recover(spec: &IssueSpec) -> Result<Vec<std::path::PathBuf>, RotateError> {
-    Ok(roll_forward(&journal_path(&spec.cert))?)
+    Ok(roll_forward(&journal_path(&spec.cert), &targets(spec))?)
+}
+
+/// The key and certificate on disk pair (read back after the swap).
+fn check_pair(spec: &IssueSpec) -> Result<(), RotateError> {
+    let bad = |m: String| {
+        RotateError::Material(format!(
+            "after the swap, {} and {} do not pair: {m}; another process wrote one of them; find it, then run again",
+            spec.key.display(),
+            spec.cert.display()
+        ))
+    };
+    let cert = read_target(&spec.cert)?.ok_or_else(|| bad("the certificate is gone".into()))?;
+    let key = read_target(&spec.key)?.ok_or_else(|| bad("the key is gone".into()))?;
+    let der = certs::parse_certs(&cert, &spec.cert.display().to_string())
+        .map_err(|e| bad(e.to_string()))?
+        .remove(0);
+    let (_, leaf) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|e| bad(format!("the certificate does not parse ({e})")))?;
+    let key = Secret::new(String::from_utf8_lossy(&key).into_owned());
+    verify::pairs(&key, &leaf).map_err(|e| bad(e.to_string()))
 }
 
 /// One line per file written.

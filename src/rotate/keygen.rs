@@ -1,6 +1,7 @@
 //! Local keys for `issue --csr`: the private key is generated on this machine (ECDSA P-256
 //! in-process by default; RSA through the `openssl` binary, since ring cannot generate RSA
-//! keys) and only a CSR goes to Vault.
+//! keys) and only a CSR goes to Vault. `openssl` is run by absolute path, never looked up in
+//! PATH: `/usr/bin/openssl`, or the absolute path in `ROTCHECK_OPENSSL`.
 
 use super::secret::Secret;
 use super::spec::KeyType;
@@ -47,11 +48,12 @@ fn rsa(bits: u32) -> Result<(KeyPair, Secret, String), String> {
             "RSA keys need 2048 to 8192 bits, got {bits}; Vault refuses keys under 2048 bits"
         ));
     }
-    let out = std::process::Command::new("openssl")
+    let openssl = openssl_path()?;
+    let out = std::process::Command::new(&openssl)
         .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", &format!("rsa_keygen_bits:{bits}"), "-outform", "PEM"])
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run openssl to generate an RSA key ({e}); install openssl or use --key-type ec"))?;
+        .map_err(|e| format!("cannot run {} to generate an RSA key ({e}); install openssl, set {OPENSSL_ENV} to its absolute path, or use --key-type ec", openssl.display()))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
         return Err(format!("openssl genpkey failed ({}): {err}", out.status));
@@ -62,6 +64,26 @@ fn rsa(bits: u32) -> Result<(KeyPair, Secret, String), String> {
     let pair = KeyPair::from_pem_and_sign_algo(key.expose(), &rcgen::PKCS_RSA_SHA256)
         .map_err(|e| format!("the RSA key from openssl is unusable: {e}"))?;
     Ok((pair, key, format!("RSA {bits}")))
+}
+
+/// The variable that names the `openssl` binary for RSA keys.
+pub const OPENSSL_ENV: &str = "ROTCHECK_OPENSSL";
+/// Where `openssl` is unless [`OPENSSL_ENV`] says otherwise.
+pub const DEFAULT_OPENSSL: &str = "/usr/bin/openssl";
+
+/// The `openssl` binary: [`OPENSSL_ENV`] (an absolute path) or [`DEFAULT_OPENSSL`].
+fn openssl_path() -> Result<std::path::PathBuf, String> {
+    let p = match std::env::var_os(OPENSSL_ENV).filter(|v| !v.is_empty()) {
+        Some(v) => std::path::PathBuf::from(v),
+        None => return Ok(DEFAULT_OPENSSL.into()),
+    };
+    if p.is_absolute() {
+        return Ok(p);
+    }
+    Err(format!(
+        "{OPENSSL_ENV}={} is not an absolute path; rotcheck never looks openssl up in PATH; give e.g. {DEFAULT_OPENSSL}",
+        p.display()
+    ))
 }
 
 fn csr(pair: &KeyPair, cn: &str, sans: &[String], ips: &[String]) -> Result<String, String> {

@@ -2,6 +2,9 @@
 //! when it reaches the named write point (optionally only for a file of that name), so tests
 //! can prove that a crash at any point leaves either the old or the new complete file.
 //!
+//! The hook exists in debug builds only (the test suite runs those); in release builds
+//! [`reached`] does nothing and the variable is never read.
+//!
 //! Points: `temp-created`, `temp-partial`, `temp-written`, `backup-linked`, `renamed` (per
 //! file, in `atomic.rs`) and `state-saved`, `step-applied` (in the plan runner).
 
@@ -19,7 +22,17 @@ pub const POINTS: &[&str] = &[
 /// The environment variable that arms the hook.
 pub const ENV: &str = "ROTCHECK_TEST_KILL_AT";
 
+/// True when the hook is armed (debug builds only).
+pub fn armed() -> bool {
+    cfg!(debug_assertions) && std::env::var_os(ENV).is_some()
+}
+
+/// Does nothing: release builds have no kill hook.
+#[cfg(not(debug_assertions))]
+pub fn reached(_point: &str, _file: Option<&std::path::Path>) {}
+
 /// Kills the process when the hook names `point` (and `file`'s name, when the hook has one).
+#[cfg(debug_assertions)]
 pub fn reached(point: &str, file: Option<&std::path::Path>) {
     let Ok(spec) = std::env::var(ENV) else { return };
     if matches(&spec, point, file) {
@@ -29,6 +42,7 @@ pub fn reached(point: &str, file: Option<&std::path::Path>) {
     }
 }
 
+#[cfg(debug_assertions)]
 fn matches(spec: &str, point: &str, file: Option<&std::path::Path>) -> bool {
     let (p, want) = match spec.split_once(':') {
         Some((p, f)) => (p, Some(f)),
@@ -45,7 +59,7 @@ fn matches(spec: &str, point: &str, file: Option<&std::path::Path>) -> bool {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, debug_assertions))]
 mod tests {
     use super::*;
     use std::path::Path;

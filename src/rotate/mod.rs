@@ -19,6 +19,7 @@ pub mod pki_role;
 pub mod plan;
 pub mod reload;
 pub mod runner;
+pub mod safefs;
 pub mod secret;
 pub mod spec;
 pub mod state;

@@ -151,8 +151,15 @@ async fn podman(spec: &ReloadSpec, label: &str) -> Result<Vec<String>, String> {
 
 fn signal_pid_file(path: &std::path::Path, sig: &str) -> Result<String, String> {
     let signal = parse_signal(sig)?;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the pid file {}: {e}", path.display()))?;
+    let bytes = super::safefs::read_file(path, super::safefs::MAX_SMALL_BYTES, "a pid file")
+        .map_err(|e| format!("cannot read the pid file: {e}"))?
+        .ok_or_else(|| {
+            format!(
+                "the pid file {} does not exist; is the service running?",
+                path.display()
+            )
+        })?;
+    let text = String::from_utf8_lossy(&bytes);
     let pid: i32 = text.trim().parse().map_err(|_| {
         format!(
             "{} holds {:?}, expected a process id",

@@ -340,8 +340,9 @@ impl<'a> Runner<'a> {
         if let Some(tf) = &step.trust_first {
             self.trust_first(step, tf).await?;
         }
+        let owed = self.owe_reload(step).map_err(Stop::new)?;
         let changed = self.actions(step).await?;
-        let reload_err = self.reloads(step, changed).await;
+        let reload_err = self.reloads(step, changed, owed).await;
         self.transition(&step.name, StepStatus::Applied, None, None)
             .map_err(Stop::new)?;
         killpoint::reached("step-applied", None);
@@ -394,7 +395,26 @@ impl<'a> Runner<'a> {
         self.save()
     }
 
-    async fn reloads(&mut self, step: &Step, changed: bool) -> Option<String> {
+    /// Records that the step's reloads are owed before any action can rename a file, and
+    /// returns whether an earlier, interrupted run already owed them.
+    fn owe_reload(&mut self, step: &Step) -> Result<bool, String> {
+        if step.reload.is_empty() {
+            return Ok(false);
+        }
+        let st = self.state.step_mut(&step.name);
+        let before = st.reload_owed;
+        st.reload_owed = true;
+        self.save()?;
+        Ok(before)
+    }
+
+    /// Settles the owed reloads: cleared only when they ran and succeeded, or were not due.
+    fn settle_reload(&mut self, step: &Step) -> Option<String> {
+        self.state.step_mut(&step.name).reload_owed = false;
+        self.save().err()
+    }
+
+    async fn reloads(&mut self, step: &Step, changed: bool, owed: bool) -> Option<String> {
         if step.reload.is_empty() {
             return None;
         }
@@ -403,9 +423,14 @@ impl<'a> Runner<'a> {
             ReloadWhen::RunChanged => changed || self.state.changed,
             ReloadWhen::Always => true,
         };
-        if !due {
+        if !due && !owed {
             self.out.line("reload skipped: nothing changed");
-            return None;
+            return self.settle_reload(step);
+        }
+        if !due {
+            self.out.line(
+                "files are in place, but an interrupted run still owes the reload: running it",
+            );
         }
         for r in &step.reload {
             self.out.line(format!("reload: {}", reload::describe(r)));
@@ -420,7 +445,7 @@ impl<'a> Runner<'a> {
                 }
             }
         }
-        None
+        self.settle_reload(step)
     }
 
     async fn gate(&mut self, step: &Step, reload_err: Option<String>) -> Result<(), Stop> {

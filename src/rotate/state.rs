@@ -4,6 +4,7 @@
 use super::atomic::{write_atomic, FileSpec};
 use super::killpoint;
 use super::material::CertId;
+use super::safefs::{self, Dir};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -81,6 +82,12 @@ pub struct StepState {
     pub attempts: u32,
     /// Something changed in this run of the step (reloads still owed if it failed).
     pub changed: bool,
+    /// The step's reloads are owed: set before its actions may rename anything, cleared only
+    /// after the reloads succeeded (or when nothing changed and none was owed before). A run
+    /// killed in between leaves it set, and the next run reloads even though the files are
+    /// already in place.
+    #[serde(default)]
+    pub reload_owed: bool,
     pub certs: Vec<CertChange>,
     pub gate: Option<GateSummary>,
     pub message: Option<String>,
@@ -95,6 +102,7 @@ impl StepState {
             finished_at: None,
             attempts: 0,
             changed: false,
+            reload_owed: false,
             certs: vec![],
             gate: None,
             message: None,
@@ -124,8 +132,8 @@ pub enum StateError {
     Read { path: String, detail: String },
     #[error("{0}")]
     Write(#[from] super::atomic::AtomicError),
-    #[error("{path}: cannot open the lock file: {detail}")]
-    LockIo { path: String, detail: String },
+    #[error("cannot take the plan lock: {0}")]
+    LockFs(super::safefs::FsError),
     #[error("another `rotate plan` run of suite {suite:?} holds {path} ({holder}); wait for it to finish; concurrent runs of one plan are refused")]
     Locked {
         suite: String,
@@ -157,12 +165,13 @@ impl PlanState {
 
     /// Loads the state file; `None` when there is none.
     pub fn load(path: &Path) -> Result<Option<Self>, StateError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        let read = safefs::read_file(path, safefs::MAX_STATE_BYTES, "a state file");
+        let text = match read {
+            Ok(Some(t)) => t,
+            Ok(None) => return Ok(None),
             Err(e) => return Err(read_err(path, e.to_string())),
         };
-        serde_json::from_str(&text)
+        serde_json::from_slice(&text)
             .map(Some)
             .map_err(|e| read_err(path, format!("not a rotcheck state file ({e})")))
     }
@@ -224,46 +233,71 @@ impl Paths {
 
 /// An exclusive lock on a plan, held until dropped (or the process dies).
 pub struct PlanLock {
-    _lock: nix::fcntl::Flock<std::fs::File>,
+    _file: std::fs::File,
 }
 
-/// Takes the plan's lock without waiting; refuses when another run holds it.
+/// Bytes of the holder line in the lock file: written in place, padded, never truncated
+/// first, so a reader sees the old holder or the new one, never an empty file.
+const HOLDER_BYTES: usize = 256;
+
+/// Takes the plan's lock without waiting; refuses when another run holds it. The lock file
+/// is opened through the state directory's handle (no symlink, FIFO or device is followed or
+/// opened), and the holder (pid, host, start time) is written to the locked descriptor.
 pub fn lock(path: &Path, suite: &str) -> Result<PlanLock, StateError> {
-    use std::io::{Read, Seek, Write};
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| lock_io(path, e))?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| lock_io(path, e))?;
-    let mut lock = match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
-    {
-        Ok(l) => l,
-        Err((mut f, _)) => {
-            let mut holder = String::new();
-            let _ = f.read_to_string(&mut holder);
+    use rustix::fs::{FlockOperation, OFlags};
+    let (dir, name) = Dir::of_file(path, true).map_err(StateError::LockFs)?;
+    let held = dir
+        .open_or_create(&name, OFlags::RDWR, 0o600, "lock")
+        .map_err(StateError::LockFs)?;
+    match rustix::fs::flock(&held.file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
             return Err(StateError::Locked {
                 suite: suite.into(),
                 path: path.display().to_string(),
-                holder: holder.trim().to_string(),
-            });
+                holder: read_holder(&held.file),
+            })
         }
-    };
-    let line = format!("pid {} since {}", std::process::id(), now());
-    let _ = lock.set_len(0);
-    let _ = lock.rewind();
-    let _ = lock.write_all(line.as_bytes());
-    Ok(PlanLock { _lock: lock })
+        Err(e) => {
+            return Err(StateError::LockFs(super::safefs::FsError::Io {
+                path: path.display().to_string(),
+                op: "lock",
+                source: e.into(),
+                hint: "check the file system of the state directory",
+            }))
+        }
+    }
+    write_holder(&held.file);
+    Ok(PlanLock { _file: held.file })
 }
 
-fn lock_io(path: &Path, e: std::io::Error) -> StateError {
-    StateError::LockIo {
-        path: path.display().to_string(),
-        detail: e.to_string(),
+/// `pid N on HOST since TIME`, padded to [`HOLDER_BYTES`].
+fn write_holder(f: &std::fs::File) {
+    use std::os::unix::fs::FileExt;
+    let line = format!(
+        "pid {} on {} since {}",
+        std::process::id(),
+        super::audit::host(),
+        now()
+    );
+    let mut bytes = line.into_bytes();
+    bytes.truncate(HOLDER_BYTES - 1);
+    bytes.resize(HOLDER_BYTES - 1, b' ');
+    bytes.push(b'\n');
+    let _ = f.write_all_at(&bytes, 0);
+    let _ = f.set_len(HOLDER_BYTES as u64);
+    let _ = f.sync_data();
+}
+
+fn read_holder(f: &std::fs::File) -> String {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; HOLDER_BYTES];
+    let n = f.read_at(&mut buf, 0).unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]).trim().to_string();
+    if text.is_empty() {
+        "holder unknown: it wrote no pid yet".into()
+    } else {
+        text
     }
 }
 
@@ -289,7 +323,10 @@ mod tests {
         let p = d.path().join("lock");
         let held = lock(&p, "t").unwrap();
         match lock(&p, "t") {
-            Err(StateError::Locked { holder, .. }) => assert!(holder.starts_with("pid ")),
+            Err(StateError::Locked { holder, .. }) => {
+                let want = format!("pid {} on ", std::process::id());
+                assert!(holder.starts_with(&want), "{holder}");
+            }
             other => panic!("{:?}", other.err()),
         }
         drop(held);

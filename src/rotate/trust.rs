@@ -5,7 +5,9 @@
 
 use super::atomic::{prepare, FileSpec};
 use super::ctx::{Ctx, Done, RotateError};
-use super::issue::{describe_written, fetch_ca_chain};
+use super::issue::{
+    cert_id_of, check_owner, describe_written, fetch_ca_chain, preflight, read_target,
+};
 use super::material::{dedup, to_pem, CertId};
 use super::spec::TrustSpec;
 use super::state::CertChange;
@@ -15,6 +17,8 @@ use rustls_pki_types::CertificateDer;
 
 /// Runs `trust`.
 pub async fn run(spec: &TrustSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError> {
+    check_owner(spec.owner.as_ref())?;
+    preflight(&[spec.out.as_path()])?;
     let chain = fetch_ca_chain(cx, &spec.mount).await?;
     verify_ca_chain(&chain, cx.now).map_err(|source: VerifyError| RotateError::Refused {
         what: format!("CA chain of {} (nothing was written)", spec.mount),
@@ -22,7 +26,7 @@ pub async fn run(spec: &TrustSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError
     })?;
     let mut certs_out = chain.clone();
     if spec.keep {
-        certs_out.extend(still_valid(&spec.out, cx.now));
+        certs_out.extend(still_valid(&spec.out, cx.now)?);
     }
     let certs_out = dedup(certs_out);
     let file = FileSpec {
@@ -31,7 +35,7 @@ pub async fn run(spec: &TrustSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError
         owner: spec.owner.clone(),
     };
     let bytes = to_pem(&certs_out);
-    let old = CertId::of_file(&spec.out);
+    let old = cert_id_of(&spec.out)?;
     if cx.dry_run {
         let d = super::atomic::diff(&file, bytes.as_bytes())?;
         cx.say(format!(
@@ -65,14 +69,18 @@ pub async fn run(spec: &TrustSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError
 }
 
 /// Certificates of the current file that are still valid at `now` (for `--keep`).
-fn still_valid(path: &std::path::Path, now: std::time::SystemTime) -> Vec<CertificateDer<'static>> {
+fn still_valid(
+    path: &std::path::Path,
+    now: std::time::SystemTime,
+) -> Result<Vec<CertificateDer<'static>>, RotateError> {
     let t = now
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    certs::read_certs(path)
+    let bytes = read_target(path)?.unwrap_or_default();
+    Ok(certs::parse_certs(&bytes, &path.display().to_string())
         .unwrap_or_default()
         .into_iter()
         .filter(|d| certs::facts(d.as_ref(), "").not_after_unix > t)
-        .collect()
+        .collect())
 }
