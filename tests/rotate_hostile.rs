@@ -208,15 +208,20 @@ async fn planted_symlinks_at_temp_backup_and_prev_names_change_nothing_outside()
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
     let before = listing(&env.outside);
     // The old naming scheme, `.NAME.rotcheck-<pid>-<n>.prev`, for the next pids; the backup
-    // names themselves; all pointing outside (an existing root file and a free name).
-    let next = std::process::id();
+    // names themselves; all pointing outside (an existing root file and free names). One perl
+    // process plants them all, so the planting itself does not use up the pids.
+    let next: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let script = format!(
-        "cd {out} && for p in $(seq {next} $(({next} + 400))); do for n in 0 1 2 3 4 5; do \
-         ln -s {outside}/stolen.key .svc.key.rotcheck-$p-$n.prev; \
-         ln -s {outside}/stolen.crt .svc.crt.rotcheck-$p-$n.prev; \
-         ln -s {outside}/made.tmp .svc.key.rotcheck-$p-$n.tmp; done; done; \
+        "cd {out} && perl -e 'for $p ({next}..{last}) {{ for $n (0..5) {{ \
+         symlink(\"{outside}/stolen.key\", \".svc.key.rotcheck-$p-$n.prev\"); \
+         symlink(\"{outside}/stolen.crt\", \".svc.crt.rotcheck-$p-$n.prev\") }} }}' && \
          ln -s {victim} svc.key.prev && ln -s {outside}/new.pem svc.crt.prev",
         out = env.out.display(),
+        last = next + 5000,
         outside = env.outside.display(),
         victim = victim.display(),
     );
