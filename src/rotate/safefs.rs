@@ -99,6 +99,8 @@ pub struct Entry {
 }
 
 impl Entry {
+    // The widths of `stat` fields differ between targets; the casts are no-ops on some.
+    #[allow(clippy::unnecessary_cast)]
     fn of(st: &rustix::fs::Stat) -> Entry {
         Entry {
             kind: FileType::from_raw_mode(st.st_mode as _),
