@@ -9,9 +9,21 @@ use crate::vault::auth::strings;
 use rustls_pki_types::CertificateDer;
 use serde_json::{json, Value};
 
+/// The `--ca-file` certificates, read as a regular file with the size cap.
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, RotateError> {
+    let bytes = super::issue::read_target(path)?.ok_or_else(|| {
+        RotateError::Material(format!(
+            "{}: no such file; expected the CA certificate the mapping trusts",
+            path.display()
+        ))
+    })?;
+    certs::parse_certs(&bytes, &path.display().to_string())
+        .map_err(|e| RotateError::Material(e.to_string()))
+}
+
 /// Runs `cert-role`.
 pub async fn run(spec: &CertRoleSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError> {
-    let ca = certs::read_certs(&spec.ca_file).map_err(|e| RotateError::Material(e.to_string()))?;
+    let ca = read_ca_file(&spec.ca_file)?;
     let enabled = ensure_mount(spec, cx).await?;
     let path = format!("auth/{}/certs/{}", spec.mount, spec.name);
     let current = if enabled {

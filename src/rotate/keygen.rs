@@ -73,7 +73,11 @@ pub const DEFAULT_OPENSSL: &str = "/usr/bin/openssl";
 
 /// The `openssl` binary: [`OPENSSL_ENV`] (an absolute path) or [`DEFAULT_OPENSSL`].
 fn openssl_path() -> Result<std::path::PathBuf, String> {
-    let p = match std::env::var_os(OPENSSL_ENV).filter(|v| !v.is_empty()) {
+    openssl_from(std::env::var_os(OPENSSL_ENV))
+}
+
+fn openssl_from(var: Option<std::ffi::OsString>) -> Result<std::path::PathBuf, String> {
+    let p = match var.filter(|v| !v.is_empty()) {
         Some(v) => std::path::PathBuf::from(v),
         None => return Ok(DEFAULT_OPENSSL.into()),
     };
@@ -135,6 +139,18 @@ mod tests {
         assert!(g.key.expose().contains("PRIVATE KEY"));
         assert_eq!(format!("{:?}", g.key), "Secret([redacted])");
         assert_eq!(g.kind, "ECDSA P-256");
+    }
+
+    #[test]
+    fn openssl_is_never_looked_up_in_path() {
+        assert_eq!(
+            openssl_from(None).unwrap(),
+            std::path::PathBuf::from("/usr/bin/openssl")
+        );
+        let e = openssl_from(Some("openssl".into())).unwrap_err();
+        assert!(e.contains("not an absolute path"), "{e}");
+        let p = openssl_from(Some("/opt/ssl/bin/openssl".into())).unwrap();
+        assert_eq!(p, std::path::PathBuf::from("/opt/ssl/bin/openssl"));
     }
 
     #[test]

@@ -30,12 +30,6 @@ impl CertId {
         }
     }
 
-    /// The identity of the first certificate of a PEM file, if it has one.
-    pub fn of_file(path: &std::path::Path) -> Option<CertId> {
-        let ders = certs::read_certs(path).ok()?;
-        ders.first().map(|d| CertId::of(d.as_ref()))
-    }
-
     /// `serial 1f0a… sha256 ab12…` for human output.
     pub fn short(&self) -> String {
         format!(

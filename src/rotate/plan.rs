@@ -177,7 +177,11 @@ impl<'a> Cx<'a> {
     fn new(suite: &'a Suite) -> Self {
         Cx {
             suite,
-            text: std::fs::read_to_string(&suite.path).unwrap_or_default(),
+            text: super::safefs::read_file(&suite.path, super::safefs::MAX_STATE_BYTES, "a suite")
+                .ok()
+                .flatten()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default(),
         }
     }
 

@@ -174,10 +174,12 @@ impl Dir {
     /// Opens a directory (creating it, mode 0755, when `create` and it is missing).
     pub fn open(path: &Path, create: bool) -> Result<Dir, FsError> {
         if create && std::fs::symlink_metadata(path).is_err() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .create(path)
-                .map_err(|e| io_err(path, "create the directory", e))?;
+            std::os::unix::fs::DirBuilderExt::mode(
+                std::fs::DirBuilder::new().recursive(true),
+                0o755,
+            )
+            .create(path)
+            .map_err(|e| io_err(path, "create the directory", e))?;
         }
         let fd = match rustix::fs::openat(CWD, path, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty()) {
             Ok(fd) => fd,
@@ -607,7 +609,7 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn refuses_symlinks_and_fifos_without_blocking() {
@@ -697,5 +699,24 @@ mod tests {
         assert!(matches!(e, FsError::Busy { .. }), "{e}");
         drop(held);
         assert!(dir.lock(Duration::ZERO, &mut || {}).is_ok());
+    }
+
+    #[test]
+    fn replace_refuses_a_symlink_and_keeps_the_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, b"v").unwrap();
+        let link = d.path().join("report.json");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let e = replace(&link, b"new", 0o644).unwrap_err();
+        assert!(matches!(e, FsError::NotRegular { .. }), "{e}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"v");
+        let out = d.path().join("out.json");
+        std::fs::write(&out, b"old").unwrap();
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o600)).unwrap();
+        replace(&out, b"new", 0o644).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        assert_eq!(std::fs::metadata(&out).unwrap().mode() & 0o7777, 0o600);
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 3);
     }
 }
