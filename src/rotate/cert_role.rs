@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 
 /// The `--ca-file` certificates, read as a regular file with the size cap.
 fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, RotateError> {
-    let bytes = super::issue::read_target(path)?.ok_or_else(|| {
+    let bytes = super::safefs::read_input(path, super::safefs::MAX_PEM_BYTES, "a CA file")
+        .map_err(|e| RotateError::File(e.into()))?;
+    let bytes = bytes.ok_or_else(|| {
         RotateError::Material(format!(
             "{}: no such file; expected the CA certificate the mapping trusts",
             path.display()

@@ -177,7 +177,7 @@ impl<'a> Cx<'a> {
     fn new(suite: &'a Suite) -> Self {
         Cx {
             suite,
-            text: super::safefs::read_file(&suite.path, super::safefs::MAX_STATE_BYTES, "a suite")
+            text: super::safefs::read_input(&suite.path, super::safefs::MAX_STATE_BYTES, "a suite")
                 .ok()
                 .flatten()
                 .map(|b| String::from_utf8_lossy(&b).into_owned())

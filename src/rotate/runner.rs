@@ -81,7 +81,31 @@ fn prepare(opts: &Options) -> Result<(Arc<Suite>, Plan), String> {
         plan.state_dir = d.clone();
     }
     check_step_flags(opts, &plan)?;
+    check_owners(&plan)?;
     Ok((suite, plan))
+}
+
+/// Every `owner:` of the plan names a user and group of this machine, checked before any
+/// step runs (so no step changes anything and then a later one stops on a typo).
+fn check_owners(plan: &Plan) -> Result<(), String> {
+    for step in &plan.steps {
+        for a in &step.actions {
+            let owner = match a {
+                Action::Issue(i) => i.owner.as_ref(),
+                Action::Trust(t) => t.owner.as_ref(),
+                _ => None,
+            };
+            if let Some(Err(e)) = owner.map(|o| o.resolve()) {
+                return Err(format!(
+                    "plan step {:?}: {} owner {}: {e}",
+                    step.name,
+                    a.kind(),
+                    owner.map(|o| o.to_string()).unwrap_or_default()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn load(opts: &Options) -> Result<(Arc<Suite>, Plan), String> {

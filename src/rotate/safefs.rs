@@ -545,6 +545,31 @@ pub fn read_file(path: &Path, cap: u64, what: &'static str) -> Result<Option<Vec
     dir.read(&name, cap, what)
 }
 
+/// Reads an input file the administrator names (a suite, a CA file given to `cert-role`):
+/// symlinks are followed, but only a regular file is opened (`stat` first, then
+/// `O_NONBLOCK`, then `fstat` of the same inode), and at most `cap` bytes are read.
+pub fn read_input(path: &Path, cap: u64, what: &'static str) -> Result<Option<Vec<u8>>, FsError> {
+    let before = match rustix::fs::statat(CWD, path, AtFlags::empty()) {
+        Ok(st) => Entry::of(&st),
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(errno(path, "stat", e)),
+    };
+    if before.kind != FileType::RegularFile {
+        return Err(not_regular(path, before.kind, "read"));
+    }
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let fd =
+        rustix::fs::openat(CWD, path, flags, Mode::empty()).map_err(|e| errno(path, "open", e))?;
+    let held = hold(fd, path, "read")?;
+    if !held.entry.same_inode(&before) {
+        return Err(FsError::Raced {
+            path: path.display().to_string(),
+            op: "read",
+        });
+    }
+    read_held(held, path, cap, what).map(Some)
+}
+
 /// Sets mode and owner on an open file (never by path): mode first, then owner.
 pub fn set_meta(f: &File, mode: u32, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
     rustix::fs::fchmod(f.as_fd(), Mode::from_raw_mode(mode as _))?;
@@ -718,5 +743,19 @@ mod tests {
         assert_eq!(std::fs::read(&out).unwrap(), b"new");
         assert_eq!(std::fs::metadata(&out).unwrap().mode() & 0o7777, 0o600);
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn inputs_follow_symlinks_but_refuse_fifos() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("ca.pem"), b"pem").unwrap();
+        std::os::unix::fs::symlink(d.path().join("ca.pem"), d.path().join("link")).unwrap();
+        let got = read_input(&d.path().join("link"), 10, "a CA file").unwrap();
+        assert_eq!(got.unwrap(), b"pem");
+        nix::unistd::mkfifo(&d.path().join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = read_input(&d.path().join("fifo"), 10, "a CA file").unwrap_err();
+        assert!(e.to_string().contains("FIFO"), "{e}");
+        let e = read_input(Path::new("/dev/zero"), 10, "a CA file").unwrap_err();
+        assert!(e.to_string().contains("character device"), "{e}");
     }
 }
