@@ -450,3 +450,48 @@ async fn an_unknown_owner_or_a_relative_openssl_is_refused_before_vault_is_asked
     assert_eq!(run.code, Some(1), "{}", run.out);
     assert!(run.out.contains("is not an absolute path"), "{}", run.out);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlinked_directory_on_the_path_is_refused_and_nothing_is_created_through_it() {
+    let env = Env::new("").await;
+    as_nobody(&format!(
+        "ln -s {} {}",
+        env.outside.display(),
+        env.o("link").display()
+    ));
+    let suite = env.suite.display().to_string();
+    for (key, cert) in [
+        ("link/svc.key", "link/svc.crt"),
+        ("link/tls/svc.key", "link/tls/svc.crt"),
+    ] {
+        let (key, cert) = (env.s(key), env.s(cert));
+        let args = [
+            "rotate",
+            "issue",
+            "-c",
+            &suite,
+            "--mount",
+            "pki-prod",
+            "--role",
+            "nginx-app-b",
+            "--cn",
+            APP_B,
+            "--key",
+            &key,
+            "--cert",
+            &cert,
+        ];
+        let run = env.rotcheck(&args, &[]).await;
+        assert_eq!(run.code, Some(1), "{}", run.out);
+        assert!(
+            run.out.contains("is a symbolic link owned by uid 65534"),
+            "{}",
+            run.out
+        );
+        assert!(
+            listing(&env.outside).is_empty(),
+            "nothing outside: {}",
+            run.out
+        );
+    }
+}

@@ -3,11 +3,11 @@
 //! regular files only, reads capped. Temp files get random names and their final mode and
 //! owner before the first byte; backups are hard links of the file the tool holds open.
 //!
-//! Directories: the ancestors of a target directory are resolved normally (they belong to
-//! root or the administrator); the target directory itself is opened `O_DIRECTORY|O_NOFOLLOW`,
-//! and a symlink there is followed only when root owns it and its own directory is not
-//! writable by anyone else. Every later operation uses that handle, so renaming or replacing
-//! the directory path afterwards changes nothing.
+//! Directories are opened component by component from `/` with `O_DIRECTORY|O_NOFOLLOW`
+//! (missing ones created with `mkdirat`); a symlink on the way is followed only when root
+//! owns it and the directory holding it is root's and writable by nobody else. Every later
+//! operation uses the final handle, so renaming or replacing the path afterwards changes
+//! nothing.
 
 use ring::rand::SecureRandom;
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, CWD};
@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Largest key, certificate, chain or journal `rotate` reads.
@@ -171,23 +171,24 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::NOCTTY);
 
 impl Dir {
-    /// Opens a directory (creating it, mode 0755, when `create` and it is missing).
+    /// Opens a directory component by component from `/` (or the working directory),
+    /// creating missing ones (mode 0755) when `create`. No component is followed if it is a
+    /// symlink, unless root owns the link and the directory holding it (and only root can
+    /// write there); see [`step`].
     pub fn open(path: &Path, create: bool) -> Result<Dir, FsError> {
-        if create && std::fs::symlink_metadata(path).is_err() {
-            std::os::unix::fs::DirBuilderExt::mode(
-                std::fs::DirBuilder::new().recursive(true),
-                0o755,
-            )
-            .create(path)
-            .map_err(|e| io_err(path, "create the directory", e))?;
+        let start = if path.is_absolute() { "/" } else { "." };
+        let mut fd = rustix::fs::openat(CWD, start, DIR_FLAGS, Mode::empty())
+            .map_err(|e| errno(path, "open the directory", e))?;
+        let mut seen = PathBuf::from(start);
+        for c in path.components() {
+            let name: &OsStr = match c {
+                Component::Normal(n) => n,
+                Component::ParentDir => OsStr::new(".."),
+                _ => continue,
+            };
+            seen.push(name);
+            fd = step(&fd, name, &seen, create)?;
         }
-        let fd = match rustix::fs::openat(CWD, path, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(e) if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR => {
-                open_root_symlink(path)?
-            }
-            Err(e) => return Err(errno(path, "open the directory", e)),
-        };
         Ok(Dir {
             fd,
             path: path.to_path_buf(),
@@ -452,37 +453,50 @@ pub fn lock_dirs(
         .collect()
 }
 
-/// A symlinked directory is followed only when root owns the link and nobody else can
-/// write to the directory holding it (so nobody else could have swapped it).
-fn open_root_symlink(path: &Path) -> Result<OwnedFd, FsError> {
-    let (parent, name) = split(path)?;
-    let pfd = rustix::fs::openat(CWD, &parent, DIR_FLAGS, Mode::empty())
-        .map_err(|e| errno(&parent, "open the directory", e))?;
-    let link = rustix::fs::statat(&pfd, &name, AtFlags::SYMLINK_NOFOLLOW)
+/// Opens one component below `parent` with `O_NOFOLLOW`, creating it when missing and
+/// `create`. A symlink is followed only when root owns it and `parent` is owned by root and
+/// not group- or world-writable (so nobody else could have planted or swapped it).
+fn step(parent: &OwnedFd, name: &OsStr, seen: &Path, create: bool) -> Result<OwnedFd, FsError> {
+    let flags = DIR_FLAGS | OFlags::NOFOLLOW;
+    match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+        Ok(fd) => return Ok(fd),
+        Err(rustix::io::Errno::NOENT) if create => {
+            match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(errno(seen, "create the directory", e)),
+            }
+            return rustix::fs::openat(parent, name, flags, Mode::empty())
+                .map_err(|e| errno(seen, "open the directory", e));
+        }
+        Err(rustix::io::Errno::LOOP) | Err(rustix::io::Errno::NOTDIR) => {}
+        Err(e) => return Err(errno(seen, "open the directory", e)),
+    }
+    let link = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
         .map(|s| Entry::of(&s))
-        .map_err(|e| errno(path, "stat the directory", e))?;
-    let pst = rustix::fs::fstat(&pfd)
-        .map(|s| Entry::of(&s))
-        .map_err(|e| errno(&parent, "stat the directory", e))?;
+        .map_err(|e| errno(seen, "stat the directory", e))?;
     if link.kind != FileType::Symlink {
         return Err(FsError::BadDir {
-            path: path.display().to_string(),
+            path: seen.display().to_string(),
             found: describe(link.kind).into(),
             hint: "give the directory the files belong in",
         });
     }
-    if link.uid != 0 || pst.uid != 0 || pst.mode & 0o022 != 0 {
+    let holder = rustix::fs::fstat(parent)
+        .map(|s| Entry::of(&s))
+        .map_err(|e| errno(seen, "stat the directory", e))?;
+    if link.uid != 0 || holder.uid != 0 || holder.mode & 0o022 != 0 {
         return Err(FsError::BadDir {
-            path: path.display().to_string(),
+            path: seen.display().to_string(),
             found: format!(
                 "a symbolic link owned by uid {} in a directory owned by uid {} (mode {:04o})",
-                link.uid, pst.uid, pst.mode
+                link.uid, holder.uid, holder.mode
             ),
-            hint: "give the real directory (only root-owned links in root-only directories are followed)",
+            hint:
+                "give the real path (only root-owned links in root-only directories are followed)",
         });
     }
-    rustix::fs::openat(&pfd, &name, DIR_FLAGS, Mode::empty())
-        .map_err(|e| errno(path, "open the directory", e))
+    rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty())
+        .map_err(|e| errno(seen, "open the directory", e))
 }
 
 fn not_regular(path: &Path, kind: FileType, op: &'static str) -> FsError {
@@ -713,6 +727,12 @@ mod tests {
             e.to_string().contains("symbolic link owned by uid 65534"),
             "{e}"
         );
+        // Further up the path too, and nothing is created through it.
+        let e = Dir::open(&d.path().join("link/sub"), true).unwrap_err();
+        assert!(matches!(e, FsError::BadDir { .. }), "{e}");
+        assert!(!d.path().join("real/sub").exists());
+        let made = Dir::open(&d.path().join("real/a/b"), true).unwrap();
+        assert!(made.stat().unwrap().kind == FileType::Directory);
     }
 
     #[test]
