@@ -202,3 +202,150 @@ fn version_skew_never_compares_across_products() {
     let (code, check) = skew_verdict(&dev, &cmd);
     assert_eq!(code, 0, "the server's own agent binary: {check}");
 }
+
+/// A root mount `pki-root` and an intermediate mount `pki-int` whose issuer was set with the
+/// intermediate alone (the root not imported): `pki-int/cert/ca_chain` is one certificate.
+/// Returns the root's PEM.
+fn intermediate_only_mount(dev: &DevServer) -> String {
+    let d = dev.dir.path();
+    dev.must(&["secrets", "enable", "-path=pki-root", "pki"]);
+    dev.must(&["secrets", "tune", "-max-lease-ttl=87600h", "pki-root"]);
+    let root = dev.must(&[
+        "write",
+        "-field=certificate",
+        "pki-root/root/generate/internal",
+        "common_name=Lab Root",
+        "ttl=87600h",
+    ]);
+    dev.must(&["secrets", "enable", "-path=pki-int", "pki"]);
+    dev.must(&["secrets", "tune", "-max-lease-ttl=43800h", "pki-int"]);
+    let csr = dev.must(&[
+        "write",
+        "-field=csr",
+        "pki-int/intermediate/generate/internal",
+        "common_name=Lab Intermediate",
+    ]);
+    std::fs::write(d.join("int.csr"), csr).unwrap();
+    let csr_arg = format!("csr=@{}", d.join("int.csr").display());
+    let int = dev.must(&[
+        "write",
+        "-field=certificate",
+        "pki-root/root/sign-intermediate",
+        &csr_arg,
+        "format=pem",
+        "ttl=43800h",
+    ]);
+    std::fs::write(d.join("int.pem"), int).unwrap();
+    let cert_arg = format!("certificate=@{}", d.join("int.pem").display());
+    dev.must(&["write", "pki-int/intermediate/set-signed", &cert_arg]);
+    dev.must(&[
+        "write",
+        "pki-int/roles/app",
+        "allowed_domains=app.example",
+        "allow_bare_domains=true",
+        "key_type=ec",
+        "key_bits=256",
+        "ttl=24h",
+    ]);
+    root
+}
+
+fn pem_count(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .matches("BEGIN CERTIFICATE")
+        .count()
+}
+
+#[test]
+fn a_trust_bundle_never_loses_its_root() {
+    let Some(bin) = bao::server_binary() else {
+        return;
+    };
+    let dev = DevServer::start(&bin);
+    let root = intermediate_only_mount(&dev);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ca_chain.pem");
+    let out_s = out.to_str().unwrap();
+
+    let refused = rotcheck_bao(
+        &dev,
+        &["rotate", "trust", "--mount", "pki-int", "--out", out_s],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("--root FILE"), "{}", text(&refused));
+    assert!(!out.exists(), "nothing was written");
+
+    std::fs::write(&out, &root).unwrap();
+    let done = rotcheck_bao(
+        &dev,
+        &["rotate", "trust", "--mount", "pki-int", "--out", out_s],
+    );
+    assert!(done.status.success(), "{}", text(&done));
+    assert!(
+        text(&done).contains("completed it with the root"),
+        "{}",
+        text(&done)
+    );
+    assert_eq!(pem_count(&out), 2, "intermediate + the root it had");
+
+    let verify = Command::new("openssl")
+        .args([
+            "verify",
+            "-CAfile",
+            out_s,
+            dev.dir.path().join("int.pem").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "openssl accepts the bundle: {}",
+        text(&verify)
+    );
+}
+
+#[test]
+fn issue_with_a_ca_chain_takes_the_root_from_root_or_refuses() {
+    let Some(bin) = bao::server_binary() else {
+        return;
+    };
+    let dev = DevServer::start(&bin);
+    let root = intermediate_only_mount(&dev);
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let base = |chain: &str| {
+        vec![
+            "rotate".to_string(),
+            "issue".into(),
+            "--mount".into(),
+            "pki-int".into(),
+            "--role".into(),
+            "app".into(),
+            "--cn".into(),
+            "app.example".into(),
+            "--key".into(),
+            p("app.key"),
+            "--cert".into(),
+            p("app.crt"),
+            "--ca-chain".into(),
+            p(chain),
+        ]
+    };
+    let args = base("chain-a.pem");
+    let refused = rotcheck_bao(&dev, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(!dir.path().join("app.crt").exists() && !dir.path().join("chain-a.pem").exists());
+
+    std::fs::write(dir.path().join("root.pem"), &root).unwrap();
+    let mut args = base("chain-b.pem");
+    args.extend(["--root".to_string(), p("root.pem")]);
+    let done = rotcheck_bao(&dev, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(done.status.success(), "{}", text(&done));
+    assert_eq!(pem_count(&dir.path().join("chain-b.pem")), 2);
+    let verify = Command::new("openssl")
+        .args(["verify", "-CAfile", &p("chain-b.pem"), &p("app.crt")])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", text(&verify));
+}

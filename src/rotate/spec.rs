@@ -96,6 +96,11 @@ pub struct IssueSpec {
     /// CA chain file: intermediate(s) then root (what clients trust).
     #[arg(long = "ca-chain")]
     pub ca_chain: Option<PathBuf>,
+    /// Root CA that completes --ca-chain when the mount holds its intermediate alone (else the
+    /// root of the current --ca-chain file is used; without either such a chain is refused).
+    #[arg(long)]
+    #[serde(default)]
+    pub root: Option<PathBuf>,
     /// Owner of every file written: user, user:group, :group.
     #[arg(long)]
     pub owner: Option<Ownership>,
@@ -237,6 +242,11 @@ pub struct TrustSpec {
     /// The CA chain file to write.
     #[arg(long)]
     pub out: PathBuf,
+    /// Root CA that completes the chain when the mount holds its intermediate alone (else the
+    /// root of the current --out file is used; without either such a chain is refused).
+    #[arg(long)]
+    #[serde(default)]
+    pub root: Option<PathBuf>,
     /// Keep certificates of the current file that are still valid (overlap while a CA rotates).
     #[arg(long)]
     #[serde(default)]
