@@ -349,3 +349,54 @@ fn issue_with_a_ca_chain_takes_the_root_from_root_or_refuses() {
         .unwrap();
     assert!(verify.status.success(), "{}", text(&verify));
 }
+
+fn login_check(addr: &str, ca: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
+    let ca_auth = common::Authority::root("Agent CA");
+    let agent = ca_auth.client("agent-app-a.example");
+    std::fs::write(dir.join("agent.crt"), &agent.pem).unwrap();
+    std::fs::write(dir.join("agent.key"), &agent.key_pem).unwrap();
+    let suite = format!(
+        "suite: bao\nchecks:\n  - name: login\n    vault_login: {{ addr: \"{addr}\", ca_file: \"{}\", mount: cert, role: agent-app-a, client_cert: agent.crt, client_key: agent.key }}\n",
+        ca.display()
+    );
+    let path = dir.join("suite.yaml");
+    std::fs::write(&path, suite).unwrap();
+    path
+}
+
+fn gate_json(path: &std::path::Path) -> Value {
+    let out = common::rotcheck(&["gate", "-c", path.to_str().unwrap(), "--format", "json"]);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+}
+
+#[test]
+fn a_login_to_an_uninitialized_server_says_initialize_and_http_cannot_carry_a_cert() {
+    let Some(bin) = bao::server_binary() else {
+        return;
+    };
+    let ca = common::Authority::root("Listener CA");
+    let tls = ca.leaf(&["localhost", "127.0.0.1"], common::FOREVER);
+    let server = bao::Uninitialized::start(&bin, &ca.cert.pem, &tls.pem, &tls.key_pem);
+    let dir = tempfile::tempdir().unwrap();
+
+    let suite = login_check(&format!("https://{}", server.tls), &server.ca, dir.path());
+    let check = gate_json(&suite)["checks"][0].clone();
+    let a = &check["assertions"][0];
+    assert_eq!(a["reason"], json!("sealed"), "{check}");
+    let msg = a["message"].as_str().unwrap();
+    assert!(
+        msg.contains("not initialized") && msg.contains("operator init"),
+        "{msg}"
+    );
+
+    let suite = login_check(&format!("http://{}", server.http), &server.ca, dir.path());
+    let check = gate_json(&suite)["checks"][0].clone();
+    let err = check["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        err.contains("plain http://") && err.contains("client certificate"),
+        "{check}"
+    );
+}

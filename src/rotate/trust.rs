@@ -36,9 +36,9 @@ pub async fn run(spec: &TrustSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError
     if cx.dry_run {
         let d = super::atomic::diff(&file, bytes.as_bytes())?;
         cx.say(format!(
-            "{}: {:?} ({} certificate(s) from {})",
+            "{}: {} ({} certificate(s) from {})",
             spec.out.display(),
-            d,
+            super::issue::describe_diff(&d, &file),
             certs_out.len(),
             spec.mount
         ));

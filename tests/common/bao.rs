@@ -129,6 +129,80 @@ impl DevServer {
     }
 }
 
+/// A server that was never initialized (in-memory storage), with a TLS listener at `tls`
+/// (certificate for `localhost`/127.0.0.1 from `ca_pem`) and a plain-HTTP one at `http`.
+pub struct Uninitialized {
+    child: Child,
+    pub dir: TempDir,
+    pub tls: String,
+    pub http: String,
+    pub ca: PathBuf,
+}
+
+impl Uninitialized {
+    /// Starts `BIN server -config=…`; `cert_pem`/`key_pem` serve the TLS listener.
+    pub fn start(bin: &str, ca_pem: &str, cert_pem: &str, key_pem: &str) -> Uninitialized {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (tls, http) = (free_addr(), free_addr());
+        for (name, text) in [
+            ("ca.pem", ca_pem),
+            ("tls.crt", cert_pem),
+            ("tls.key", key_pem),
+        ] {
+            std::fs::write(d.join(name), text).unwrap();
+        }
+        let config = format!(
+            "storage \"inmem\" {{}}\ndisable_mlock = true\nlistener \"tcp\" {{\n  address = \"{tls}\"\n  tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n}}\nlistener \"tcp\" {{\n  address = \"{http}\"\n  tls_disable = true\n}}\n",
+            d.join("tls.crt").display(),
+            d.join("tls.key").display()
+        );
+        std::fs::write(d.join("server.hcl"), config).unwrap();
+        let log = std::fs::File::create(d.join("server.log")).unwrap();
+        let child = Command::new(bin)
+            .arg("server")
+            .arg(format!("-config={}", d.join("server.hcl").display()))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start the server");
+        let ca = d.join("ca.pem");
+        let s = Uninitialized {
+            child,
+            dir,
+            tls,
+            http,
+            ca,
+        };
+        s.wait_up();
+        s
+    }
+
+    fn wait_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(&self.http).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        panic!("the server did not come up: {log}");
+    }
+}
+
+impl Drop for Uninitialized {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
 impl Drop for DevServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
