@@ -9,7 +9,7 @@ mod common;
 use common::bao::{self, RaftPki, RaftServer, SNI};
 use common::{Authority, Issued, FOREVER};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const APP: &str = "app-a.prod.privsec.ch";
@@ -179,7 +179,7 @@ fn text(o: &Output) -> String {
 }
 
 /// `gate --format json`: check name → (status, reasons, error class).
-fn gate(suite: &PathBuf, extra: &[&str]) -> Value {
+fn gate(suite: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["gate", "-c", suite.to_str().unwrap(), "--format", "json"];
     args.extend_from_slice(extra);
     let out = run(&args);
@@ -226,7 +226,7 @@ fn assert_verdicts(report: &Value, want: &[(&str, &str, Option<&str>)]) {
     }
 }
 
-fn rotate(suite: &PathBuf, args: &[&str]) -> String {
+fn rotate(suite: &Path, args: &[&str]) -> String {
     let mut all = vec!["rotate", args[0], "-c", suite.to_str().unwrap()];
     all.extend_from_slice(&args[1..]);
     let out = run(&all);
@@ -286,7 +286,7 @@ fn every_vault_check_kind_and_rotate_step_against_openbao() {
 
 /// A debug policy on the mapping and a broadened role: the gate names both; `rotate` repairs
 /// both, and a second run changes nothing.
-fn drift_and_repair(s: &RaftServer, suite: &PathBuf) {
+fn drift_and_repair(s: &RaftServer, suite: &Path) {
     s.must(&[
         "write",
         "auth/cert/certs/agent-app-a",
@@ -352,7 +352,7 @@ fn drift_and_repair(s: &RaftServer, suite: &PathBuf) {
 
 /// `rotate issue` writes a key, certificate, fullchain and CA chain that OpenSSL accepts; a
 /// second run keeps the fresh certificate; `rotate trust` writes the same CA chain.
-fn issue_and_trust(s: &RaftServer, suite: &PathBuf) {
+fn issue_and_trust(s: &RaftServer, suite: &Path) {
     let p = |n: &str| s.path(n).to_str().unwrap().to_string();
     let issue = [
         "issue",
@@ -398,7 +398,7 @@ fn issue_and_trust(s: &RaftServer, suite: &PathBuf) {
 
 /// The server goes down and comes back sealed; `gate --wait` started meanwhile passes once it
 /// is unsealed.
-fn restart_during_wait(s: &mut RaftServer, suite: &PathBuf) {
+fn restart_during_wait(s: &mut RaftServer, suite: &Path) {
     s.kill();
     let path = suite.to_str().unwrap().to_string();
     let waiter = std::thread::spawn(move || {
