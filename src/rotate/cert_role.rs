@@ -2,7 +2,7 @@
 //! certificate, allowed CNs, token policies), enabling the auth method when absent. Only the
 //! fields given are compared and written; an equal mapping is left alone.
 
-use super::ctx::{write_changes, Ctx, Done, RotateError};
+use super::ctx::{write_changes, Ctx, Done, RotateError, Verb};
 use super::spec::CertRoleSpec;
 use crate::certs;
 use crate::vault::auth::strings;
@@ -43,7 +43,7 @@ pub async fn run(spec: &CertRoleSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateEr
             certs: vec![],
         });
     }
-    write_changes(cx, &path, &body, &changes).await
+    write_changes(cx, Verb::Post, &path, &body, &changes).await
 }
 
 /// Enables cert auth at the mount when it is missing; false when it was (or would be) enabled

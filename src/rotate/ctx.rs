@@ -150,18 +150,22 @@ impl VaultIo {
 
     /// `POST` with the token; the whole answer (`Null` for 204).
     pub async fn write(&self, path: &str, body: &Value) -> Result<Value, RotateError> {
-        let what = format!("POST {path}");
+        self.send(Verb::Post, path, body).await
+    }
+
+    /// `POST` or `PATCH` (JSON merge patch) with the token; the whole answer.
+    pub async fn send(&self, verb: Verb, path: &str, body: &Value) -> Result<Value, RotateError> {
+        let what = format!("{} {path}", verb.as_str());
         let token = self.token(&what).await?;
         let err = |source| RotateError::Vault {
             what: what.clone(),
             source,
         };
-        self.client
-            .post(path, body, Some(&token))
-            .await
-            .map_err(err)?
-            .into_ok()
-            .map_err(err)
+        let reply = match verb {
+            Verb::Post => self.client.post(path, body, Some(&token)).await,
+            Verb::Patch => self.client.patch(path, body, Some(&token)).await,
+        };
+        reply.map_err(err)?.into_ok().map_err(err)
     }
 
     /// Revokes a token obtained by a cert login; failures are returned as messages.
@@ -195,18 +199,40 @@ impl Ctx<'_> {
     }
 }
 
-/// Writes `body` to `path` (or says it would, with `--dry-run`), naming the changes and
-/// relaying Vault's warnings.
+/// How a change is sent: a whole object, or a merge patch of the changed fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Post,
+    Patch,
+}
+
+impl Verb {
+    /// The HTTP method's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Post => "POST",
+            Verb::Patch => "PATCH",
+        }
+    }
+}
+
+/// Sends `body` to `path` with `verb` (or says it would, with `--dry-run`), naming the changes
+/// and relaying Vault's warnings.
 pub async fn write_changes(
     cx: &mut Ctx<'_>,
+    verb: Verb,
     path: &str,
     body: &Value,
     changes: &[String],
 ) -> Result<Done, RotateError> {
-    let verb = if cx.dry_run { "would POST" } else { "POST" };
-    cx.say(format!("{verb} {path}: {}", changes.join("; ")));
+    let would = if cx.dry_run { "would " } else { "" };
+    cx.say(format!(
+        "{would}{} {path}: {}",
+        verb.as_str(),
+        changes.join("; ")
+    ));
     if !cx.dry_run {
-        let answer = cx.vault.write(path, body).await?;
+        let answer = cx.vault.send(verb, path, body).await?;
         for w in warnings(&answer) {
             cx.say(format!("Vault warns: {w}"));
         }

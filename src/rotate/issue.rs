@@ -27,6 +27,7 @@ pub async fn run(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError
     check_owner(spec.owner.as_ref())?;
     preflight(&targets(spec))?;
     let ca_chain = fetch_ca_chain(cx, &spec.mount).await?;
+    let ca_chain = bundle_chain(spec, ca_chain, cx)?;
     let stale = if spec.force {
         Some("--force given".to_string())
     } else {
@@ -116,6 +117,15 @@ pub fn cert_id_of(p: &Path) -> Result<Option<CertId>, RotateError> {
     };
     let ders = certs::parse_certs(&bytes, &p.display().to_string()).unwrap_or_default();
     Ok(ders.first().map(|d| CertId::of(d.as_ref())))
+}
+
+/// With `--ca-chain`, the chain completed with its root before anything is issued or written
+/// (a bundle without its root locks every consumer out).
+fn bundle_chain(spec: &IssueSpec, chain: Ders, cx: &mut Ctx<'_>) -> Result<Ders, RotateError> {
+    match &spec.ca_chain {
+        Some(out) => super::trust::with_root(chain, &spec.mount, out, spec.root.as_deref(), cx),
+        None => Ok(chain),
+    }
 }
 
 /// The mount's CA chain (issuer first, up to the root) from `<mount>/cert/ca_chain`.
@@ -421,11 +431,17 @@ struct Issued {
 }
 
 async fn issue_new(spec: &IssueSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError> {
-    let issued = if spec.csr {
+    let mut issued = if spec.csr {
         sign(spec, cx).await?
     } else {
         issue(spec, cx).await?
     };
+    if let Some(out) = &spec.ca_chain {
+        let answer = std::mem::take(&mut issued.ca_chain);
+        let root = spec.root.as_deref();
+        let done = super::bundle::complete(answer, &spec.mount, out, root, cx.now);
+        issued.ca_chain = done.map_err(|e| RotateError::Material(e.to_string()))?.0;
+    }
     let cand = Candidate {
         leaf: &issued.leaf,
         intermediates: &[],

@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod atomic;
 pub mod audit;
+pub mod bundle;
 pub mod cert_role;
 pub mod ctx;
 pub mod dryrun;

@@ -96,6 +96,11 @@ pub struct IssueSpec {
     /// CA chain file: intermediate(s) then root (what clients trust).
     #[arg(long = "ca-chain")]
     pub ca_chain: Option<PathBuf>,
+    /// Root CA that completes --ca-chain when the mount holds its intermediate alone (else the
+    /// root of the current --ca-chain file is used; without either such a chain is refused).
+    #[arg(long)]
+    #[serde(default)]
+    pub root: Option<PathBuf>,
     /// Owner of every file written: user, user:group, :group.
     #[arg(long)]
     pub owner: Option<Ownership>,
@@ -165,7 +170,10 @@ pub struct CertRoleSpec {
     pub token_ttl: Option<String>,
 }
 
-/// `rotate pki-role`: upserts `<mount>/roles/<name>` with only the intended domains.
+/// `rotate pki-role`: upserts `<mount>/roles/<name>` with only the intended domains. Every
+/// field but the mount, the name and the domains is optional: a field not given is left as
+/// the role has it (a new role gets Vault's default for it, or the safe default documented in
+/// docs/rotate.md for the few that widen what the role may issue).
 #[derive(Debug, Clone, PartialEq, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct PkiRoleSpec {
@@ -178,42 +186,42 @@ pub struct PkiRoleSpec {
     /// The only domains the role may issue for.
     #[arg(long = "allowed-domains", value_delimiter = ',', required = true)]
     pub allowed_domains: Vec<String>,
-    /// Allow the domains themselves (not only subdomains).
-    #[arg(long = "allow-bare-domains")]
+    /// Allow the domains themselves (not only subdomains); `=false` to forbid.
+    #[arg(long = "allow-bare-domains", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     #[serde(default)]
-    pub allow_bare_domains: bool,
-    /// Allow subdomains of the domains.
-    #[arg(long = "allow-subdomains")]
+    pub allow_bare_domains: Option<bool>,
+    /// Allow subdomains of the domains; `=false` to forbid.
+    #[arg(long = "allow-subdomains", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     #[serde(default)]
-    pub allow_subdomains: bool,
-    /// Allow glob patterns in the domains.
-    #[arg(long = "allow-glob-domains")]
+    pub allow_subdomains: Option<bool>,
+    /// Allow glob patterns in the domains; `=false` to forbid.
+    #[arg(long = "allow-glob-domains", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     #[serde(default)]
-    pub allow_glob_domains: bool,
-    /// Allow IP SANs.
-    #[arg(long = "allow-ip-sans")]
+    pub allow_glob_domains: Option<bool>,
+    /// Allow IP SANs; `=false` to forbid.
+    #[arg(long = "allow-ip-sans", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     #[serde(default)]
-    pub allow_ip_sans: bool,
-    /// Allow localhost.
-    #[arg(long = "allow-localhost")]
+    pub allow_ip_sans: Option<bool>,
+    /// Allow localhost; `=false` to forbid.
+    #[arg(long = "allow-localhost", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     #[serde(default)]
-    pub allow_localhost: bool,
-    /// Server certificates (EKU serverAuth).
-    #[arg(long = "server-flag")]
+    pub allow_localhost: Option<bool>,
+    /// Server certificates (EKU serverAuth); `=false` to drop.
+    #[arg(long = "server-flag", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     #[serde(default)]
-    pub server_flag: bool,
-    /// Client certificates (EKU clientAuth).
-    #[arg(long = "client-flag")]
+    pub server_flag: Option<bool>,
+    /// Client certificates (EKU clientAuth); `=false` to drop.
+    #[arg(long = "client-flag", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     #[serde(default)]
-    pub client_flag: bool,
-    /// Key type the role issues (rsa, ec, ed25519, any).
-    #[arg(long = "key-type", default_value = "ec")]
-    #[serde(default = "ec")]
-    pub key_type: String,
-    /// Key bits (0: the type's default).
-    #[arg(long = "key-bits", default_value_t = 0)]
+    pub client_flag: Option<bool>,
+    /// Key type the role issues (rsa, ec, ed25519, any); not given: left as the role has it.
+    #[arg(long = "key-type")]
     #[serde(default)]
-    pub key_bits: u32,
+    pub key_type: Option<String>,
+    /// Key bits (0: the type's default); not given: left as the role has it.
+    #[arg(long = "key-bits")]
+    #[serde(default)]
+    pub key_bits: Option<u32>,
     /// Default leaf TTL.
     #[arg(long, value_parser = ttl_arg)]
     #[serde(default, deserialize_with = "de_ttl")]
@@ -222,10 +230,6 @@ pub struct PkiRoleSpec {
     #[arg(long = "max-ttl", value_parser = ttl_arg)]
     #[serde(default, deserialize_with = "de_ttl")]
     pub max_ttl: Option<String>,
-}
-
-fn ec() -> String {
-    "ec".into()
 }
 
 /// `rotate trust`: refreshes a CA chain file from `<mount>/ca_chain`.
@@ -238,6 +242,11 @@ pub struct TrustSpec {
     /// The CA chain file to write.
     #[arg(long)]
     pub out: PathBuf,
+    /// Root CA that completes the chain when the mount holds its intermediate alone (else the
+    /// root of the current --out file is used; without either such a chain is refused).
+    #[arg(long)]
+    #[serde(default)]
+    pub root: Option<PathBuf>,
     /// Keep certificates of the current file that are still valid (overlap while a CA rotates).
     #[arg(long)]
     #[serde(default)]

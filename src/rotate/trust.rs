@@ -20,6 +20,7 @@ pub async fn run(spec: &TrustSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError
     check_owner(spec.owner.as_ref())?;
     preflight(&[spec.out.as_path()])?;
     let chain = fetch_ca_chain(cx, &spec.mount).await?;
+    let chain = with_root(chain, &spec.mount, &spec.out, spec.root.as_deref(), cx)?;
     verify_ca_chain(&chain, cx.now).map_err(|source: VerifyError| RotateError::Refused {
         what: format!("CA chain of {} (nothing was written)", spec.mount),
         source,
@@ -39,9 +40,9 @@ pub async fn run(spec: &TrustSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError
     if cx.dry_run {
         let d = super::atomic::diff(&file, bytes.as_bytes())?;
         cx.say(format!(
-            "{}: {:?} ({} certificate(s) from {})",
+            "{}: {} ({} certificate(s) from {})",
             spec.out.display(),
-            d,
+            super::issue::describe_diff(&d, &file),
             certs_out.len(),
             spec.mount
         ));
@@ -66,6 +67,22 @@ pub async fn run(spec: &TrustSpec, cx: &mut Ctx<'_>) -> Result<Done, RotateError
         changed: w.changed(),
         certs,
     })
+}
+
+/// The chain completed with its root (see `bundle`), the note printed; refused without one.
+pub fn with_root(
+    chain: Vec<CertificateDer<'static>>,
+    mount: &str,
+    bundle: &std::path::Path,
+    root: Option<&std::path::Path>,
+    cx: &mut Ctx<'_>,
+) -> Result<Vec<CertificateDer<'static>>, RotateError> {
+    let (chain, note) = super::bundle::complete(chain, mount, bundle, root, cx.now)
+        .map_err(|e| RotateError::Material(e.to_string()))?;
+    if let Some(n) = note {
+        cx.say(format!("note: {n}"));
+    }
+    Ok(chain)
 }
 
 /// Certificates of the current file that are still valid at `now` (for `--keep`).

@@ -31,6 +31,12 @@ pub async fn cert_login(
     role: Option<&str>,
 ) -> Result<Login, VaultError> {
     let path = format!("auth/{}/login", encode_path(mount));
+    if !client.addr().https {
+        return Err(VaultError::Setup(format!(
+            "a cert login at {path} needs TLS, but the address {} is plain http://, which cannot carry a client certificate; use the https:// address of a listener that asks for client certificates",
+            client.addr()
+        )));
+    }
     let body = match role {
         Some(r) => json!({ "name": r }),
         None => json!({}),

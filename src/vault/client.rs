@@ -175,6 +175,19 @@ impl VaultClient {
             .await
     }
 
+    /// `PATCH /v1/<path>` with a JSON merge patch: only the fields given change (Vault ≥ 1.11
+    /// and OpenBao take it on PKI roles, among others).
+    pub async fn patch(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&Token>,
+    ) -> Result<Reply, VaultError> {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        self.send(Method::PATCH, "PATCH", path, Some(bytes), token)
+            .await
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -204,7 +217,7 @@ impl VaultClient {
     ) -> Result<Request<Full<Bytes>>, VaultError> {
         let uri = format!("{}/v1/{}", self.addr.base, path.trim_start_matches('/'));
         let mut b = Request::builder()
-            .method(method)
+            .method(method.clone())
             .uri(&uri)
             .header(HOST, self.addr.authority())
             .header(USER_AGENT, concat!("rotcheck/", env!("CARGO_PKG_VERSION")))
@@ -217,7 +230,12 @@ impl VaultClient {
             b = b.header("X-Vault-Token", token_header(t)?);
         }
         if body.is_some() {
-            b = b.header(CONTENT_TYPE, "application/json");
+            let json = if method == Method::PATCH {
+                "application/merge-patch+json"
+            } else {
+                "application/json"
+            };
+            b = b.header(CONTENT_TYPE, json);
         }
         b.body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| VaultError::Setup(format!("cannot build a request for {uri}: {e}")))

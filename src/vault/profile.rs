@@ -1,7 +1,8 @@
 //! The connection profile: the suite's `vault:` block, each unset field falling back to the
-//! Vault CLI's variables (`VAULT_ADDR`, `VAULT_CACERT`, `VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY`,
-//! `VAULT_TLS_SERVER_NAME`, `VAULT_TOKEN`, `VAULT_NAMESPACE`), read from the suite's `env_file`
-//! first and then the process environment (the same order as `${env:NAME}`).
+//! CLI variables — OpenBao's `BAO_*` first, then Vault's `VAULT_*` (`ADDR`, `CACERT`,
+//! `CLIENT_CERT`, `CLIENT_KEY`, `TLS_SERVER_NAME`, `TOKEN`, `NAMESPACE`), as the `bao` CLI does
+//! — each read from the suite's `env_file` first and then the process environment (the same
+//! order as `${env:NAME}`).
 
 use super::errors::VaultError;
 use super::token::Token;
@@ -141,19 +142,20 @@ impl Settings {
     ) -> Result<Settings, VaultError> {
         let empty = VaultProfile::default();
         let p = profile.unwrap_or(&empty);
-        let pick = |v: &Option<String>, var: &str| set(v).or_else(|| env(var));
+        let pick =
+            |v: &Option<String>, var: &str| set(v).or_else(|| cli_var(env, var).map(|x| x.1));
         let file = |v: &Option<String>, var: &str| match set(v) {
             Some(s) => Some(path(&s)),
-            None => env(var).map(PathBuf::from),
+            None => cli_var(env, var).map(|x| PathBuf::from(x.1)),
         };
-        let addr = pick(&p.addr, "VAULT_ADDR").ok_or(VaultError::NoAddress)?;
+        let addr = pick(&p.addr, "ADDR").ok_or(VaultError::NoAddress)?;
         let endpoint = Endpoint {
             addr: Addr::parse(&addr)?,
-            server_name: pick(&p.server_name, "VAULT_TLS_SERVER_NAME"),
-            ca_file: file(&p.ca_file, "VAULT_CACERT"),
-            client_cert: file(&p.client_cert, "VAULT_CLIENT_CERT"),
-            client_key: file(&p.client_key, "VAULT_CLIENT_KEY"),
-            namespace: pick(&p.namespace, "VAULT_NAMESPACE"),
+            server_name: pick(&p.server_name, "TLS_SERVER_NAME"),
+            ca_file: file(&p.ca_file, "CACERT"),
+            client_cert: file(&p.client_cert, "CLIENT_CERT"),
+            client_key: file(&p.client_key, "CLIENT_KEY"),
+            namespace: pick(&p.namespace, "NAMESPACE"),
         };
         Ok(Settings {
             endpoint,
@@ -163,7 +165,7 @@ impl Settings {
 }
 
 /// Explicit profile settings win over the environment: `token:`, then `auth.cert`, then
-/// `VAULT_TOKEN`.
+/// `BAO_TOKEN`, then `VAULT_TOKEN`.
 fn token_source(p: &VaultProfile, env: EnvLookup<'_>) -> TokenSource {
     if let Some(token) = p.token.as_deref().and_then(Token::new) {
         return TokenSource::Given {
@@ -177,13 +179,44 @@ fn token_source(p: &VaultProfile, env: EnvLookup<'_>) -> TokenSource {
             role: auth.cert.role.clone(),
         };
     }
-    match env("VAULT_TOKEN").as_deref().and_then(Token::new) {
-        Some(token) => TokenSource::Given {
-            token,
-            from: "VAULT_TOKEN",
-        },
+    let given = cli_var(env, "TOKEN").and_then(|(from, t)| Some((from, Token::new(&t)?)));
+    match given {
+        Some((from, token)) => TokenSource::Given { token, from },
         None => TokenSource::None,
     }
+}
+
+/// `BAO_<name>` if set, else `VAULT_<name>`, with the variable's name: OpenBao's CLI reads
+/// both and prefers its own.
+fn cli_var(env: EnvLookup<'_>, name: &str) -> Option<(&'static str, String)> {
+    ["BAO_", "VAULT_"].into_iter().find_map(|prefix| {
+        let var = static_name(prefix, name)?;
+        env(var).map(|v| (var, v))
+    })
+}
+
+/// The profile's variable names, as `'static` strings for messages.
+fn static_name(prefix: &str, name: &str) -> Option<&'static str> {
+    const NAMES: &[&str] = &[
+        "BAO_ADDR",
+        "BAO_CACERT",
+        "BAO_CLIENT_CERT",
+        "BAO_CLIENT_KEY",
+        "BAO_TLS_SERVER_NAME",
+        "BAO_TOKEN",
+        "BAO_NAMESPACE",
+        "VAULT_ADDR",
+        "VAULT_CACERT",
+        "VAULT_CLIENT_CERT",
+        "VAULT_CLIENT_KEY",
+        "VAULT_TLS_SERVER_NAME",
+        "VAULT_TOKEN",
+        "VAULT_NAMESPACE",
+    ];
+    NAMES
+        .iter()
+        .copied()
+        .find(|n| n.strip_prefix(prefix) == Some(name))
 }
 
 fn set(v: &Option<String>) -> Option<String> {
@@ -256,6 +289,39 @@ mod tests {
             }
         ));
         assert_eq!(resolve(&p, &[]).unwrap_err(), VaultError::NoAddress);
+    }
+
+    #[test]
+    fn bao_variables_win_over_vault_ones() {
+        let vars = [
+            ("VAULT_ADDR", "https://vault:8200"),
+            ("BAO_ADDR", "https://bao:8200"),
+            ("BAO_CACERT", "/env/bao-ca.pem"),
+            ("VAULT_CACERT", "/env/vault-ca.pem"),
+            ("VAULT_CLIENT_CERT", "/env/c.pem"),
+            ("BAO_TLS_SERVER_NAME", "bao.prod"),
+            ("BAO_NAMESPACE", "team"),
+            ("BAO_TOKEN", "s.fromthebaoenvironment"),
+            ("VAULT_TOKEN", "hvs.fromenvfromenvfromenv"),
+        ];
+        let s = resolve(&VaultProfile::default(), &vars).unwrap();
+        assert_eq!(s.endpoint.addr.host, "bao");
+        assert_eq!(s.endpoint.ca_file, Some(PathBuf::from("/env/bao-ca.pem")));
+        assert_eq!(s.endpoint.client_cert, Some(PathBuf::from("/env/c.pem")));
+        assert_eq!(s.endpoint.server_name.as_deref(), Some("bao.prod"));
+        assert_eq!(s.endpoint.namespace.as_deref(), Some("team"));
+        assert!(matches!(
+            s.token,
+            TokenSource::Given {
+                from: "BAO_TOKEN",
+                ..
+            }
+        ));
+        let only_bao = resolve(
+            &VaultProfile::default(),
+            &[("BAO_ADDR", "http://127.0.0.1:1")],
+        );
+        assert_eq!(only_bao.unwrap().endpoint.addr.port, 1);
     }
 
     #[test]

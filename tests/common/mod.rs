@@ -3,6 +3,8 @@
 //! temp dir and parse its JSON back. Each test binary uses a subset, hence `dead_code`.
 #![allow(dead_code)]
 
+pub mod bao;
+
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,

@@ -524,7 +524,7 @@ impl webpki::ExtendedKeyUsageValidator for AnyUsage {
 fn no_chain_error(ver: Ver) -> ApiError {
     let msg = if ver.unified_login_error() {
         "failed to match all constraints for this login certificate"
-    } else if ver.at_least(1, 14) {
+    } else if ver.login_error_suffix() {
         "invalid certificate or no client certificate supplied; additionally got errors during verification: <nil>"
     } else {
         "invalid certificate or no client certificate supplied"

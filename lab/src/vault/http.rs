@@ -161,9 +161,12 @@ impl ApiError {
         ApiError::new(403, vec![multierror(&["permission denied"])])
     }
 
-    /// 403 for an unknown, expired or revoked token; the text changed in 1.17.
+    /// 403 for an unknown, expired or revoked token; the text changed in Vault 1.17, and
+    /// OpenBao says a bare "permission denied".
     pub fn invalid_token(ver: Ver) -> ApiError {
-        if ver.is_117() {
+        if ver.openbao() {
+            ApiError::new(403, vec!["permission denied".into()])
+        } else if ver.is_117() {
             ApiError::new(
                 403,
                 vec![multierror(&["permission denied", "invalid token"])],

@@ -61,9 +61,9 @@ const ROLE_FIELDS: &[(&str, Kind)] = &[
     ("client_flag", Kind::Bool(true)),
     ("code_signing_flag", Kind::Bool(false)),
     ("email_protection_flag", Kind::Bool(false)),
-    ("key_type", Kind::Str("ec")),
-    ("key_bits", Kind::Int(256)),
-    ("signature_bits", Kind::Int(256)),
+    ("key_type", Kind::Str("rsa")),
+    ("key_bits", Kind::Int(2048)),
+    ("signature_bits", Kind::Int(0)),
     ("use_pss", Kind::Bool(false)),
     ("ttl", Kind::Dur(0)),
     ("max_ttl", Kind::Dur(0)),
@@ -140,6 +140,7 @@ impl Role {
         if let Some(g) = bool_field(body, "generate_lease")? {
             m.insert("generate_lease".into(), Value::Bool(g));
         }
+        m.entry("generate_lease").or_insert(Value::Bool(false));
         let role = Role(m);
         role.validate()?;
         Ok(role)
@@ -172,6 +173,54 @@ impl Role {
         }
         Ok(())
     }
+}
+
+/// Body keys a role write takes without keeping them as role fields.
+const KNOWN_ELSEWHERE: &[&str] = &["name"];
+
+/// Builds a field's default value.
+type Default = fn() -> Value;
+
+/// Role fields OpenBao adds to every role it shows (its issuance-bound options).
+const OPENBAO_ROLE_FIELDS: &[(&str, Default)] = &[
+    ("allow_globs_in_identity_templates", || json!(false)),
+    ("allowed_ip_sans_cidr", || json!([])),
+    ("not_after_bound", || json!("permit")),
+    ("not_before", || json!("")),
+    ("not_before_bound", || json!("permit")),
+];
+
+/// A role as the server shows it: OpenBao's extra fields added in its mode.
+fn shown(role: &Role, ver: Ver) -> Value {
+    let mut m = role.0.clone();
+    if ver.openbao() {
+        for (k, v) in OPENBAO_ROLE_FIELDS {
+            m.entry(*k).or_insert_with(v);
+        }
+    }
+    Value::Object(m)
+}
+
+/// The warning both servers give for body keys a role write does not know.
+fn ignored_parameters(body: &Map<String, Value>) -> Option<String> {
+    let known = |k: &str| {
+        k == "generate_lease"
+            || ROLE_FIELDS.iter().any(|(f, _)| *f == k)
+            || OPENBAO_ROLE_FIELDS.iter().any(|(f, _)| *f == k)
+            || KNOWN_ELSEWHERE.contains(&k)
+    };
+    let mut unknown: Vec<&str> = body
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !known(k))
+        .collect();
+    unknown.sort_unstable();
+    (!unknown.is_empty()).then(|| {
+        format!(
+            "Endpoint ignored these unrecognized parameters: [{}]",
+            unknown.join(" ")
+        )
+    })
 }
 
 /// One PKI mount: its roles, its issuer (absent on a freshly enabled mount), issued certs.
@@ -249,7 +298,7 @@ impl PkiMount {
         match req.op {
             Op::Read => {
                 let role = self.roles.get(name).ok_or_else(ApiError::not_found)?;
-                Envelope::new(Value::Object(role.0.clone()), "pki").ok(ver)
+                Envelope::new(shown(role, ver), "pki").ok(ver)
             }
             Op::Write | Op::Patch => {
                 let base = match (req.op, self.roles.get(name)) {
@@ -257,10 +306,15 @@ impl PkiMount {
                     (Op::Patch, None) => return Err(ApiError::not_found()),
                     _ => Role::defaults(),
                 };
-                let role = Role::build(base, req.body()?)?;
-                let data = Value::Object(role.0.clone());
+                let body = req.body()?;
+                let role = Role::build(base, body)?;
+                let data = shown(&role, ver);
                 self.roles.insert(name.to_string(), role);
-                Envelope::new(data, "pki").ok(ver)
+                let mut env = Envelope::new(data, "pki");
+                if let Some(w) = ignored_parameters(body) {
+                    env = env.warn(w);
+                }
+                env.ok(ver)
             }
             Op::Delete => {
                 self.roles.remove(name);

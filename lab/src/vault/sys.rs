@@ -85,7 +85,9 @@ fn health_body(s: &Settings) -> Value {
     m.insert("initialized".into(), json!(s.initialized));
     m.insert("sealed".into(), json!(!unsealed));
     m.insert("standby".into(), json!(!unsealed || s.standby));
-    m.insert("performance_standby".into(), json!(false));
+    if !s.ver.openbao() {
+        m.insert("performance_standby".into(), json!(false));
+    }
     m.insert("replication_performance_mode".into(), json!("disabled"));
     m.insert("replication_dr_mode".into(), json!("disabled"));
     m.insert(
@@ -129,7 +131,12 @@ pub(crate) fn seal_status(s: &Settings) -> Resp {
     m.insert("progress".into(), json!(0));
     m.insert("nonce".into(), json!(""));
     m.insert("version".into(), json!(s.version));
-    m.insert("build_date".into(), json!(s.build_date));
+    let built = if s.ver.openbao() {
+        "commit_date"
+    } else {
+        "build_date"
+    };
+    m.insert(built.into(), json!(s.build_date));
     m.insert("migration".into(), json!(false));
     if s.initialized && !s.sealed {
         m.insert("cluster_name".into(), json!(s.cluster_name));

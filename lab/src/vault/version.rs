@@ -35,29 +35,45 @@ impl Ver {
         (self.major, self.minor) >= (major, minor)
     }
 
+    /// An OpenBao version (2.x): forked from Vault 1.14, so none of the HashiCorp Vault
+    /// changes below apply, whatever the number.
+    pub fn openbao(self) -> bool {
+        self.major >= 2
+    }
+
+    /// A HashiCorp Vault of this version or newer.
+    fn vault_at_least(self, major: u32, minor: u32) -> bool {
+        !self.openbao() && self.at_least(major, minor)
+    }
+
     /// `mount_type` in the response envelope (PR #23047).
     pub fn has_mount_type(self) -> bool {
-        self.at_least(1, 16)
+        self.vault_at_least(1, 16)
     }
 
     /// `enterprise`, `echo_duration_ms`, `clock_skew_ms` in health.
     pub fn health_116_fields(self) -> bool {
-        self.at_least(1, 16)
+        self.vault_at_least(1, 16)
     }
 
     /// `replication_primary_canary_age_ms` in health; `invalid token` in 403s.
     pub fn is_117(self) -> bool {
-        self.at_least(1, 17)
+        self.vault_at_least(1, 17)
     }
 
     /// Single "failed to match all constraints" cert login message (PR #27202).
     pub fn unified_login_error(self) -> bool {
-        self.at_least(1, 18)
+        self.vault_at_least(1, 18)
     }
 
     /// `removedcode`, `haunhealthycode`, `removed_from_cluster`.
     pub fn is_119(self) -> bool {
-        self.at_least(1, 19)
+        self.vault_at_least(1, 19)
+    }
+
+    /// The "additionally got errors during verification" suffix of cert logins (1.14 – 1.17).
+    pub fn login_error_suffix(self) -> bool {
+        self.vault_at_least(1, 14)
     }
 }
 

@@ -225,8 +225,7 @@ fn assert_role(
             format!("{who} is {what} (sys/health {status}); {fix}"),
         )
     };
-    let to_active =
-        "expected the active node; point vault.addr at the active node or set `standby_ok: true`";
+    let to_active = "expected the active node; a node unsealed a moment ago answers as a standby until it has elected itself (about a second on a single node: `gate --wait` retries), otherwise point vault.addr at the active node or set `standby_ok: true`";
     match role {
         Role::Active => Assertion::pass("standby", format!("{who} is the active node")),
         Role::Standby if standby_ok => {

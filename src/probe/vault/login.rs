@@ -18,10 +18,25 @@ pub(super) async fn run(spec: &VaultLoginSpec, expect: &Expect, ctx: &Ctx) -> Ou
     let mut out = match cert_login(&client, &spec.mount, spec.role.as_deref()).await {
         Ok(login) => logged_in(spec, expect, &client, login, ctx).await,
         Err(e) if e.is_connection() || e.status().is_none() => failure(&e),
-        Err(e) => outcome(vec![rejected(spec, &e, cert.as_ref(), ctx.now_unix())]),
+        Err(e) => {
+            let uninit = e.status() == Some(503) && !initialized(&client).await;
+            let now = ctx.now_unix();
+            outcome(vec![rejected(spec, &e, cert.as_ref(), now, uninit)])
+        }
     };
     out.certs.extend(cert);
     out
+}
+
+/// False only when `sys/seal-status` says the server was never initialized (a login answers
+/// "Vault is sealed" either way).
+async fn initialized(client: &VaultClient) -> bool {
+    let reply = client.get("sys/seal-status", None).await;
+    let said = reply
+        .ok()
+        .and_then(|r| r.json)
+        .and_then(|j| j.get("initialized").cloned());
+    said.and_then(|v| v.as_bool()).unwrap_or(true)
 }
 
 /// The profile, with this check's addr, server name, CA and agent identity on top.
@@ -149,6 +164,7 @@ fn rejected(
     e: &VaultError,
     cert: Option<&CertFacts>,
     now: i64,
+    uninitialized: bool,
 ) -> Assertion {
     let said = e.errors().join("; ");
     let status = e.status().unwrap_or(0);
@@ -157,7 +173,11 @@ fn rejected(
     } else {
         "login_failed"
     };
-    let hint = hint(spec, &said, status, cert, now);
+    let hint = if uninitialized {
+        "the server is not initialized (sys/seal-status initialized=false); initialize it (bao operator init / vault operator init), unseal it, enable cert auth, then log in again".into()
+    } else {
+        hint(spec, &said, status, cert, now)
+    };
     let said = if said.is_empty() {
         "nothing".into()
     } else {
@@ -238,7 +258,7 @@ mod tests {
                 status: 400,
                 errors: vec![said.into()],
             };
-            let a = rejected(&spec(), &e, None, 0);
+            let a = rejected(&spec(), &e, None, 0, false);
             assert_eq!(a.reason.as_deref(), Some("login_failed"));
             assert!(a.message.contains(said) && a.message.contains("auth/cert/certs/agent-app-a"));
         }

@@ -1,12 +1,14 @@
 //! `version_skew`: the server version from `sys/health` against the agent's version — given,
 //! printed by a command (`vault version`: `Vault v1.21.1 (…)`), or read from the agent's
-//! start-up line in its log. Judges the minor distance and a newer-than-server agent.
+//! start-up line in its log. Judges the minor distance and a newer-than-server agent, and
+//! never compares across products: an OpenBao agent against a HashiCorp Vault server (or the
+//! other way round) is a `product_mismatch`.
 
 use super::{cannot, outcome, prepare, settle};
 use crate::model::{Assertion, Facts, Outcome, Status, VaultFacts};
 use crate::probe::Ctx;
 use crate::suite::{AgentNewer, AgentVersionSource, Expect, VersionSkewSpec};
-use crate::vault::version::{from_agent_log, from_cli_output};
+use crate::vault::version::{from_agent_log, from_cli_output, Product, Stated};
 use crate::vault::{VaultError, Version};
 use serde_json::Value;
 use std::io::{Read, Seek, SeekFrom};
@@ -26,7 +28,7 @@ pub(super) async fn run(spec: &VersionSkewSpec, expect: &Expect, ctx: &Ctx) -> O
     settle(probe(&agent, expect, ctx).await)
 }
 
-async fn probe(agent: &str, expect: &Expect, ctx: &Ctx) -> Result<Outcome, VaultError> {
+async fn probe(agent: &Stated, expect: &Expect, ctx: &Ctx) -> Result<Outcome, VaultError> {
     let p = prepare(ctx)?;
     let reply = p
         .client
@@ -52,13 +54,26 @@ async fn probe(agent: &str, expect: &Expect, ctx: &Ctx) -> Result<Outcome, Vault
             msg,
         )]));
     };
-    Ok(evaluate(agent, server, expect))
+    let server = Stated {
+        product: Some(server_product(body, server)),
+        version: server.to_string(),
+    };
+    Ok(evaluate(agent, &server, expect))
+}
+
+/// HashiCorp Vault's `sys/health` carries `enterprise`; OpenBao's does not. Otherwise the
+/// major version tells (OpenBao 2.x, Vault 1.x).
+fn server_product(health: &Value, version: &str) -> Product {
+    if health.get("enterprise").is_some() {
+        return Product::Vault;
+    }
+    Version::parse(version).map_or(Product::Vault, Product::by_major)
 }
 
 /// The agent's version text, or why it could not be found.
-async fn agent_version(src: &AgentVersionSource, ctx: &Ctx) -> Result<String, String> {
+async fn agent_version(src: &AgentVersionSource, ctx: &Ctx) -> Result<Stated, String> {
     if let Some(v) = &src.version {
-        return Ok(v.trim().trim_start_matches('v').to_string());
+        return Ok(Stated::parse_given(v));
     }
     if let Some(argv) = &src.command {
         return from_command(argv, ctx).await;
@@ -69,7 +84,7 @@ async fn agent_version(src: &AgentVersionSource, ctx: &Ctx) -> Result<String, St
     Err("version_skew.agent names no source; give version, command or log".into())
 }
 
-async fn from_command(argv: &[String], ctx: &Ctx) -> Result<String, String> {
+async fn from_command(argv: &[String], ctx: &Ctx) -> Result<Stated, String> {
     let Some((prog, args)) = argv.split_first() else {
         return Err("version_skew.agent.command is empty; give [vault, version]".into());
     };
@@ -89,19 +104,23 @@ async fn from_command(argv: &[String], ctx: &Ctx) -> Result<String, String> {
     from_cli_output(&text).ok_or_else(|| {
         let head = crate::vault::errors::truncate(text.trim(), 160);
         format!(
-            "`{}` printed no `Vault vX.Y.Z` line (exit {}): {head:?}",
+            "`{}` printed no `Vault vX.Y.Z` or `OpenBao vX.Y.Z` line (exit {}): {head:?}",
             argv.join(" "),
             out.status
         )
     })
 }
 
-fn from_log(path: &Path) -> Result<String, String> {
+fn from_log(path: &Path) -> Result<Stated, String> {
     let text = read_tail(path)
         .map_err(|e| format!("cannot read the agent log {}: {e}", path.display()))?;
-    from_agent_log(&text).map(|v| v.agent).ok_or_else(|| {
+    let stated = |v: crate::vault::version::AgentLogVersions| Stated {
+        product: v.product,
+        version: v.agent,
+    };
+    from_agent_log(&text).map(stated).ok_or_else(|| {
         format!(
-            "no `Vault Agent version: …` line in {}; the agent prints it only when its version differs from the server's; use agent: {{command: [vault, version]}} instead",
+            "no `Version: …` or `Agent version: …` line in {}; expected the agent's start-up output in its log; use agent: {{command: [bao, version]}} (or [vault, version]) instead",
             path.display()
         )
     })
@@ -116,7 +135,11 @@ fn read_tail(path: &Path) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-fn evaluate(agent: &str, server: &str, expect: &Expect) -> Outcome {
+fn evaluate(agent: &Stated, server: &Stated, expect: &Expect) -> Outcome {
+    if let Some(mismatch) = product_mismatch(agent, server) {
+        return outcome(vec![mismatch]);
+    }
+    let (agent, server) = (agent.version.as_str(), server.version.as_str());
     let (Some(a), Some(s)) = (Version::parse(agent), Version::parse(server)) else {
         let msg = format!(
             "cannot compare agent {agent:?} with server {server:?}; expected X.Y.Z versions"
@@ -143,6 +166,28 @@ fn evaluate(agent: &str, server: &str, expect: &Expect) -> Outcome {
         },
         ..Default::default()
     }
+}
+
+/// A failed `product` assertion when the agent and the server are different products.
+fn product_mismatch(agent: &Stated, server: &Stated) -> Option<Assertion> {
+    let (a, s) = (agent.product()?, server.product()?);
+    (a != s).then(|| {
+        Assertion::fail(
+            "product",
+            "product_mismatch",
+            format!(
+                "agent is {} {} but the server is {} {}; versions of different products do not compare; expected an agent of the server's own product (run `{}` as the agent)",
+                a.name(),
+                agent.version,
+                s.name(),
+                server.version,
+                match s {
+                    Product::OpenBao => "bao agent",
+                    Product::Vault => "vault agent",
+                }
+            ),
+        )
+    })
 }
 
 fn assert_skew(agent: &str, server: &str, skew: Option<i64>, max: u32) -> Assertion {
@@ -189,7 +234,7 @@ fn assert_newer(agent: &str, server: &str, newer: bool, policy: AgentNewer) -> A
         );
     }
     let msg = format!(
-        "agent {agent} is newer than server {server}; a newer agent may rely on features the server lacks (HashiCorp supports an agent that lags, not one that leads); re-test auth, renewal and templates, or upgrade the server"
+        "agent {agent} is newer than server {server}; a newer agent may rely on features the server lacks (an agent that lags the server is supported, one that leads is not); re-test auth, renewal and templates, or upgrade the server"
     );
     match policy {
         AgentNewer::Ok => Assertion::pass(
@@ -211,6 +256,28 @@ mod tests {
             agent_newer: Some(newer),
             ..Default::default()
         }
+    }
+
+    fn evaluate(agent: &str, server: &str, expect: &Expect) -> Outcome {
+        let server = Stated {
+            product: Some(server_product(&Value::Null, server)),
+            version: server.into(),
+        };
+        super::evaluate(&Stated::parse_given(agent), &server, expect)
+    }
+
+    #[test]
+    fn products_never_compare() {
+        let o = evaluate("1.21.1", "2.7.2", &expect(1, AgentNewer::Warn));
+        assert_eq!(o.worst(), Status::Fail);
+        assert_eq!(o.assertions.len(), 1);
+        assert_eq!(o.assertions[0].reason.as_deref(), Some("product_mismatch"));
+        assert!(o.assertions[0].message.contains("HashiCorp Vault 1.21.1"));
+        assert!(o.assertions[0].message.contains("OpenBao 2.7.2"));
+        let o = evaluate("OpenBao v2.7.2", "2.6.1", &expect(1, AgentNewer::Ok));
+        assert_eq!(o.worst(), Status::Pass, "{:?}", o.assertions);
+        let vault = serde_json::json!({"enterprise": false});
+        assert_eq!(server_product(&vault, "2.0.0"), Product::Vault);
     }
 
     #[test]
