@@ -35,6 +35,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const REAP_EVERY: Duration = Duration::from_secs(1);
 /// The longest pause of the accept loop while the process is out of file descriptors.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// Running out of file descriptors is logged at most this often.
+const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// A request to the control loop.
 pub enum Control {
@@ -121,11 +123,13 @@ fn admit(
 }
 
 /// The accept loop's error handling: running out of file descriptors is a local error,
-/// logged once per episode, answered by closing the stalest idle connection and backing off
-/// (doubling up to a second) instead of spinning; other errors concern one connection.
+/// logged at most once a minute, answered by closing the stalest idle connection and backing
+/// off (doubling up to a second) instead of spinning; other errors concern one connection.
 #[derive(Default)]
 struct AcceptLoop {
     backoff: Option<Duration>,
+    logged: Option<tokio::time::Instant>,
+    unlogged: u64,
 }
 
 impl AcceptLoop {
@@ -134,27 +138,39 @@ impl AcceptLoop {
             tokio::time::sleep(Duration::from_millis(10)).await;
             return;
         }
-        let pause = match self.backoff {
-            None => {
-                super::log(format!(
-                    "error: cannot accept connections: {e}; the process is out of file \
-                     descriptors ({}). Closing idle connections and retrying; raise the \
-                     open-file limit (LimitNOFILE=) or lower --web.max-connections",
-                    super::fdlimit::describe()
-                ));
-                Duration::from_millis(10)
-            }
-            Some(d) => (d * 2).min(MAX_ACCEPT_BACKOFF),
-        };
+        self.report(e);
+        let pause = self.backoff.map_or(Duration::from_millis(10), |d| {
+            (d * 2).min(MAX_ACCEPT_BACKOFF)
+        });
         self.backoff = Some(pause);
         conns.evict_one();
         tokio::time::sleep(pause).await;
     }
 
-    fn recovered(&mut self) {
-        if self.backoff.take().is_some() {
-            super::log("accepting connections again");
+    fn report(&mut self, e: &std::io::Error) {
+        if self
+            .logged
+            .is_some_and(|t| t.elapsed() < ACCEPT_ERROR_LOG_EVERY)
+        {
+            self.unlogged += 1;
+            return;
         }
+        let again = match self.unlogged {
+            0 => String::new(),
+            n => format!(" ({n} more times since the last report)"),
+        };
+        super::log(format!(
+            "error: cannot accept connections: {e}{again}; the process is out of file \
+             descriptors ({}). Closing idle connections and retrying; raise the open-file \
+             limit (LimitNOFILE=) or lower --web.max-connections",
+            super::fdlimit::describe()
+        ));
+        self.logged = Some(tokio::time::Instant::now());
+        self.unlogged = 0;
+    }
+
+    fn recovered(&mut self) {
+        self.backoff = None;
     }
 }
 
