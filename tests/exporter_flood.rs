@@ -159,13 +159,15 @@ fn a_connection_flood_past_the_cap_keeps_metrics_answering_and_checks_passing() 
     let mut flood = idle_connections(serve.addr, 300);
     flood.extend((0..50).filter_map(|_| send_raw(serve.addr, &partial)));
     let start = Instant::now();
-    let mut answered = 0;
+    let (mut answered, mut slowest) = (0, Duration::ZERO);
     while start.elapsed() < secs(6) {
         // More idle and half-sent connections keep the server at its cap all along.
         flood.extend(idle_connections(serve.addr, 40));
         flood.extend((0..10).filter_map(|_| send_raw(serve.addr, &partial)));
+        let t = Instant::now();
         let r = serve.request("GET", "/metrics", &[]);
         let r = r.unwrap_or_else(|e| panic!("/metrics during the flood: {e}"));
+        slowest = slowest.max(t.elapsed());
         assert_eq!(r.status, 200, "{}", r.body);
         passing(&Metrics::parse(&r.body), "during the flood");
         answered += 1;
@@ -177,6 +179,10 @@ fn a_connection_flood_past_the_cap_keeps_metrics_answering_and_checks_passing() 
         .unwrap()
         .count();
     assert!(fds < 128, "{fds} descriptors open");
+    eprintln!(
+        "connection flood: {} connections opened, {answered} scrapes answered, slowest {slowest:?}, {fds} descriptors open",
+        flood.len()
+    );
     drop(flood);
     assert!(serve.stop().success());
 }
@@ -241,6 +247,7 @@ fn an_auth_flood_keeps_threads_bounded_and_checks_passing() {
     serve.auth = Some(good.clone());
     let before = wait_passing(&serve);
     let pid = serve.pid();
+    let threads_before = proc_status(pid, "Threads");
     let flood: Vec<TcpStream> = (0..200)
         .filter_map(|i| {
             let wrong = client::basic(
@@ -285,6 +292,10 @@ fn an_auth_flood_keeps_threads_bounded_and_checks_passing() {
         most_threads <= 24,
         "{most_threads} threads during the flood"
     );
+    eprintln!(
+        "auth flood: threads {threads_before} before, at most {most_threads} during; {} of 200 answered 503",
+        answers.iter().filter(|(s, _)| *s == 503).count()
+    );
     ran_and_passed_since(&serve.metrics(), &before, "after the auth flood");
     assert!(serve.stop().success());
 }
@@ -322,8 +333,10 @@ fn a_probe_flood_of_a_stalled_check_starves_neither_other_probes_nor_the_schedul
         tls: None,
         timeout: Some(secs(10)),
     };
+    let t = Instant::now();
     let r = client::request(serve.addr, &conn, "GET", "/probe?check=vault-listener", &[])
         .expect("a probe of a healthy check answers during the flood");
+    let healthy_took = t.elapsed();
     assert_eq!(r.status, 200, "{}", r.body);
     let m = Metrics::parse(&r.body);
     assert_eq!(
@@ -356,6 +369,7 @@ fn a_probe_flood_of_a_stalled_check_starves_neither_other_probes_nor_the_schedul
         refused >= 200,
         "only {refused} of 300 refused: the queue is bounded"
     );
+    eprintln!("probe flood: healthy probe answered in {healthy_took:?}; {refused} of 300 stalled probes answered 503");
     assert!(serve.stop().success());
 }
 
@@ -378,9 +392,17 @@ fn probe_refusals_name_the_checks_only_to_authenticated_callers() {
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: client-ca.pem\n",
     )
     .unwrap();
-    let mut serve = Serve::start(&suite, &["--web-config", web.to_str().unwrap()]);
+    let extra = [
+        "--web-config",
+        web.to_str().unwrap(),
+        "--web.max-connections",
+        "8",
+    ];
+    let mut serve = Serve::start(&suite, &extra);
     let roots = [pki.root().cert().cert_der().clone()];
     serve.conn.tls = Some(client::tls_config(&roots, None));
+    // Half-open TLS connections (no ClientHello) past the cap do not lock callers out.
+    let _half_open = idle_connections(serve.addr, 20);
     let anonymous = serve.get("/probe?check=nope");
     assert_eq!(anonymous.status, 400, "{}", anonymous.body);
     assert!(
