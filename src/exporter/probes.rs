@@ -24,6 +24,7 @@ type Outcome = watch::Receiver<Option<CheckResult>>;
 pub struct ProbeGate {
     admission: Admission,
     followers: Semaphore,
+    most_followers: usize,
     inflight: Mutex<HashMap<(u64, String), Outcome>>,
     runner: Arc<dyn Runner>,
     permits: Arc<Semaphore>,
@@ -66,6 +67,7 @@ impl ProbeGate {
         ProbeGate {
             admission: Admission::new(running, waiting),
             followers: Semaphore::new(followers),
+            most_followers: followers,
             inflight: Mutex::default(),
             runner,
             permits,
@@ -103,7 +105,7 @@ impl ProbeGate {
             let permit = self
                 .followers
                 .try_acquire()
-                .map_err(|_| ProbeBusy::Followers(FOLLOWERS))?;
+                .map_err(|_| ProbeBusy::Followers(self.most_followers))?;
             return Ok((outcome.clone(), Some(permit)));
         }
         let queued = self.admission.enter().map_err(ProbeBusy::Queue)?;
@@ -167,5 +169,74 @@ pub fn timed_out(check: &CheckSpec, took: Duration) -> CheckResult {
         assertions: vec![Assertion::fail("probe", "timeout", msg)],
         certs: vec![],
         facts: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exporter::metrics::tests::result;
+    use crate::exporter::scheduler::CheckFuture;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Check `stalled` never finishes (within its timeout); every other check passes at once.
+    struct Fake {
+        runs: AtomicUsize,
+    }
+
+    impl Runner for Fake {
+        fn run(&self, _suite: Arc<Suite>, check: CheckSpec) -> CheckFuture {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                if check.name == "stalled" {
+                    std::future::pending::<()>().await;
+                }
+                result(&check.name, Status::Pass)
+            })
+        }
+    }
+
+    const SUITE: &str = "suite: t\nchecks:\n  - name: stalled\n    timeout: 1s\n    command: [\"true\"]\n  - name: ok\n    command: [\"true\"]\n";
+
+    fn job(suite: &Arc<Suite>, name: &str) -> ProbeJob {
+        let check = suite.file.checks.iter().find(|c| c.name == name).unwrap();
+        ProbeJob {
+            suite: suite.clone(),
+            generation: 0,
+            check: check.clone(),
+            budget: Some(Duration::from_secs(5)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stalled_check_holds_one_run_and_other_checks_still_probe() {
+        let suite = Arc::new(crate::suite::load_str(SUITE, Path::new("s.yaml")).unwrap());
+        let fake = Arc::new(Fake {
+            runs: AtomicUsize::new(0),
+        });
+        let permits = Arc::new(Semaphore::new(8));
+        let gate = Arc::new(ProbeGate::with_sizes(1, 0, 3, fake.clone(), permits));
+        let mut stalled = Vec::new();
+        for _ in 0..4 {
+            let (gate, job) = (gate.clone(), job(&suite, "stalled"));
+            stalled.push(tokio::spawn(async move { gate.probe(job).await }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(fake.runs.load(Ordering::SeqCst), 1, "one run per check");
+        let extra = gate.probe(job(&suite, "stalled")).await;
+        assert_eq!(extra.unwrap_err(), ProbeBusy::Followers(3));
+        // The only running place is taken by the stalled run: a second check is refused, not
+        // queued behind it.
+        let other = gate.probe(job(&suite, "ok")).await;
+        assert!(matches!(other, Err(ProbeBusy::Queue(_))), "{other:?}");
+        for t in stalled {
+            let r = t.await.unwrap().unwrap();
+            assert_eq!(r.status, Status::Error, "the run timed out");
+            assert_eq!(r.name, "stalled");
+        }
+        // The stalled run ended within its own timeout (before the budget) and freed its place.
+        let ok = gate.probe(job(&suite, "ok")).await.unwrap();
+        assert_eq!(ok.status, Status::Pass);
     }
 }
