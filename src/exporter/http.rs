@@ -160,8 +160,8 @@ impl AcceptLoop {
             n => format!(" ({n} more times since the last report)"),
         };
         super::log(format!(
-            "error: cannot accept connections: {e}{again}; the process is out of file \
-             descriptors ({}). Closing idle connections and retrying; raise the open-file \
+            "error: cannot accept connections: {e}{again}; the process (or the host) is \
+             out of file descriptors ({}). Closing idle connections and retrying; raise the open-file \
              limit (LimitNOFILE=) or lower --web.max-connections",
             super::fdlimit::describe()
         ));
@@ -174,14 +174,11 @@ impl AcceptLoop {
     }
 }
 
-/// EMFILE, ENFILE, ENOBUFS, ENOMEM: the host or process is out of a resource.
+/// EMFILE (the process's limit) or ENFILE (the host's).
 fn out_of_descriptors(e: &std::io::Error) -> bool {
     use nix::errno::Errno;
     let code = e.raw_os_error().map(Errno::from_raw);
-    matches!(
-        code,
-        Some(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM)
-    )
+    matches!(code, Some(Errno::EMFILE | Errno::ENFILE))
 }
 
 /// Serves one connection until it ends or the registry closes it.
@@ -579,6 +576,13 @@ mod tests {
         assert_eq!(scrape_budget(Some(&h("nope"))), None);
         assert_eq!(scrape_budget(Some(&h("-1"))), None);
         assert_eq!(scrape_budget(None), None);
+    }
+
+    #[test]
+    fn a_client_certificate_authenticates_only_when_one_was_presented() {
+        let web = WebConfig::none();
+        assert_eq!(caller(&web, false), Caller::Open);
+        assert_eq!(caller(&web, true), Caller::Authenticated);
     }
 
     #[test]
