@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// Checks run at once (scheduled runs and /probe together).
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Open connections at most (lowered to half the open-file limit if that is smaller).
+    /// At the cap a new connection closes the stalest one that is not serving a request.
+    #[arg(long = "web.max-connections", default_value_t = crate::exporter::conns::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 /// Runs the exporter; returns 0 after a clean shutdown, 2 on a suite or web config error,
@@ -34,6 +38,7 @@ pub fn run(a: ServeArgs) -> u8 {
         interval: a.interval,
         web_config: a.web_config,
         concurrency: a.concurrency,
+        max_connections: a.max_connections,
     };
     let rt = match super::serve_runtime() {
         Ok(rt) => rt,

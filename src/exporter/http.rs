@@ -3,13 +3,15 @@
 //! HTTP or TLS per `--web-config`; basic auth on everything but `/healthz` and `/ready`.
 //! Bad requests get a 4xx with a message, never a panic.
 
+use super::admission::Admission;
+use super::conns::{Conns, Marker, Ticket};
 use super::metrics;
+use super::probes::{ProbeGate, ProbeJob};
 use super::scheduler::Runner;
 use super::state::{unix_now, State};
 use super::text::CONTENT_TYPE;
-use super::webconfig::WebConfig;
-use crate::model::{Assertion, CheckResult, FailureClass, ProbeError, Status};
-use crate::suite::{CheckSpec, Dur, Suite};
+use super::webconfig::{Auth, WebConfig};
+use crate::suite::{CheckSpec, Suite};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -19,7 +21,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
@@ -27,10 +29,14 @@ use tokio::task::JoinSet;
 
 /// Subtracted from Prometheus' scrape timeout so the answer arrives in time.
 pub const SCRAPE_TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
-/// A TLS handshake or request head that takes longer is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long open connections get to finish on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often the connection reaper looks for timed-out connections.
+const REAP_EVERY: Duration = Duration::from_secs(1);
+/// The longest pause of the accept loop while the process is out of file descriptors.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// Running out of file descriptors is logged at most this often.
+const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// A request to the control loop.
 pub enum Control {
@@ -66,6 +72,12 @@ pub struct App {
     pub permits: Arc<Semaphore>,
     pub control: mpsc::Sender<Control>,
     pub web: Arc<WebHandle>,
+    /// Open connections: the cap, timeouts and eviction.
+    pub conns: Arc<Conns>,
+    /// bcrypt password checks: one at a time, a short line, the rest answered 503.
+    pub passwords: Admission,
+    /// `/probe` runs: bounded, one per check at a time.
+    pub probes: Arc<ProbeGate>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -73,17 +85,20 @@ type Resp = Response<Full<Bytes>>;
 /// Accepts connections until `shutdown` turns true, then lets open ones finish briefly.
 pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
+    let mut accepting = AcceptLoop::default();
+    let mut reaper = tokio::time::interval(REAP_EVERY);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    conns.spawn(connection(stream, app.clone(), shutdown.clone()));
+                    accepting.recovered();
+                    admit(stream, &app, &shutdown, &mut conns);
                 }
-                Err(e) => {
-                    super::log(format!("accept failed: {e}"));
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                Err(e) => accepting.failed(&e, &app.conns).await,
             },
+            _ = reaper.tick() => {
+                app.conns.reap(tokio::time::Instant::now());
+            }
             _ = shutdown.changed() => break,
         }
         while conns.try_join_next().is_some() {}
@@ -95,32 +110,134 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Re
     .await;
 }
 
-async fn connection(stream: TcpStream, app: Arc<App>, shutdown: watch::Receiver<bool>) {
+/// Serves a new connection if the registry admits it; otherwise closes it at once.
+fn admit(
+    stream: TcpStream,
+    app: &Arc<App>,
+    shutdown: &watch::Receiver<bool>,
+    conns: &mut JoinSet<()>,
+) {
+    if let Some(ticket) = app.conns.admit() {
+        conns.spawn(connection(stream, app.clone(), ticket, shutdown.clone()));
+    }
+}
+
+/// The accept loop's error handling: running out of file descriptors is a local error,
+/// logged at most once a minute, answered by closing the stalest idle connection and backing
+/// off (doubling up to a second) instead of spinning; other errors concern one connection.
+#[derive(Default)]
+struct AcceptLoop {
+    backoff: Option<Duration>,
+    logged: Option<tokio::time::Instant>,
+    unlogged: u64,
+}
+
+impl AcceptLoop {
+    async fn failed(&mut self, e: &std::io::Error, conns: &Conns) {
+        if !out_of_descriptors(e) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            return;
+        }
+        self.report(e);
+        let pause = self.backoff.map_or(Duration::from_millis(10), |d| {
+            (d * 2).min(MAX_ACCEPT_BACKOFF)
+        });
+        self.backoff = Some(pause);
+        conns.evict_one();
+        tokio::time::sleep(pause).await;
+    }
+
+    fn report(&mut self, e: &std::io::Error) {
+        if self
+            .logged
+            .is_some_and(|t| t.elapsed() < ACCEPT_ERROR_LOG_EVERY)
+        {
+            self.unlogged += 1;
+            return;
+        }
+        let again = match self.unlogged {
+            0 => String::new(),
+            n => format!(" ({n} more times since the last report)"),
+        };
+        super::log(format!(
+            "error: cannot accept connections: {e}{again}; the process (or the host) is \
+             out of file descriptors ({}). Closing idle connections and retrying; raise the open-file \
+             limit (LimitNOFILE=) or lower --web.max-connections",
+            super::fdlimit::describe()
+        ));
+        self.logged = Some(tokio::time::Instant::now());
+        self.unlogged = 0;
+    }
+
+    fn recovered(&mut self) {
+        self.backoff = None;
+    }
+}
+
+/// EMFILE (the process's limit) or ENFILE (the host's).
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    use nix::errno::Errno;
+    let code = e.raw_os_error().map(Errno::from_raw);
+    matches!(code, Some(Errno::EMFILE | Errno::ENFILE))
+}
+
+/// Serves one connection until it ends or the registry closes it.
+async fn connection(
+    stream: TcpStream,
+    app: Arc<App>,
+    ticket: Ticket,
+    shutdown: watch::Receiver<bool>,
+) {
+    let marker = ticket.marker();
+    tokio::select! {
+        _ = ticket.closed() => {}
+        _ = serve_stream(stream, app, marker, shutdown) => {}
+    }
+}
+
+async fn serve_stream(
+    stream: TcpStream,
+    app: Arc<App>,
+    marker: Marker,
+    shutdown: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let web = app.web.current();
+    let timeout = app.conns.limits().header_timeout;
     match web.tls() {
-        None => http(stream, app, shutdown).await,
+        None => http(stream, app, marker, false, shutdown).await,
         Some(acceptor) => {
-            // A refused handshake (say, no client certificate) leaves nothing to answer.
-            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+            // A refused handshake (say, no client certificate) leaves nothing to answer; one
+            // that never finishes (a half-open connection) is dropped after the timeout.
+            let handshake = tokio::time::timeout(timeout, acceptor.accept(stream));
             if let Ok(Ok(tls)) = handshake.await {
-                http(tls, app, shutdown).await;
+                let cert = tls.get_ref().1.peer_certificates().is_some();
+                http(tls, app, marker, cert, shutdown).await;
             }
         }
     }
 }
 
-async fn http<S>(io: S, app: Arc<App>, mut shutdown: watch::Receiver<bool>)
-where
+async fn http<S>(
+    io: S,
+    app: Arc<App>,
+    marker: Marker,
+    cert: bool,
+    mut shutdown: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let timeout = app.conns.limits().header_timeout;
     let service = hyper::service::service_fn(move |req| {
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(handle(&app, req).await) }
+        let (app, marker) = (app.clone(), marker.clone());
+        async move {
+            let _busy = marker.busy();
+            Ok::<_, Infallible>(handle(&app, req, cert).await)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .header_read_timeout(timeout)
         .serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
@@ -132,15 +249,34 @@ where
     }
 }
 
+/// Who is asking: decides whether refusals may name the suite's checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// Neither basic auth nor client certificates are configured.
+    Open,
+    /// Passed basic auth, or presented a verified client certificate.
+    Authenticated,
+    /// Reached a public endpoint, or TLS asks for a client certificate and none was given.
+    Anonymous,
+}
+
 /// Authenticates, routes, and adds the configured headers.
-async fn handle(app: &App, req: Request<Incoming>) -> Resp {
+async fn handle(app: &App, req: Request<Incoming>, cert: bool) -> Resp {
     let (req, _body) = req.into_parts();
     let web = app.web.current();
     let public = matches!(req.uri.path(), "/healthz" | "/ready");
-    let mut resp = if !public && !authorized(&web, &req).await {
-        unauthorized()
+    let mut resp = if public {
+        route(app, &req, Caller::Anonymous).await
     } else {
-        route(app, &req).await
+        match authorized(app, &web, &req).await {
+            Auth::Denied => unauthorized(),
+            Auth::Busy => busy(
+                1,
+                "too many password checks are waiting; retry in a second\n".into(),
+            ),
+            Auth::Granted => route(app, &req, Caller::Authenticated).await,
+            Auth::Open => route(app, &req, caller(&web, cert)).await,
+        }
     };
     for (name, value) in web.headers() {
         if !resp.headers().contains_key(name) {
@@ -150,16 +286,26 @@ async fn handle(app: &App, req: Request<Incoming>) -> Resp {
     resp
 }
 
-async fn authorized(web: &Arc<WebConfig>, req: &Parts) -> bool {
-    let header = req.headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
-    web.authorize(header).await
+/// Without basic auth: a verified client certificate authenticates; with TLS asking for
+/// one and none given, the caller is anonymous; with neither configured, access is open.
+fn caller(web: &WebConfig, cert: bool) -> Caller {
+    match (web.asks_client_certs(), cert) {
+        (_, true) => Caller::Authenticated,
+        (true, false) => Caller::Anonymous,
+        (false, false) => Caller::Open,
+    }
 }
 
-async fn route(app: &App, req: &Parts) -> Resp {
+async fn authorized(app: &App, web: &Arc<WebConfig>, req: &Parts) -> Auth {
+    let header = req.headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    web.authorize(header, &app.passwords).await
+}
+
+async fn route(app: &App, req: &Parts, caller: Caller) -> Resp {
     let get = matches!(req.method, Method::GET | Method::HEAD);
     match (req.uri.path(), get) {
         ("/metrics", true) => metrics_page(app),
-        ("/probe", true) => probe(app, req).await,
+        ("/probe", true) => probe(app, req, caller).await,
         ("/healthz", true) => text(StatusCode::OK, "ok\n"),
         ("/ready", true) => ready(app),
         ("/", true) => landing(),
@@ -198,6 +344,14 @@ fn unauthorized() -> Resp {
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"rotcheck\""),
     );
+    r
+}
+
+/// 503 with `Retry-After`: the server is busy, not broken.
+fn busy(retry_after_secs: u32, body: String) -> Resp {
+    let mut r = text(StatusCode::SERVICE_UNAVAILABLE, body);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     r
 }
 
@@ -272,6 +426,8 @@ pub enum ProbeRequestError {
     BadEncoding,
     #[error("unknown check {name:?}; checks of the suite: {known}")]
     UnknownCheck { name: String, known: String },
+    #[error("unknown check {name:?}; the suite's check names are listed to authenticated callers (or run `rotcheck list -c SUITE` on the host)")]
+    UnknownCheckHidden { name: String },
 }
 
 /// Reads `check=NAME` from a query string; anything else is refused (no SSRF).
@@ -315,10 +471,15 @@ fn percent_decode(s: &str) -> Result<String, ProbeRequestError> {
     String::from_utf8(out).map_err(|_| ProbeRequestError::BadEncoding)
 }
 
-/// The suite check named `name`, or a typed refusal listing (some of) the known names.
-fn find_check(suite: &Suite, name: &str) -> Result<CheckSpec, ProbeRequestError> {
+/// The suite check named `name`, or a typed refusal that lists (some of) the known names
+/// when `reveal` (the caller is authenticated, or no authentication is configured).
+fn find_check(suite: &Suite, name: &str, reveal: bool) -> Result<CheckSpec, ProbeRequestError> {
     if let Some(c) = suite.file.checks.iter().find(|c| c.name == name) {
         return Ok(c.clone());
+    }
+    let name = name.chars().take(100).collect();
+    if !reveal {
+        return Err(ProbeRequestError::UnknownCheckHidden { name });
     }
     let names = suite.check_names();
     let mut known = names
@@ -330,10 +491,7 @@ fn find_check(suite: &Suite, name: &str) -> Result<CheckSpec, ProbeRequestError>
     if names.len() > 20 {
         known.push_str(&format!(" and {} more", names.len() - 20));
     }
-    Err(ProbeRequestError::UnknownCheck {
-        name: name.chars().take(100).collect(),
-        known,
-    })
+    Err(ProbeRequestError::UnknownCheck { name, known })
 }
 
 /// Time left for a probe: Prometheus' scrape timeout header minus the offset.
@@ -350,64 +508,26 @@ pub fn scrape_budget(header: Option<&HeaderValue>) -> Option<Duration> {
     })
 }
 
-async fn probe(app: &App, req: &Parts) -> Resp {
-    let (suite, _) = app.state.suite();
-    let check = match probe_param(req.uri.query()).and_then(|n| find_check(&suite, &n)) {
+async fn probe(app: &App, req: &Parts, caller: Caller) -> Resp {
+    let (suite, generation) = app.state.suite();
+    let reveal = caller != Caller::Anonymous;
+    let check = match probe_param(req.uri.query()).and_then(|n| find_check(&suite, &n, reveal)) {
         Ok(c) => c,
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
-    let budget = scrape_budget(req.headers.get("x-prometheus-scrape-timeout-seconds"));
-    let result = run_probe(app, suite.clone(), check, budget).await;
-    exposition(metrics::render_probe(
-        &suite.file.suite,
-        &result,
-        now_unix(),
-    ))
-}
-
-/// Runs one check now (sharing the scheduler's concurrency bound), within `budget`.
-async fn run_probe(
-    app: &App,
-    suite: Arc<Suite>,
-    mut check: CheckSpec,
-    budget: Option<Duration>,
-) -> CheckResult {
-    let own = check.timeout.unwrap_or(suite.file.defaults.timeout).0;
-    let budget = budget.unwrap_or(own + Duration::from_secs(2));
-    // The engine allows a run its timeout plus one second; keep both inside the budget.
-    let inner = own
-        .min(budget.saturating_sub(Duration::from_secs(1)))
-        .max(Duration::from_millis(100));
-    check.timeout = Some(Dur(inner));
-    let clock = Instant::now();
-    let run = async {
-        let _permit = app.permits.acquire().await;
-        app.runner.run(suite.clone(), check.clone()).await
+    let job = ProbeJob {
+        suite: suite.clone(),
+        generation,
+        check,
+        budget: scrape_budget(req.headers.get("x-prometheus-scrape-timeout-seconds")),
     };
-    match tokio::time::timeout(budget, run).await {
-        Ok(r) => r,
-        Err(_) => timed_out(&check, clock.elapsed()),
-    }
-}
-
-/// The result of a probe that did not finish within the scrape's budget.
-fn timed_out(check: &CheckSpec, took: Duration) -> CheckResult {
-    let msg = format!(
-        "no result within the scrape timeout ({:.1}s); raise scrape_timeout or the exporter is saturated",
-        took.as_secs_f64()
-    );
-    CheckResult {
-        name: check.name.clone(),
-        stage: check.stage_name().to_string(),
-        kind: check.kind().to_string(),
-        tags: check.tags.clone(),
-        status: Status::Error,
-        duration_seconds: took,
-        finished_unix: unix_now(),
-        error: Some(ProbeError::connect(FailureClass::Timeout, msg.clone())),
-        assertions: vec![Assertion::fail("probe", "timeout", msg)],
-        certs: vec![],
-        facts: Default::default(),
+    match app.probes.probe(job).await {
+        Ok(result) => exposition(metrics::render_probe(
+            &suite.file.suite,
+            &result,
+            now_unix(),
+        )),
+        Err(e) => busy(5, format!("{e}\n")),
     }
 }
 
@@ -459,17 +579,33 @@ mod tests {
     }
 
     #[test]
+    fn a_client_certificate_authenticates_only_when_one_was_presented() {
+        let web = WebConfig::none();
+        assert_eq!(caller(&web, false), Caller::Open);
+        assert_eq!(caller(&web, true), Caller::Authenticated);
+    }
+
+    #[test]
     fn unknown_checks_list_the_known_ones() {
         let suite = crate::suite::load_str(
             "suite: t\nchecks:\n  - name: a\n    command: [\"true\"]\n",
             std::path::Path::new("s.yaml"),
         )
         .unwrap();
-        let e = find_check(&suite, "nope").unwrap_err();
+        let e = find_check(&suite, "nope", true).unwrap_err();
         assert_eq!(
             e.to_string(),
             "unknown check \"nope\"; checks of the suite: a"
         );
-        assert!(find_check(&suite, "a").is_ok());
+        assert!(find_check(&suite, "a", true).is_ok());
+        let e = find_check(&suite, "nope", false).unwrap_err();
+        assert_eq!(
+            e,
+            ProbeRequestError::UnknownCheckHidden {
+                name: "nope".into()
+            }
+        );
+        assert!(!e.to_string().contains(": a"), "{e}");
+        assert!(find_check(&suite, "a", false).is_ok());
     }
 }

@@ -4,15 +4,21 @@
 //! exporter-toolkit web config (webconfig.rs). SIGHUP or `POST /-/reload` reload the suite,
 //! SIGTERM/SIGINT shut down cleanly.
 
+pub mod admission;
+pub mod conns;
+pub mod fdlimit;
 pub mod http;
 pub mod metrics;
+pub mod probes;
 pub mod scheduler;
 pub mod state;
 pub mod text;
 pub mod webconfig;
 
 use crate::suite::{self, Suite, SuiteError};
+use admission::Admission;
 use http::{App, Control, WebHandle};
+use probes::ProbeGate;
 use scheduler::{EngineRunner, Runner, Scheduler};
 use state::State;
 use std::io::Write;
@@ -36,7 +42,16 @@ pub struct ServeOptions {
     pub web_config: Option<PathBuf>,
     /// Checks run at once (scheduled runs and `/probe` together).
     pub concurrency: usize,
+    /// `--web.max-connections`: open connections at most (lowered to half the open-file
+    /// limit when that is smaller).
+    pub max_connections: usize,
 }
+
+/// bcrypt password checks at once: one, so a flood of wrong passwords costs one core at
+/// most and one blocking thread.
+pub const PASSWORD_CHECKS: usize = 1;
+/// Password checks waiting in line; more are answered 503 without hashing.
+pub const PASSWORD_QUEUE: usize = 32;
 
 /// Why serve could not start.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +108,10 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         web_config: opts.web_config.clone(),
     };
     let (suite, web) = loader.load()?;
+    let opts = ServeOptions {
+        max_connections: connection_cap(opts.max_connections),
+        ..opts
+    };
     let listener = TcpListener::bind(&opts.listen)
         .await
         .map_err(|e| ServeError::Listen {
@@ -103,6 +122,29 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     signals.wait(&running.control).await;
     running.shutdown().await;
     Ok(())
+}
+
+/// Raises the open-file limit and fits the connection cap under it; logs both.
+fn connection_cap(wanted: usize) -> usize {
+    match fdlimit::raise() {
+        Ok(r) => {
+            let cap = fdlimit::connection_cap(wanted, r.now);
+            log(format!("{r}; at most {cap} connections"));
+            if cap < wanted {
+                log(format!(
+                    "warning: --web.max-connections {wanted} lowered to {cap}, half the open-file \
+                     limit; raise LimitNOFILE= to allow more"
+                ));
+            }
+            cap
+        }
+        Err(e) => {
+            log(format!(
+                "warning: cannot read or raise the open-file limit: {e}; at most {wanted} connections"
+            ));
+            wanted
+        }
+    }
 }
 
 /// A started exporter.
@@ -151,12 +193,23 @@ pub fn start(
     let (control, rx) = mpsc::channel(4);
     let (stop, stop_rx) = watch::channel(false);
     let web = Arc::new(WebHandle::new(web));
+    let limits = conns::Limits {
+        max: opts.max_connections,
+        ..Default::default()
+    };
     let app = App {
         state: state.clone(),
+        probes: Arc::new(ProbeGate::new(
+            opts.concurrency,
+            runner.clone(),
+            permits.clone(),
+        )),
         runner,
         permits,
         control: control.clone(),
         web: web.clone(),
+        conns: conns::Conns::new(limits),
+        passwords: Admission::new(PASSWORD_CHECKS, PASSWORD_QUEUE),
     };
     let server = tokio::spawn(http::serve(listener, Arc::new(app), stop_rx.clone()));
     let ctl = Controller {

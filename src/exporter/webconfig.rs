@@ -3,6 +3,7 @@
 //! `basic_auth_users` with bcrypt hashes, and extra response headers. Unknown keys and
 //! settings rustls cannot honour are errors: a security setting must never be ignored.
 
+use super::admission::Admission;
 use hyper::header::{HeaderName, HeaderValue};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
@@ -78,6 +79,21 @@ pub struct WebConfig {
     /// SHA-256 of `user:password` pairs that passed bcrypt, so each scrape does not pay
     /// bcrypt's deliberate cost again.
     verified: Mutex<HashMap<String, [u8; 32]>>,
+    /// Whether TLS asks clients for a certificate (then a client without one is anonymous).
+    client_certs: bool,
+}
+
+/// The outcome of checking a request's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// No basic auth is configured.
+    Open,
+    /// The credentials passed.
+    Granted,
+    /// Missing or wrong credentials.
+    Denied,
+    /// Too many password checks are queued already; retry shortly.
+    Busy,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -118,11 +134,16 @@ impl WebConfig {
         check_hashes(&file.basic_auth_users, &p)?;
         // `http2` is accepted for compatibility and has no effect: HTTP/1.1 only.
         let http = file.http_server_config.unwrap_or_default();
+        let client_certs = file
+            .tls_server_config
+            .as_ref()
+            .is_some_and(|t| client_auth(t) != Ok(ClientAuth::None));
         Ok(WebConfig {
             tls,
             users: file.basic_auth_users,
             headers: headers(&http.headers, &p)?,
             verified: Mutex::default(),
+            client_certs,
         })
     }
 
@@ -141,35 +162,52 @@ impl WebConfig {
         !self.users.is_empty()
     }
 
-    /// Checks an `Authorization` header value against `basic_auth_users`.
-    pub async fn authorize(self: &Arc<Self>, header: Option<&[u8]>) -> bool {
+    /// Whether TLS is configured to ask clients for a certificate.
+    pub fn asks_client_certs(&self) -> bool {
+        self.client_certs
+    }
+
+    /// Checks an `Authorization` header value against `basic_auth_users`. bcrypt runs on
+    /// `pool` (a bounded queue); a full queue answers `Busy` without hashing anything.
+    pub async fn authorize(self: &Arc<Self>, header: Option<&[u8]>, pool: &Admission) -> Auth {
         if !self.needs_auth() {
-            return true;
+            return Auth::Open;
         }
         let Some((user, password)) = header.and_then(parse_basic) else {
-            return false;
+            return Auth::Denied;
         };
         let digest = sha256(format!("{user}:{password}").as_bytes());
         if self.cached(&user, &digest) {
-            return true;
+            return Auth::Granted;
         }
-        let known = self.users.get(&user).cloned();
-        // Unknown users still pay for one bcrypt run, so timing does not reveal names.
-        let Some(hash) = known
-            .clone()
-            .or_else(|| self.users.values().next().cloned())
-        else {
-            return false;
+        let (hash, known) = self.hash_for(&user);
+        let Ok(queued) = pool.enter() else {
+            return Auth::Busy;
         };
+        let running = queued.start().await;
+        let hash = hash.to_string();
         let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
             .await
             .ok()
             .and_then(|r| r.ok())
             .unwrap_or(false);
-        if ok && known.is_some() {
-            self.lock_verified().insert(user, digest);
+        drop(running);
+        if !(ok && known) {
+            return Auth::Denied;
         }
-        ok && known.is_some()
+        self.lock_verified().insert(user, digest);
+        Auth::Granted
+    }
+
+    /// The hash to check `user`'s password against, and whether the user is known. Unknown
+    /// users are checked against the configured hash of the highest cost, so they never cost
+    /// less than a known user and timing does not reveal names.
+    fn hash_for(&self, user: &str) -> (&str, bool) {
+        if let Some(h) = self.users.get(user) {
+            return (h, true);
+        }
+        let costliest = self.users.values().max_by_key(|h| cost(h));
+        (costliest.map_or("", |h| h.as_str()), false)
     }
 
     fn lock_verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, [u8; 32]>> {
@@ -181,6 +219,13 @@ impl WebConfig {
             .get(user)
             .is_some_and(|d| constant_time_eq(d, digest))
     }
+}
+
+/// A bcrypt hash's cost (hashes are validated at load).
+fn cost(hash: &str) -> u32 {
+    hash.parse::<bcrypt::HashParts>()
+        .map(|p| p.get_cost())
+        .unwrap_or(0)
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -435,22 +480,85 @@ mod tests {
         assert_eq!(parse_basic(b"Basic !!!"), None);
     }
 
+    fn basic(u: &str, p: &str) -> String {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        )
+    }
+
     #[tokio::test]
     async fn authorizes_with_bcrypt_and_caches() {
         let hash = bcrypt::hash("s3cret", 4).unwrap();
         let w = Arc::new(load(&format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap());
-        let h = |u: &str, p: &str| {
-            use base64::Engine;
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-            )
+        let pool = Admission::new(1, 4);
+        let h = |u: &str, p: &str| basic(u, p);
+        let auth = |v: String| {
+            let (w, pool) = (w.clone(), &pool);
+            async move { w.authorize(Some(v.as_bytes()), pool).await }
         };
-        assert!(w.authorize(Some(h("alice", "s3cret").as_bytes())).await);
-        assert!(w.authorize(Some(h("alice", "s3cret").as_bytes())).await);
-        assert!(!w.authorize(Some(h("alice", "wrong").as_bytes())).await);
-        assert!(!w.authorize(Some(h("bob", "s3cret").as_bytes())).await);
-        assert!(!w.authorize(None).await);
+        assert_eq!(auth(h("alice", "s3cret")).await, Auth::Granted);
+        assert_eq!(auth(h("alice", "s3cret")).await, Auth::Granted);
+        assert_eq!(auth(h("alice", "wrong")).await, Auth::Denied);
+        assert_eq!(auth(h("bob", "s3cret")).await, Auth::Denied);
+        assert_eq!(w.authorize(None, &pool).await, Auth::Denied);
+        let open = Arc::new(WebConfig::none());
+        assert_eq!(open.authorize(None, &pool).await, Auth::Open);
+    }
+
+    #[tokio::test]
+    async fn a_full_password_queue_answers_busy_without_hashing() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let w = Arc::new(load(&format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap());
+        let pool = Admission::new(1, 0);
+        let _held = pool.enter().unwrap();
+        let wrong = basic("alice", "wrong");
+        assert_eq!(w.authorize(Some(wrong.as_bytes()), &pool).await, Auth::Busy);
+    }
+
+    #[test]
+    fn unknown_users_are_checked_against_the_costliest_hash() {
+        let cheap = bcrypt::hash("a", 4).unwrap();
+        let dear = bcrypt::hash("b", 6).unwrap();
+        // "alice" sorts first: checking unknown users against the first hash would be cheap.
+        let w = load(&format!(
+            "basic_auth_users:\n  alice: '{cheap}'\n  zoe: '{dear}'\n"
+        ))
+        .unwrap();
+        assert_eq!(w.hash_for("mallory"), (dear.as_str(), false));
+        assert_eq!(w.hash_for("alice"), (cheap.as_str(), true));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_costs_as_much_as_a_known_one() {
+        let hash = bcrypt::hash("s3cret", 10).unwrap();
+        let cheap = bcrypt::hash("x", 4).unwrap();
+        let w = Arc::new(
+            load(&format!(
+                "basic_auth_users:\n  alice: '{cheap}'\n  prometheus: '{hash}'\n"
+            ))
+            .unwrap(),
+        );
+        let pool = Admission::new(1, 4);
+        let time = |user: &'static str| {
+            let (w, pool) = (w.clone(), &pool);
+            async move {
+                let h = basic(user, "wrong");
+                let t = std::time::Instant::now();
+                for _ in 0..3 {
+                    assert_eq!(w.authorize(Some(h.as_bytes()), pool).await, Auth::Denied);
+                }
+                t.elapsed()
+            }
+        };
+        let known = time("prometheus").await;
+        let unknown = time("mallory").await;
+        // Generous: the same cost gives about the same time; a cost-4 hash is ~64x faster.
+        assert!(
+            unknown * 3 > known,
+            "unknown {unknown:?} vs known {known:?}"
+        );
     }
 
     #[test]

@@ -27,7 +27,22 @@ pub struct Serve {
 impl Serve {
     /// Starts `rotcheck serve -c suite --listen 127.0.0.1:0 EXTRA...`.
     pub fn start(suite: &Path, extra: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rotcheck"))
+        Serve::start_via(&[], suite, extra)
+    }
+
+    /// The same, run through a wrapper command (`prlimit --nofile=... --`), whose process
+    /// becomes serve's.
+    pub fn start_via(wrapper: &[&str], suite: &Path, extra: &[&str]) -> Serve {
+        let bin = env!("CARGO_BIN_EXE_rotcheck");
+        let mut command = match wrapper.split_first() {
+            None => Command::new(bin),
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+        };
+        let mut child = command
             .arg("serve")
             .arg("-c")
             .arg(suite)
