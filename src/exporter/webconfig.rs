@@ -98,10 +98,11 @@ impl WebConfig {
     /// Reads and validates a web config file.
     pub fn load(path: &Path) -> Result<Self, WebConfigError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| WebConfigError::Read {
-            path: p.clone(),
-            detail: e.to_string(),
-        })?;
+        let text = crate::fsread::read_text(path, crate::fsread::WEB_CONFIG_CAP, "a web config")
+            .map_err(|e| WebConfigError::Read {
+                path: p.clone(),
+                detail: e.detail(),
+            })?;
         let file: WebFile = if text.trim().is_empty() {
             WebFile::default()
         } else {

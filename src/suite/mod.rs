@@ -8,6 +8,7 @@ pub use schema::*;
 pub use values::*;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::fsread::ReadError;
 use std::path::{Path, PathBuf};
 
 /// A suite that loaded and validated.
@@ -61,7 +62,7 @@ impl SuiteError {
 }
 
 /// Largest suite file accepted.
-const MAX_SUITE_BYTES: u64 = 4 * 1024 * 1024;
+const MAX_SUITE_BYTES: u64 = crate::fsread::SUITE_CAP;
 
 /// Reads and validates a suite file.
 pub fn load(path: &Path) -> Result<Suite, SuiteError> {
@@ -117,18 +118,13 @@ fn refine_key(mut e: SuiteError, text: &str) -> SuiteError {
 
 fn read_suite(path: &Path) -> Result<String, SuiteError> {
     let err = |m: String| SuiteError::new(path, None, None, m);
-    let meta = std::fs::metadata(path).map_err(|e| {
-        err(format!(
-            "cannot read the suite file: {e}; pass an existing file with -c"
-        ))
+    let bytes = crate::fsread::read(path, MAX_SUITE_BYTES, "a suite file").map_err(|e| {
+        let hint = match e {
+            crate::fsread::ReadError::NotFound { .. } => "; pass an existing file with -c",
+            _ => "",
+        };
+        err(format!("cannot read the suite file: {e}{hint}"))
     })?;
-    if meta.len() > MAX_SUITE_BYTES {
-        return Err(err(format!(
-            "suite file is {} bytes; the limit is 4 MiB",
-            meta.len()
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read the suite file: {e}")))?;
     String::from_utf8(bytes).map_err(|_| err("suite file is not UTF-8 text".into()))
 }
 
@@ -201,10 +197,14 @@ fn read_env_file(
     let resolved = resolve_relative(path, &name);
     // A missing env file is not fatal: the process environment may carry the same values.
     // Any `${env:NAME}` that then cannot be resolved names the file and why it was not read.
-    let body = match std::fs::read_to_string(&resolved) {
+    // A FIFO, a device or an oversized file is a mistake in the suite, not a missing file.
+    let body = match crate::fsread::read_text(&resolved, crate::fsread::ENV_FILE_CAP, "an env file") {
         Ok(b) => b,
+        Err(e @ (ReadError::NotRegular { .. } | ReadError::TooLarge { .. })) => {
+            return Err(SuiteError::new(path, line, key, e.to_string()));
+        }
         Err(e) => {
-            scope.env_file_name = Some(format!("{} could not be read: {e}", resolved.display()));
+            scope.env_file_name = Some(format!("could not be read: {e}"));
             return Ok(());
         }
     };
