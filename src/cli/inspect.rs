@@ -3,7 +3,7 @@
 //! type, SHA-256, serial, and the chain order. Exit 0 when it could read or connect, 2 else.
 
 use super::verify::OutputFormat;
-use super::{error, parse_at, parse_dur, runtime, EXIT_USAGE};
+use super::{error, parse_at, parse_timeout, runtime, EXIT_USAGE};
 use crate::certs;
 use crate::expect::chain::issued_by;
 use crate::model::CertFacts;
@@ -23,7 +23,7 @@ pub struct InspectArgs {
     #[arg(long)]
     pub servername: Option<String>,
     /// Budget for DNS, connect and handshake.
-    #[arg(long, value_parser = parse_dur, default_value = "5s")]
+    #[arg(long, value_parser = parse_timeout, default_value = "5s")]
     pub timeout: Duration,
     /// Compute time left at this RFC 3339 instant instead of now.
     #[arg(long, value_parser = parse_at)]
