@@ -103,6 +103,10 @@ impl WebConfig {
                 path: p.clone(),
                 detail: e.detail(),
             })?;
+        crate::suite::nesting::check(&text).map_err(|e| WebConfigError::Parse {
+            path: p.clone(),
+            detail: format!("line {}: {}", e.line, e.message()),
+        })?;
         let file: WebFile = if text.trim().is_empty() {
             WebFile::default()
         } else {

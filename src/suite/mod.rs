@@ -1,5 +1,6 @@
 //! Loading a suite file: read, substitute variables, parse with locations, validate.
 
+pub mod nesting;
 pub mod schema;
 pub mod values;
 pub mod vars;
@@ -134,11 +135,13 @@ pub fn load_str(text: &str, path: &Path) -> Result<Suite, SuiteError> {
         let msg = "the suite file is empty; expected at least `suite: NAME` and `checks:`";
         return Err(SuiteError::new(path, None, None, msg.into()));
     }
+    too_deep(text, path)?;
     let scope = build_scope(text, path)?;
     let substituted = vars::substitute_text(text, &scope).map_err(|e| {
         let key = e.line.and_then(|l| key_before_var(text, l));
         SuiteError::new(path, e.line, key, e.message)
     })?;
+    too_deep(&substituted, path)?;
     let file: SuiteFile = serde_yaml_ng::from_str(&substituted)
         .map_err(|e| refine_key(yaml_error(path, &e), &substituted))?;
     validate(&file, &substituted, path)?;
@@ -147,6 +150,11 @@ pub fn load_str(text: &str, path: &Path) -> Result<Suite, SuiteError> {
         path: path.to_path_buf(),
         env: scope.env_file,
     })
+}
+
+/// Refuses deep nesting before the YAML parser sees it (parsing it is quadratic).
+fn too_deep(text: &str, path: &Path) -> Result<(), SuiteError> {
+    nesting::check(text).map_err(|e| SuiteError::new(path, Some(e.line), None, e.message()))
 }
 
 /// Reads `vars` and `env_file` from the raw document before anything else is parsed.
