@@ -274,6 +274,45 @@ pub fn sans(cert: &X509Certificate<'_>) -> Vec<String> {
         .collect()
 }
 
+/// Why a certificate's subjectAltName extension cannot be read; `None` when it reads or is
+/// absent. A malformed extension otherwise looks like "no SANs".
+pub fn san_problem(der: &[u8]) -> Option<String> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let err = cert.subject_alternative_name().err()?;
+    let detail = cert
+        .extensions()
+        .iter()
+        .filter(|e| e.oid == x509_parser::oid_registry::OID_X509_EXT_SUBJECT_ALT_NAME)
+        .find_map(|e| e.parsed_extension().error().map(|x| x.to_string()))
+        .unwrap_or_else(|| err.to_string());
+    Some(detail)
+}
+
+/// Extensions WebPKI (rustls) understands when marked critical: key usage, SAN, basic and
+/// name constraints, CRL distribution points, extended key usage, and SCT lists.
+const UNDERSTOOD_CRITICAL: [&str; 7] = [
+    "2.5.29.15",
+    "2.5.29.17",
+    "2.5.29.19",
+    "2.5.29.30",
+    "2.5.29.31",
+    "2.5.29.37",
+    "1.3.6.1.4.1.11129.2.4.2",
+];
+
+/// OIDs of the critical extensions rustls refuses a certificate for (unknown to WebPKI).
+pub fn unsupported_critical(der: &[u8]) -> Vec<String> {
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return vec![];
+    };
+    cert.extensions()
+        .iter()
+        .filter(|e| e.critical)
+        .map(|e| e.oid.to_id_string())
+        .filter(|oid| !UNDERSTOOD_CRITICAL.contains(&oid.as_str()))
+        .collect()
+}
+
 fn general_name(n: &GeneralName<'_>) -> Option<String> {
     match n {
         GeneralName::DNSName(d) => Some(format!("DNS:{d}")),
