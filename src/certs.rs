@@ -23,7 +23,9 @@ pub enum FileError {
         path: String,
         expected: &'static str,
     },
-    #[error("{path}: larger than the 4 MiB limit; expected a PEM {expected} (is it the right file?)")]
+    #[error(
+        "{path}: larger than the 4 MiB limit; expected a PEM {expected} (is it the right file?)"
+    )]
     TooLarge {
         path: String,
         expected: &'static str,

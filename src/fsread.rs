@@ -71,7 +71,10 @@ impl ReadError {
             | ReadError::TooLarge { path, .. }
             | ReadError::Io { path, .. } => path,
         };
-        match text.strip_prefix(path.as_str()).and_then(|t| t.strip_prefix(": ")) {
+        match text
+            .strip_prefix(path.as_str())
+            .and_then(|t| t.strip_prefix(": "))
+        {
             Some(rest) => rest.to_string(),
             None => text,
         }
@@ -221,7 +224,9 @@ mod tests {
         assert_eq!(read(&f, 100, "a test").unwrap().len(), 100);
         let e = read(&f, 99, "a test").unwrap_err();
         assert_eq!(e.class(), "too_large");
-        assert!(e.to_string().contains("larger than 99 bytes (the limit for a test)"));
+        assert!(e
+            .to_string()
+            .contains("larger than 99 bytes (the limit for a test)"));
         assert_eq!(read_tail(&f, 10).unwrap().len(), 10);
     }
 }

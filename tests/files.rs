@@ -708,7 +708,12 @@ fn a_fifo_is_refused_at_once_without_hanging_the_gate() {
         "took {:?}",
         clock.elapsed()
     );
-    let msg = run.expect("stuck", "parse:stuck.crt", "error", Some("not_regular_file"));
+    let msg = run.expect(
+        "stuck",
+        "parse:stuck.crt",
+        "error",
+        Some("not_regular_file"),
+    );
     assert!(msg.contains("stuck.crt: is a FIFO"), "{msg}");
     assert!(msg.contains("expected a regular file"), "{msg}");
 }

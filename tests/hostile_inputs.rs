@@ -68,7 +68,11 @@ fn hostile_files(env: &Env) -> Vec<(String, &'static str)> {
 fn assert_refused(out: &Out, code: i32, path: &str, kind: &str) {
     assert_eq!(out.code, code, "{path}: {}", out.stderr);
     let text = format!("{}{}", out.stderr, out.stdout);
-    assert!(text.contains(&format!("{path}: {kind}")) || text.contains(&format!("{path}: cannot read the web config: {kind}")), "{path}: {text}");
+    assert!(
+        text.contains(&format!("{path}: {kind}"))
+            || text.contains(&format!("{path}: cannot read the web config: {kind}")),
+        "{path}: {text}"
+    );
     assert!(text.contains("expected a regular file"), "{path}: {text}");
 }
 
@@ -102,7 +106,11 @@ fn lint_and_gate_refuse_a_suite_that_is_a_device_or_fifo() {
     for (path, kind) in hostile_files(&env) {
         let out = guarded(&["lint", "-c", &path]);
         assert_refused(&out, 2, &path, kind);
-        assert!(out.stderr.contains("cannot read the suite file"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("cannot read the suite file"),
+            "{}",
+            out.stderr
+        );
         assert_refused(&guarded(&["gate", "-c", &path]), 2, &path, kind);
     }
 }
@@ -114,7 +122,11 @@ fn env_file_that_is_a_device_or_fifo_is_a_suite_error() {
         let suite = env.write("s.yaml", format!("suite: t\nenv_file: {path}\n{ONE_CHECK}"));
         let out = guarded(&["lint", "-c", &suite]);
         assert_refused(&out, 2, &path, kind);
-        assert!(out.stderr.contains("s.yaml:2: env_file: "), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("s.yaml:2: env_file: "),
+            "{}",
+            out.stderr
+        );
     }
 }
 
@@ -123,7 +135,15 @@ fn web_config_that_is_a_device_or_fifo_stops_serve() {
     let env = Env::new();
     let suite = env.write("s.yaml", format!("suite: t\n{ONE_CHECK}"));
     for (path, kind) in hostile_files(&env) {
-        let args = ["serve", "-c", &suite, "--listen", "127.0.0.1:0", "--web-config", &path];
+        let args = [
+            "serve",
+            "-c",
+            &suite,
+            "--listen",
+            "127.0.0.1:0",
+            "--web-config",
+            &path,
+        ];
         assert_refused(&guarded(&args), 2, &path, kind);
     }
 }
@@ -199,7 +219,8 @@ fn doubling_variables_stop_with_an_error_naming_the_variable() {
         let out = guarded(&[cmd, "-c", path]);
         assert_eq!(out.code, 2, "{cmd}: {}", out.stderr);
         assert!(
-            out.stderr.contains("vars: a2: ${a0} makes one variable (64 KiB) too long"),
+            out.stderr
+                .contains("vars: a2: ${a0} makes one variable (64 KiB) too long"),
             "{}",
             out.stderr
         );
@@ -218,7 +239,8 @@ fn a_variable_repeated_on_a_line_stops_at_the_suite_cap() {
     let out = guarded(&["lint", "-c", &suite]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
-        out.stderr.contains("s.yaml:6: description: ${big} makes the substituted suite (8 MiB) too long"),
+        out.stderr
+            .contains("s.yaml:6: description: ${big} makes the substituted suite (8 MiB) too long"),
         "{}",
         out.stderr
     );
@@ -268,12 +290,38 @@ fn huge_and_zero_duration_flags_are_usage_errors() {
     let huge = "18446744073709551615s";
     let years = "584542046090y";
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["gate", "-c", &suite, "--wait", huge], "wait \"18446744073709551615s\" is too long; expected at most 24h"),
-        (vec!["gate", "-c", &suite, "--wait", "1s", "--interval", years], "is too long; expected at most 24h"),
-        (vec!["gate", "-c", &suite, "--wait", "1s", "--interval", "0s"], "interval \"0s\" is zero"),
-        (vec!["serve", "-c", &suite, "--listen", "127.0.0.1:0", "--interval", huge], "is too long; expected at most 24h"),
-        (vec!["inspect", "127.0.0.1:1", "--timeout", huge], "timeout \"18446744073709551615s\" is too long; expected at most 1h"),
-        (vec!["inspect", "127.0.0.1:1", "--timeout", "0s"], "timeout \"0s\" is zero"),
+        (
+            vec!["gate", "-c", &suite, "--wait", huge],
+            "wait \"18446744073709551615s\" is too long; expected at most 24h",
+        ),
+        (
+            vec!["gate", "-c", &suite, "--wait", "1s", "--interval", years],
+            "is too long; expected at most 24h",
+        ),
+        (
+            vec!["gate", "-c", &suite, "--wait", "1s", "--interval", "0s"],
+            "interval \"0s\" is zero",
+        ),
+        (
+            vec![
+                "serve",
+                "-c",
+                &suite,
+                "--listen",
+                "127.0.0.1:0",
+                "--interval",
+                huge,
+            ],
+            "is too long; expected at most 24h",
+        ),
+        (
+            vec!["inspect", "127.0.0.1:1", "--timeout", huge],
+            "timeout \"18446744073709551615s\" is too long; expected at most 1h",
+        ),
+        (
+            vec!["inspect", "127.0.0.1:1", "--timeout", "0s"],
+            "timeout \"0s\" is zero",
+        ),
     ];
     for (args, want) in cases {
         let out = guarded(&args);
@@ -290,7 +338,17 @@ fn the_largest_allowed_durations_run_without_overflow() {
         "  timeout: 1h\n  interval: 24h\n  expiry: {warn: 100y, crit: 100y}\n",
         "",
     );
-    let out = guarded(&["gate", "-c", &suite, "--format", "json", "--wait", "24h", "--interval", "24h"]);
+    let out = guarded(&[
+        "gate",
+        "-c",
+        &suite,
+        "--format",
+        "json",
+        "--wait",
+        "24h",
+        "--interval",
+        "24h",
+    ]);
     // The check fails fast (connection refused); the wait never re-runs it (interval = wait).
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(!out.stdout.contains("internal"), "{}", out.stdout);
@@ -310,13 +368,29 @@ fn deep_nesting_is_refused_before_parsing() {
         let suite = env.write("s.yaml", &text);
         let out = guarded(&["lint", "-c", &suite]);
         assert_eq!(out.code, 2, "{}", out.stderr);
-        assert!(out.stderr.contains("nesting deeper than 64 levels"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("nesting deeper than 64 levels"),
+            "{}",
+            out.stderr
+        );
     }
     let web = env.write("web.yml", "[".repeat(200_000));
     let suite = env.write("s.yaml", format!("suite: t\n{ONE_CHECK}"));
-    let out = guarded(&["serve", "-c", &suite, "--listen", "127.0.0.1:0", "--web-config", &web]);
+    let out = guarded(&[
+        "serve",
+        "-c",
+        &suite,
+        "--listen",
+        "127.0.0.1:0",
+        "--web-config",
+        &web,
+    ]);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("line 1: nesting deeper than 64 levels"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("line 1: nesting deeper than 64 levels"),
+        "{}",
+        out.stderr
+    );
 }
 
 // ---------------------------------------------------------------- odd servers
@@ -389,7 +463,7 @@ fn serve(cfg: Arc<ServerConfig>) -> SocketAddr {
 
 /// Answers the ClientHello with the server's first flight cut to `keep(flight)` bytes, then
 /// closes the connection without an alert.
-fn cut_after(cfg: Arc<ServerConfig>, keep: fn(&[u8]) -> usize) -> SocketAddr {
+fn cut_after(cfg: Arc<ServerConfig>, keep: Keep) -> SocketAddr {
     acceptor(move |mut tcp| {
         let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
         let mut conn = ServerConnection::new(cfg.clone()).unwrap();
@@ -409,6 +483,9 @@ fn cut_after(cfg: Arc<ServerConfig>, keep: fn(&[u8]) -> usize) -> SocketAddr {
     })
 }
 
+/// How many bytes of the server's first flight to send.
+type Keep = fn(&[u8]) -> usize;
+
 fn first_record(flight: &[u8]) -> usize {
     5 + usize::from(u16::from_be_bytes([flight[3], flight[4]]))
 }
@@ -419,7 +496,8 @@ fn tls_gate(env: &Env, addr: SocketAddr) -> (Out, Value) {
         format!("suite: t\ndefaults:\n  timeout: 5s\nchecks:\n  - name: t\n    tls: {{addr: \"{addr}\", server_name: localhost}}\n"),
     );
     let out = guarded(&["gate", "-c", &suite, "--format", "json", "--at", AT]);
-    let report: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+    let report: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
     let message = report["checks"][0]["error"].clone();
     (out, message)
 }
@@ -436,11 +514,20 @@ fn an_unknown_critical_extension_is_named_not_blamed_on_the_signature() {
         assert_eq!(out.code, 1);
         assert_eq!(error["class"], "protocol", "{error}");
         let msg = error["message"].as_str().unwrap();
-        assert!(msg.contains("unsupported critical extension (1.3.6.1.4.1.55555.1)"), "{msg}");
+        assert!(
+            msg.contains("unsupported critical extension (1.3.6.1.4.1.55555.1)"),
+            "{msg}"
+        );
         assert!(!msg.contains("signature does not verify"), "{msg}");
         let shown = guarded(&["inspect", &addr.to_string(), "--servername", "localhost"]);
         assert_eq!(shown.code, 0, "{}", shown.stderr);
-        assert!(shown.stdout.contains("unsupported critical extension (1.3.6.1.4.1.55555.1)"), "{}", shown.stdout);
+        assert!(
+            shown
+                .stdout
+                .contains("unsupported critical extension (1.3.6.1.4.1.55555.1)"),
+            "{}",
+            shown.stdout
+        );
     }
 }
 
@@ -448,16 +535,32 @@ fn an_unknown_critical_extension_is_named_not_blamed_on_the_signature() {
 fn a_malformed_san_extension_is_called_malformed_in_inspect() {
     let env = Env::new();
     // GeneralNames holding a dNSName whose length runs past the end of the extension.
-    let bad = CustomExtension::from_oid_content(&[2, 5, 29, 17], vec![0x30, 0x05, 0x82, 0x07, b'a', b'b', b'c']);
+    let bad = CustomExtension::from_oid_content(
+        &[2, 5, 29, 17],
+        vec![0x30, 0x05, 0x82, 0x07, b'a', b'b', b'c'],
+    );
     let leaf = leaf_with(bad);
     let file = env.write("bad-san.pem", pem(&leaf.0));
     let addr = serve(config(leaf, TLS13_ONLY));
     for target in [addr.to_string(), file] {
         let shown = guarded(&["inspect", &target, "--servername", "localhost"]);
         assert_eq!(shown.code, 0, "{}", shown.stderr);
-        assert!(shown.stdout.contains("SANs:     malformed subjectAltName extension ("), "{}", shown.stdout);
+        assert!(
+            shown
+                .stdout
+                .contains("SANs:     malformed subjectAltName extension ("),
+            "{}",
+            shown.stdout
+        );
         assert!(!shown.stdout.contains("(none)"), "{}", shown.stdout);
-        let json = guarded(&["inspect", &target, "--servername", "localhost", "--format", "json"]);
+        let json = guarded(&[
+            "inspect",
+            &target,
+            "--servername",
+            "localhost",
+            "--format",
+            "json",
+        ]);
         let doc: Value = serde_json::from_str(&json.stdout).unwrap();
         assert!(doc["certs"][0]["san_error"].is_string(), "{doc:#}");
     }
@@ -471,7 +574,10 @@ fn pem(der: &[u8]) -> String {
         .chunks(64)
         .map(|l| std::str::from_utf8(l).unwrap())
         .collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
 }
 
 #[test]
@@ -482,9 +588,13 @@ fn a_connection_cut_after_the_server_hello_says_how_far_the_handshake_got() {
         let der = pki.leaf.der.clone();
         (der, KeyPair::from_pem(&pki.leaf.key_pem).unwrap())
     };
-    let cases: [(_, fn(&[u8]) -> usize, &str); 2] = [
+    let cases: [(_, Keep, &str); 2] = [
         (TLS13_ONLY, first_record, "after its ServerHello ("),
-        (TLS12_ONLY, <[u8]>::len, "after its ServerHello, Certificate, ServerKeyExchange, ServerHelloDone ("),
+        (
+            TLS12_ONLY,
+            <[u8]>::len,
+            "after its ServerHello, Certificate, ServerKeyExchange, ServerHelloDone (",
+        ),
     ];
     for (versions, keep, want) in cases {
         let addr = cut_after(config(leaf(), versions), keep);

@@ -8,8 +8,8 @@ pub mod vars;
 pub use schema::*;
 pub use values::*;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::fsread::ReadError;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// A suite that loaded and validated.
@@ -206,7 +206,8 @@ fn read_env_file(
     // A missing env file is not fatal: the process environment may carry the same values.
     // Any `${env:NAME}` that then cannot be resolved names the file and why it was not read.
     // A FIFO, a device or an oversized file is a mistake in the suite, not a missing file.
-    let body = match crate::fsread::read_text(&resolved, crate::fsread::ENV_FILE_CAP, "an env file") {
+    let body = match crate::fsread::read_text(&resolved, crate::fsread::ENV_FILE_CAP, "an env file")
+    {
         Ok(b) => b,
         Err(e @ (ReadError::NotRegular { .. } | ReadError::TooLarge { .. })) => {
             return Err(SuiteError::new(path, line, key, e.to_string()));

@@ -154,7 +154,9 @@ mod tests {
         assert_eq!(check(&flow), Err(TooDeep { line: 2 }));
         let dash = format!("suite: t\nchecks:\n  {}x\n", "- ".repeat(100));
         assert_eq!(check(&dash), Err(TooDeep { line: 3 }));
-        let block: String = (0..100).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+        let block: String = (0..100)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
         assert_eq!(check(&block), Err(TooDeep { line: 65 }));
     }
 

@@ -132,7 +132,10 @@ mod tests {
     fn huge_and_zero_durations_are_refused() {
         for huge in ["18446744073709551615s", "584542046090y", "101y"] {
             let e = parse_duration(huge).unwrap_err();
-            assert!(e.contains("too long; expected at most 100y") || e.starts_with("bad duration"), "{e}");
+            assert!(
+                e.contains("too long; expected at most 100y") || e.starts_with("bad duration"),
+                "{e}"
+            );
             assert!(parse_threshold(huge).is_err());
         }
         assert_eq!(parse_duration("100y").unwrap(), MAX_SPAN);

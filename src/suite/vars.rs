@@ -131,10 +131,12 @@ pub fn substitute_text(text: &str, scope: &Scope) -> Result<String, VarError> {
         let (code, comment) = line.split_at(cut);
         let room = MAX_EXPANDED_BYTES.saturating_sub(out.len() + comment.len());
         let what = "the substituted suite (8 MiB)";
-        let code = scope.substitute_within(code, room, what).map_err(|message| VarError {
-            line: Some(i + 1),
-            message,
-        })?;
+        let code = scope
+            .substitute_within(code, room, what)
+            .map_err(|message| VarError {
+                line: Some(i + 1),
+                message,
+            })?;
         out.push_str(&code);
         out.push_str(comment);
     }
@@ -235,7 +237,10 @@ mod tests {
             s.vars.insert(format!("a{i}"), prev.repeat(16));
         }
         let e = s.resolve_vars().unwrap_err();
-        assert!(e.starts_with("a2: ${a0} makes one variable (64 KiB) too long"), "{e}");
+        assert!(
+            e.starts_with("a2: ${a0} makes one variable (64 KiB) too long"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -245,7 +250,9 @@ mod tests {
         let line = format!("k: {}\n", "${big}".repeat(200));
         let e = substitute_text(&line, &s).unwrap_err();
         assert_eq!(e.line, Some(1));
-        assert!(e.message.contains("${big} makes the substituted suite (8 MiB) too long"));
+        assert!(e
+            .message
+            .contains("${big} makes the substituted suite (8 MiB) too long"));
     }
 
     #[test]
