@@ -124,7 +124,7 @@ fn read_suite(path: &Path) -> Result<String, SuiteError> {
             crate::fsread::ReadError::NotFound { .. } => "; pass an existing file with -c",
             _ => "",
         };
-        err(format!("cannot read the suite file: {e}{hint}"))
+        err(format!("cannot read the suite file: {}{hint}", e.detail()))
     })?;
     String::from_utf8(bytes).map_err(|_| err("suite file is not UTF-8 text".into()))
 }
