@@ -280,6 +280,29 @@ fn huge_and_zero_durations_in_a_suite_are_load_errors_in_gate_lint_and_serve() {
     }
 }
 
+const ISSUE: &[&str] = &[
+    "rotate", "issue", "--mount", "pki", "--role", "r", "--cn", "a", "--key", "k.pem", "--cert",
+    "c.pem",
+];
+
+#[test]
+fn huge_durations_in_a_plan_are_load_errors() {
+    let env = Env::new();
+    let suite = env.write(
+        "s.yaml",
+        "suite: t\nplan:\n  wait: 18446744073709551615s\n  steps:\n    - name: one\n      gate: s1\n      actions:\n        - issue: { mount: pki, role: r, cn: a, key: k.pem, cert: c.pem }\nchecks:\n  - name: a\n    stage: s1\n    tls: { addr: \"127.0.0.1:1\" }\n",
+    );
+    for args in [
+        vec!["lint", "-c", &suite],
+        vec!["rotate", "plan", "-c", &suite, "--dry-run"],
+    ] {
+        let out = guarded(&args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        let want = "plan: duration \"18446744073709551615s\" is too long; expected at most 100y";
+        assert!(out.stderr.contains(want), "{args:?}: {}", out.stderr);
+    }
+}
+
 #[test]
 fn huge_and_zero_duration_flags_are_usage_errors() {
     let env = Env::new();
@@ -318,6 +341,18 @@ fn huge_and_zero_duration_flags_are_usage_errors() {
         (
             vec!["inspect", "127.0.0.1:1", "--timeout", "0s"],
             "timeout \"0s\" is zero",
+        ),
+        (
+            [ISSUE, &["--renew-below", years]].concat(),
+            "expiry threshold \"584542046090y\" is too long; expected at most 100y",
+        ),
+        (
+            [ISSUE, &["--ttl", huge]].concat(),
+            "duration \"18446744073709551615s\" is too long; expected at most 100y",
+        ),
+        (
+            vec!["rotate", "reload", "--timeout", huge, "--", "true"],
+            "is too long; expected at most 100y",
         ),
     ];
     for (args, want) in cases {
