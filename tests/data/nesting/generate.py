@@ -16,6 +16,8 @@ PIECES = [
     "#", " #c", "|", ">", "|2", ">-", "|+", "!t ", "!t", "&a ", "*a", "a", "key", "x y", " ",
     "  ", "\t", "\n", "\n", "\n  ", "\n    ", "\n ", "\n- ", "\n  - ", "---\n", "...\n", "x: ",
     '"]]]"', "'[['", "%YAML 1.2\n", "\r\n", "\\", "]]", "[[", "é", "a:b", "a:[", "http://x",
+    "\n      ", "|1", ">2", "\n  key: |\n", "\n- |\n", "\n   ", "\n     ", "k: ", "\n  k: ",
+    "\n    - ", "\\\n",
 ]
 
 
@@ -38,7 +40,7 @@ def depth(text):
 def main():
     rng = random.Random(8)
     seen = set()
-    while len(seen) < 6000:
+    while len(seen) < 8000:
         text = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 40)))
         if text in seen:
             continue
