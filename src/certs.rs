@@ -101,6 +101,10 @@ fn file_error(e: crate::fsread::ReadError, expected: &'static str) -> FileError 
         },
         R::TooLarge { path, .. } => FileError::TooLarge { path, expected },
         R::Io { path, detail } => FileError::Unreadable { path, detail },
+        R::NotText { path, .. } => FileError::Unreadable {
+            path,
+            detail: "not UTF-8 text".into(),
+        },
     }
 }
 

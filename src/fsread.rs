@@ -36,6 +36,8 @@ pub enum ReadError {
         cap: u64,
         what: &'static str,
     },
+    #[error("{path}: not UTF-8 text; expected {what} in UTF-8")]
+    NotText { path: String, what: &'static str },
     #[error("{path}: cannot read: {detail}")]
     Io { path: String, detail: String },
 }
@@ -57,6 +59,7 @@ impl ReadError {
             ReadError::PermissionDenied { .. } => "permission_denied",
             ReadError::NotRegular { .. } => "not_regular_file",
             ReadError::TooLarge { .. } => "too_large",
+            ReadError::NotText { .. } => "not_text",
             ReadError::Io { .. } => "read_failed",
         }
     }
@@ -69,6 +72,7 @@ impl ReadError {
             | ReadError::PermissionDenied { path }
             | ReadError::NotRegular { path, .. }
             | ReadError::TooLarge { path, .. }
+            | ReadError::NotText { path, .. }
             | ReadError::Io { path, .. } => path,
         };
         match text
@@ -171,12 +175,11 @@ pub fn read(path: &Path, cap: u64, what: &'static str) -> Result<Vec<u8>, ReadEr
     Ok(buf)
 }
 
-/// Reads a whole regular file as UTF-8 text (invalid sequences replaced).
+/// Reads a whole regular file that must be UTF-8 text.
 pub fn read_text(path: &Path, cap: u64, what: &'static str) -> Result<String, ReadError> {
-    let bytes = read(path, cap, what)?;
-    Ok(match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    String::from_utf8(read(path, cap, what)?).map_err(|_| ReadError::NotText {
+        path: path.display().to_string(),
+        what,
     })
 }
 
@@ -228,5 +231,14 @@ mod tests {
             .to_string()
             .contains("larger than 99 bytes (the limit for a test)"));
         assert_eq!(read_tail(&f, 10).unwrap().len(), 10);
+    }
+
+    #[test]
+    fn text_must_be_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"a: \xff\n").unwrap();
+        let e = read_text(&f, 100, "a web config").unwrap_err();
+        assert_eq!(e.detail(), "not UTF-8 text; expected a web config in UTF-8");
     }
 }
