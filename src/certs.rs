@@ -7,7 +7,7 @@ use std::path::Path;
 use x509_parser::prelude::*;
 
 /// Largest certificate, key or bundle file read.
-pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = crate::fsread::PEM_CAP;
 
 /// Why a local PEM file could not be used. `class()` is the stable reason token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,10 +23,17 @@ pub enum FileError {
         path: String,
         expected: &'static str,
     },
-    #[error("{path}: file is {size} bytes, over the 10 MiB limit; expected a PEM {expected}")]
+    #[error(
+        "{path}: larger than the 4 MiB limit; expected a PEM {expected} (is it the right file?)"
+    )]
     TooLarge {
         path: String,
-        size: u64,
+        expected: &'static str,
+    },
+    #[error("{path}: is {kind}; expected a regular file holding a PEM {expected}")]
+    NotRegular {
+        path: String,
+        kind: &'static str,
         expected: &'static str,
     },
     #[error("{path}: file is DER (binary), expected PEM; convert it: openssl x509 -inform der -in {path} -out {path}.pem")]
@@ -60,6 +67,7 @@ impl FileError {
             FileError::Unreadable { .. } => "read_failed",
             FileError::Empty { .. } => "empty",
             FileError::TooLarge { .. } => "too_large",
+            FileError::NotRegular { .. } => "not_regular_file",
             FileError::DerNotPem { .. } => "der_not_pem",
             FileError::BadPem { .. } => "bad_pem",
             FileError::NoneFound { .. } => "no_certificate_found",
@@ -68,36 +76,36 @@ impl FileError {
     }
 }
 
-/// Reads a file with the size limit, classifying I/O errors.
+/// Reads a regular file of at most `MAX_FILE_BYTES`, classifying I/O errors.
 pub fn read_limited(path: &Path, expected: &'static str) -> Result<Vec<u8>, FileError> {
-    let p = path.display().to_string();
-    let io = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::NotFound => FileError::NotFound { path: p.clone() },
-        std::io::ErrorKind::PermissionDenied => FileError::PermissionDenied { path: p.clone() },
-        _ => FileError::Unreadable {
-            path: p.clone(),
-            detail: e.to_string(),
-        },
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.is_dir() {
-        return Err(FileError::Unreadable {
-            path: p,
-            detail: "is a directory".into(),
-        });
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(FileError::TooLarge {
-            path: p,
-            size: meta.len(),
+    let bytes = crate::fsread::read(path, MAX_FILE_BYTES, "a PEM file")
+        .map_err(|e| file_error(e, expected))?;
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(FileError::Empty {
+            path: path.display().to_string(),
             expected,
         });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(FileError::Empty { path: p, expected });
-    }
     Ok(bytes)
+}
+
+fn file_error(e: crate::fsread::ReadError, expected: &'static str) -> FileError {
+    use crate::fsread::ReadError as R;
+    match e {
+        R::NotFound { path } => FileError::NotFound { path },
+        R::PermissionDenied { path } => FileError::PermissionDenied { path },
+        R::NotRegular { path, kind } => FileError::NotRegular {
+            path,
+            kind,
+            expected,
+        },
+        R::TooLarge { path, .. } => FileError::TooLarge { path, expected },
+        R::Io { path, detail } => FileError::Unreadable { path, detail },
+        R::NotText { path, .. } => FileError::Unreadable {
+            path,
+            detail: "not UTF-8 text".into(),
+        },
+    }
 }
 
 /// Reads every certificate of a PEM file (a cert, a fullchain, a bundle), in file order.
@@ -269,6 +277,45 @@ pub fn sans(cert: &X509Certificate<'_>) -> Vec<String> {
         .general_names
         .iter()
         .filter_map(general_name)
+        .collect()
+}
+
+/// Why a certificate's subjectAltName extension cannot be read; `None` when it reads or is
+/// absent. A malformed extension otherwise looks like "no SANs".
+pub fn san_problem(der: &[u8]) -> Option<String> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let err = cert.subject_alternative_name().err()?;
+    let detail = cert
+        .extensions()
+        .iter()
+        .filter(|e| e.oid == x509_parser::oid_registry::OID_X509_EXT_SUBJECT_ALT_NAME)
+        .find_map(|e| e.parsed_extension().error().map(|x| x.to_string()))
+        .unwrap_or_else(|| err.to_string());
+    Some(detail)
+}
+
+/// Extensions WebPKI (rustls) understands when marked critical: key usage, SAN, basic and
+/// name constraints, CRL distribution points, extended key usage, and SCT lists.
+const UNDERSTOOD_CRITICAL: [&str; 7] = [
+    "2.5.29.15",
+    "2.5.29.17",
+    "2.5.29.19",
+    "2.5.29.30",
+    "2.5.29.31",
+    "2.5.29.37",
+    "1.3.6.1.4.1.11129.2.4.2",
+];
+
+/// OIDs of the critical extensions rustls refuses a certificate for (unknown to WebPKI).
+pub fn unsupported_critical(der: &[u8]) -> Vec<String> {
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return vec![];
+    };
+    cert.extensions()
+        .iter()
+        .filter(|e| e.critical)
+        .map(|e| e.oid.to_id_string())
+        .filter(|oid| !UNDERSTOOD_CRITICAL.contains(&oid.as_str()))
         .collect()
 }
 

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod engine;
 pub mod expect;
 pub mod exporter;
+pub mod fsread;
 pub mod model;
 pub mod probe;
 pub mod report;

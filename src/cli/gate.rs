@@ -1,6 +1,6 @@
 //! `rotcheck gate`: run the selected checks once (or until they pass) and exit 0/1/2.
 
-use super::{emit, error, parse_at, parse_dur, EXIT_USAGE};
+use super::{emit, error, parse_at, parse_interval, parse_wait, EXIT_USAGE};
 use crate::engine::{self, RunOptions, Selection};
 use crate::report::{self, Format, RenderOptions};
 use crate::suite;
@@ -30,10 +30,10 @@ pub struct GateArgs {
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// Re-run failing checks until all pass or this much time has passed (e.g. 60s).
-    #[arg(long, value_parser = parse_dur)]
+    #[arg(long, value_parser = parse_wait)]
     pub wait: Option<std::time::Duration>,
     /// Pause between re-runs with --wait.
-    #[arg(long, value_parser = parse_dur, default_value = "2s")]
+    #[arg(long, value_parser = parse_interval, default_value = "2s")]
     pub interval: std::time::Duration,
     /// Warnings fail the gate too.
     #[arg(long)]

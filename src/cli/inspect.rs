@@ -3,7 +3,7 @@
 //! type, SHA-256, serial, and the chain order. Exit 0 when it could read or connect, 2 else.
 
 use super::verify::OutputFormat;
-use super::{error, parse_at, parse_dur, runtime, EXIT_USAGE};
+use super::{error, parse_at, parse_timeout, runtime, EXIT_USAGE};
 use crate::certs;
 use crate::expect::chain::issued_by;
 use crate::model::CertFacts;
@@ -23,7 +23,7 @@ pub struct InspectArgs {
     #[arg(long)]
     pub servername: Option<String>,
     /// Budget for DNS, connect and handshake.
-    #[arg(long, value_parser = parse_dur, default_value = "5s")]
+    #[arg(long, value_parser = parse_timeout, default_value = "5s")]
     pub timeout: Duration,
     /// Compute time left at this RFC 3339 instant instead of now.
     #[arg(long, value_parser = parse_at)]
@@ -152,8 +152,10 @@ fn json(seen: &Seen, now: i64) -> String {
     let certs: Vec<serde_json::Value> = facts
         .iter()
         .zip(&ord.issued_by_next)
-        .map(|(f, next)| {
+        .zip(&seen.certs)
+        .map(|((f, next), der)| {
             let mut v = serde_json::to_value(f).unwrap_or_default();
+            v["san_error"] = serde_json::json!(certs::san_problem(der));
             v["seconds_left"] = serde_json::json!(f.not_after_unix - now);
             v["issued_by_next"] = serde_json::json!(next);
             v
@@ -184,7 +186,7 @@ fn human(seen: &Seen, now: i64) -> String {
     let ord = order(&seen.certs, &facts);
     let mut s = header(seen);
     for (i, f) in facts.iter().enumerate() {
-        s.push_str(&describe(i, f, now));
+        s.push_str(&describe(i, f, &seen.certs[i], now));
         s.push_str(&link_line(i, &facts, ord.issued_by_next[i]));
     }
     s.push_str(&summary(&ord));
@@ -215,12 +217,20 @@ fn header(seen: &Seen) -> String {
     s
 }
 
-fn describe(i: usize, f: &CertFacts, now: i64) -> String {
-    let sans = if f.sans.is_empty() {
-        "(none)".to_string()
-    } else {
-        f.sans.join(", ")
-    };
+/// The SAN line: the names, `(none)`, or why the extension cannot be read.
+fn san_text(f: &CertFacts, problem: Option<String>) -> String {
+    match problem {
+        Some(detail) => format!(
+            "malformed subjectAltName extension ({detail}); expected a DER list of names: \
+             clients will not match any name; reissue the certificate"
+        ),
+        None if f.sans.is_empty() => "(none)".to_string(),
+        None => f.sans.join(", "),
+    }
+}
+
+fn describe(i: usize, f: &CertFacts, der: &[u8], now: i64) -> String {
+    let sans = san_text(f, certs::san_problem(der));
     format!(
         "\n#{n} {pos}\n  subject:  {}\n  issuer:   {}\n  SANs:     {sans}\n  validity: {} .. {} ({})\n  key:      {}\n  sha256:   {}\n  serial:   {}\n",
         f.subject,

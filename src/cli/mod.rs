@@ -57,7 +57,17 @@ pub fn parse_at(s: &str) -> Result<std::time::SystemTime, String> {
         .map_err(|e| format!("bad --at {s:?} ({e}); write RFC 3339, e.g. 2026-12-01T00:00:00Z"))
 }
 
-/// Parses a humantime duration flag.
-pub fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
-    crate::suite::parse_duration(s)
+/// Parses a timeout flag (more than zero, at most 1h).
+pub fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    crate::suite::parse_timeout(s)
+}
+
+/// Parses an interval flag (more than zero, at most 24h).
+pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    crate::suite::parse_interval(s)
+}
+
+/// Parses a wait flag (zero to 24h).
+pub fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    crate::suite::parse_wait(s)
 }

@@ -1,6 +1,6 @@
 //! `rotcheck serve`: run the suite continuously and serve Prometheus metrics until SIGTERM.
 
-use super::{error, parse_dur, EXIT_USAGE};
+use super::{error, parse_interval, EXIT_USAGE};
 use crate::exporter::{self, ServeOptions};
 use std::path::PathBuf;
 
@@ -15,7 +15,7 @@ pub struct ServeArgs {
     pub listen: String,
     /// Run each check this often, unless the check sets its own interval
     /// (default: the suite's defaults.interval, 60s when unset).
-    #[arg(long, value_parser = parse_dur)]
+    #[arg(long, value_parser = parse_interval)]
     pub interval: Option<std::time::Duration>,
     /// Prometheus exporter-toolkit web config: TLS, client certificates, basic auth.
     #[arg(long = "web-config")]

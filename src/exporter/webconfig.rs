@@ -114,9 +114,14 @@ impl WebConfig {
     /// Reads and validates a web config file.
     pub fn load(path: &Path) -> Result<Self, WebConfigError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| WebConfigError::Read {
+        let text = crate::fsread::read_text(path, crate::fsread::WEB_CONFIG_CAP, "a web config")
+            .map_err(|e| WebConfigError::Read {
+                path: p.clone(),
+                detail: e.detail(),
+            })?;
+        crate::suite::nesting::check(&text).map_err(|e| WebConfigError::Parse {
             path: p.clone(),
-            detail: e.to_string(),
+            detail: format!("line {}: {}", e.line, e.message()),
         })?;
         let file: WebFile = if text.trim().is_empty() {
             WebFile::default()

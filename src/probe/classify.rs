@@ -38,6 +38,13 @@ pub struct Peer {
     pub head: Vec<u8>,
     /// How many bytes the peer sent in all.
     pub received: u64,
+    /// How far the server's handshake got (`ServerHello, Certificate, …`); `None` before a
+    /// ServerHello.
+    pub reached: Option<String>,
+    /// The server finished its TLS 1.2 flight (ServerHelloDone) and waited for us.
+    pub server_done: bool,
+    /// Critical extensions of the presented leaf that rustls does not support (OIDs).
+    pub unsupported_critical: Vec<String>,
 }
 
 /// A classified connection failure.
@@ -81,7 +88,7 @@ pub fn timeout(phase: Phase, peer: &Peer, budget: Duration) -> Failure {
         Phase::Resolve => format!("the DNS lookup for {} did not finish within {t}; is the resolver reachable?", peer.addr),
         Phase::Connect => format!("no TCP connection to {} within {t} (SYN unanswered); is a firewall dropping packets, or is the host down?", peer.addr),
         _ if peer.received == 0 => format!("connected to {} but got no TLS answer within {t}; the listener accepted and stalled: is the process hung, or is this a port that waits for the client to speak first?", peer.addr),
-        _ => format!("the TLS handshake with {} did not finish within {t} (the peer stopped after {} bytes); is the server overloaded or hung?", peer.addr, peer.received),
+        _ => format!("the TLS handshake with {} did not finish within {t} (the peer stopped after {} bytes{}); is the server overloaded or hung?", peer.addr, peer.received, sent(peer)),
     };
     Failure::new(FailureClass::Timeout, msg)
 }
@@ -143,17 +150,29 @@ fn reset(phase: Phase, peer: &Peer) -> Failure {
     Failure::new(
         FailureClass::Reset,
         format!(
-            "connection reset by peer (errno 104) {} with {}; {hint}",
+            "connection reset by peer (errno 104) {} with {}{}; {hint}",
             phase.during(),
-            peer.addr
+            peer.addr,
+            sent(peer)
         ),
     )
 }
 
+/// `, after its ServerHello, Certificate` when the server's handshake got that far.
+fn sent(peer: &Peer) -> String {
+    peer.reached
+        .as_deref()
+        .map(|r| format!(", after its {r}"))
+        .unwrap_or_default()
+}
+
 fn eof(phase: Phase, peer: &Peer) -> Failure {
-    let msg = match phase {
-        Phase::AfterHandshake => format!("{} closed the connection right after the handshake without close_notify; expected it to wait for a request: does it reject our client certificate?", peer.addr),
-        _ => format!("{} closed the connection during the handshake after {} bytes, without a TLS alert; expected a ServerHello: is this a TLS port, and does the server accept our SNI ({}) and client certificate?", peer.addr, peer.received, peer.sni.as_deref().unwrap_or("none")),
+    let sni = peer.sni.as_deref().unwrap_or("none");
+    let msg = match (phase, &peer.reached) {
+        (Phase::AfterHandshake, _) => format!("{} closed the connection right after the handshake without close_notify; expected it to wait for a request: does it reject our client certificate?", peer.addr),
+        (_, None) => format!("{} closed the connection during the handshake after {} bytes, without a TLS alert and before any ServerHello; expected a ServerHello: is this a TLS port, and does the server accept our SNI ({sni})?", peer.addr, peer.received),
+        (_, Some(r)) if peer.server_done => format!("{} closed the connection during the handshake without a TLS alert, after its {r} ({} bytes): it stopped when our certificate, key exchange and Finished arrived; expected its Finished: does it reject our client certificate or key exchange? See the server's log", peer.addr, peer.received),
+        (_, Some(r)) => format!("{} closed the connection during the handshake without a TLS alert, after its {r} ({} bytes); expected it to finish the handshake: is the server crashing mid-handshake, or is a proxy cutting the connection? See the server's log", peer.addr, peer.received),
     };
     Failure::new(FailureClass::Eof, msg)
 }
@@ -162,10 +181,7 @@ fn classify_tls(e: &rustls::Error, phase: Phase, peer: &Peer) -> Failure {
     match e {
         rustls::Error::AlertReceived(a) => alert(u8::from(*a), phase, peer),
         _ if !looks_like_tls(&peer.head) => not_tls(peer),
-        rustls::Error::InvalidCertificate(c) => Failure::new(
-            FailureClass::Protocol,
-            format!("the server's handshake signature does not verify with the key of the certificate it presented ({c:?}); expected the server to hold its certificate's key: wrong key file installed, or an RSA key under 2048 bits?"),
-        ),
+        rustls::Error::InvalidCertificate(c) => unusable_certificate(c, peer),
         rustls::Error::PeerIncompatible(p) => Failure::new(
             FailureClass::Protocol,
             format!("{} speaks TLS but nothing rotcheck accepts ({p:?}); expected TLS 1.2 or 1.3 with a modern cipher suite", peer.addr),
@@ -179,6 +195,37 @@ fn classify_tls(e: &rustls::Error, phase: Phase, peer: &Peer) -> Failure {
             format!("{} broke the TLS protocol {} ({other}); expected a well-formed TLS 1.2/1.3 handshake: is a proxy or load balancer in the way?", peer.addr, phase.during()),
         ),
     }
+}
+
+/// The presented certificate could not verify the handshake: say why the certificate itself
+/// is unusable when it is, and blame the signature only when it is the signature.
+fn unusable_certificate(c: &rustls::CertificateError, peer: &Peer) -> Failure {
+    use rustls::CertificateError as C;
+    let msg = match c {
+        C::BadSignature => "the server's handshake signature does not verify with the key of the certificate it presented; expected the server to hold its certificate's key: wrong key file installed, or an RSA key under 2048 bits?".into(),
+        C::BadEncoding => format!("{} presented a leaf certificate that is not valid DER; expected a well-formed X.509 certificate: reissue it", peer.addr),
+        C::Other(o) if is_critical_extension(o) => critical_extension(peer),
+        C::UnsupportedSignatureAlgorithmContext { .. }
+        | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => format!("{} presented a certificate whose key or signature algorithm rustls does not support; expected RSA (2048+ bits), ECDSA P-256/P-384 or Ed25519", peer.addr),
+        other => format!("{} presented a certificate rustls cannot use to verify the handshake ({other}); expected a well-formed X.509 certificate with a supported key", peer.addr),
+    };
+    Failure::new(FailureClass::Protocol, msg)
+}
+
+fn is_critical_extension(o: &rustls::OtherError) -> bool {
+    matches!(
+        o.0.downcast_ref::<webpki::Error>(),
+        Some(webpki::Error::UnsupportedCriticalExtension)
+    )
+}
+
+fn critical_extension(peer: &Peer) -> String {
+    let which = match peer.unsupported_critical.as_slice() {
+        [] => "an unsupported critical extension".to_string(),
+        [one] => format!("an unsupported critical extension ({one})"),
+        many => format!("unsupported critical extensions ({})", many.join(", ")),
+    };
+    format!("{} presented a leaf certificate with {which}; TLS clients must refuse a certificate with a critical extension they do not know; expected only standard extensions to be critical: reissue it without marking that extension critical", peer.addr)
 }
 
 /// A TLS record starts with content type 20..=24 and major version 3.

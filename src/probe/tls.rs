@@ -18,6 +18,7 @@
 //! out: clients use their own copy from the trust store.
 
 pub mod client;
+pub mod progress;
 
 use crate::certs::{self, FileError};
 use crate::expect::{chain, expiry, issuer, names};

@@ -1,5 +1,6 @@
 //! Loading a suite file: read, substitute variables, parse with locations, validate.
 
+pub mod nesting;
 pub mod schema;
 pub mod values;
 pub mod vars;
@@ -7,6 +8,7 @@ pub mod vars;
 pub use schema::*;
 pub use values::*;
 
+use crate::fsread::ReadError;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -61,7 +63,7 @@ impl SuiteError {
 }
 
 /// Largest suite file accepted.
-const MAX_SUITE_BYTES: u64 = 4 * 1024 * 1024;
+const MAX_SUITE_BYTES: u64 = crate::fsread::SUITE_CAP;
 
 /// Reads and validates a suite file.
 pub fn load(path: &Path) -> Result<Suite, SuiteError> {
@@ -117,18 +119,13 @@ fn refine_key(mut e: SuiteError, text: &str) -> SuiteError {
 
 fn read_suite(path: &Path) -> Result<String, SuiteError> {
     let err = |m: String| SuiteError::new(path, None, None, m);
-    let meta = std::fs::metadata(path).map_err(|e| {
-        err(format!(
-            "cannot read the suite file: {e}; pass an existing file with -c"
-        ))
+    let bytes = crate::fsread::read(path, MAX_SUITE_BYTES, "a suite file").map_err(|e| {
+        let hint = match e {
+            crate::fsread::ReadError::NotFound { .. } => "; pass an existing file with -c",
+            _ => "",
+        };
+        err(format!("cannot read the suite file: {}{hint}", e.detail()))
     })?;
-    if meta.len() > MAX_SUITE_BYTES {
-        return Err(err(format!(
-            "suite file is {} bytes; the limit is 4 MiB",
-            meta.len()
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read the suite file: {e}")))?;
     String::from_utf8(bytes).map_err(|_| err("suite file is not UTF-8 text".into()))
 }
 
@@ -138,11 +135,13 @@ pub fn load_str(text: &str, path: &Path) -> Result<Suite, SuiteError> {
         let msg = "the suite file is empty; expected at least `suite: NAME` and `checks:`";
         return Err(SuiteError::new(path, None, None, msg.into()));
     }
+    too_deep(text, path)?;
     let scope = build_scope(text, path)?;
     let substituted = vars::substitute_text(text, &scope).map_err(|e| {
         let key = e.line.and_then(|l| key_before_var(text, l));
         SuiteError::new(path, e.line, key, e.message)
     })?;
+    too_deep(&substituted, path)?;
     let file: SuiteFile = serde_yaml_ng::from_str(&substituted)
         .map_err(|e| refine_key(yaml_error(path, &e), &substituted))?;
     validate(&file, &substituted, path)?;
@@ -151,6 +150,11 @@ pub fn load_str(text: &str, path: &Path) -> Result<Suite, SuiteError> {
         path: path.to_path_buf(),
         env: scope.env_file,
     })
+}
+
+/// Refuses deep nesting before the YAML parser sees it (parsing it is quadratic).
+fn too_deep(text: &str, path: &Path) -> Result<(), SuiteError> {
+    nesting::check(text).map_err(|e| SuiteError::new(path, Some(e.line), None, e.message()))
 }
 
 /// Reads `vars` and `env_file` from the raw document before anything else is parsed.
@@ -201,10 +205,15 @@ fn read_env_file(
     let resolved = resolve_relative(path, &name);
     // A missing env file is not fatal: the process environment may carry the same values.
     // Any `${env:NAME}` that then cannot be resolved names the file and why it was not read.
-    let body = match std::fs::read_to_string(&resolved) {
+    // A FIFO, a device or an oversized file is a mistake in the suite, not a missing file.
+    let body = match crate::fsread::read_text(&resolved, crate::fsread::ENV_FILE_CAP, "an env file")
+    {
         Ok(b) => b,
+        Err(e @ (ReadError::NotRegular { .. } | ReadError::TooLarge { .. })) => {
+            return Err(SuiteError::new(path, line, key, e.to_string()));
+        }
         Err(e) => {
-            scope.env_file_name = Some(format!("{} could not be read: {e}", resolved.display()));
+            scope.env_file_name = Some(format!("could not be read: {e}"));
             return Ok(());
         }
     };

@@ -28,12 +28,18 @@ pub struct SuiteFile {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
-    #[serde(default = "default_timeout")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "super::values::de_timeout"
+    )]
     pub timeout: Dur,
     #[serde(default)]
     pub expiry: ExpiryThresholds,
     /// How often `serve` runs each check.
-    #[serde(default = "default_interval")]
+    #[serde(
+        default = "default_interval",
+        deserialize_with = "super::values::de_interval"
+    )]
     pub interval: Dur,
 }
 
@@ -109,9 +115,9 @@ pub struct CheckSpec {
     pub tags: Vec<String>,
     #[serde(default)]
     pub severity: Severity,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::values::de_opt_timeout")]
     pub timeout: Option<Dur>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::values::de_opt_interval")]
     pub interval: Option<Dur>,
     #[serde(default)]
     pub description: Option<String>,

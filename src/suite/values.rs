@@ -5,7 +5,7 @@ use serde::{de::Error, Deserialize, Deserializer};
 use std::fmt;
 use std::time::Duration;
 
-/// A humantime duration (`5s`, `720h`, `21d`).
+/// A humantime duration (`5s`, `720h`, `21d`), at most `MAX_SPAN`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub Duration);
 
@@ -16,11 +16,136 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-/// Parses a humantime duration with a message that says what is allowed.
+const HOUR: u64 = 3600;
+
+/// Longest check timeout (suite `timeout:`, `inspect --timeout`).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(HOUR);
+/// Longest interval (`serve` schedules, `gate --interval`) and `gate --wait`.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * HOUR);
+/// Longest duration of any kind: expiry windows, TTLs, waits. 100 years (of 365.25 days)
+/// keeps every sum with a clock reading far from overflow.
+pub const MAX_SPAN: Duration = Duration::from_secs(100 * 8766 * HOUR);
+
+/// What a duration is for, with its allowed range.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    what: &'static str,
+    max: Duration,
+    max_text: &'static str,
+    zero_ok: bool,
+}
+
+const SPAN: Bound = Bound {
+    what: "duration",
+    max: MAX_SPAN,
+    max_text: "100y",
+    zero_ok: true,
+};
+const TIMEOUT: Bound = Bound {
+    what: "timeout",
+    max: MAX_TIMEOUT,
+    max_text: "1h",
+    zero_ok: false,
+};
+const INTERVAL: Bound = Bound {
+    what: "interval",
+    max: MAX_INTERVAL,
+    max_text: "24h",
+    zero_ok: false,
+};
+const WAIT: Bound = Bound {
+    what: "wait",
+    max: MAX_INTERVAL,
+    max_text: "24h",
+    zero_ok: true,
+};
+
+/// Parses a humantime duration of at most 100 years, with a message that says what is allowed.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| {
-        format!("bad duration {s:?} ({e}); write a number and a unit, e.g. 5s, 2m, 720h, 21d")
-    })
+    bounded(s, SPAN)
+}
+
+/// Parses a timeout: more than zero, at most 1h.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    bounded(s, TIMEOUT)
+}
+
+/// Parses an interval between runs: more than zero, at most 24h.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    bounded(s, INTERVAL)
+}
+
+/// Parses how long to keep retrying: zero to 24h.
+pub fn parse_wait(s: &str) -> Result<Duration, String> {
+    bounded(s, WAIT)
+}
+
+fn bounded(s: &str, b: Bound) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| {
+        format!(
+            "bad {} {s:?} ({e}); write a number and a unit, e.g. 5s, 2m, 720h, 21d",
+            b.what
+        )
+    })?;
+    if d > b.max {
+        return Err(format!(
+            "{} {s:?} is too long; expected at most {}",
+            b.what, b.max_text
+        ));
+    }
+    if d.is_zero() && !b.zero_ok {
+        return Err(format!(
+            "{} {s:?} is zero; expected more than 0s and at most {}, e.g. 5s",
+            b.what, b.max_text
+        ));
+    }
+    Ok(d)
+}
+
+/// `#[serde(deserialize_with)]` for a timeout (more than zero, at most 1h).
+pub fn de_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_timeout(&s).map(Dur).map_err(D::Error::custom)
+}
+
+/// `#[serde(deserialize_with)]` for an optional timeout.
+pub fn de_opt_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Dur>, D::Error> {
+    de_timeout(d).map(Some)
+}
+
+/// `#[serde(deserialize_with)]` for an interval (more than zero, at most 24h).
+pub fn de_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_interval(&s).map(Dur).map_err(D::Error::custom)
+}
+
+/// `#[serde(deserialize_with)]` for an optional interval.
+pub fn de_opt_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Dur>, D::Error> {
+    de_interval(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_and_zero_durations_are_refused() {
+        for huge in ["18446744073709551615s", "584542046090y", "101y"] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(
+                e.contains("too long; expected at most 100y") || e.starts_with("bad duration"),
+                "{e}"
+            );
+            assert!(parse_threshold(huge).is_err());
+        }
+        assert_eq!(parse_duration("100y").unwrap(), MAX_SPAN);
+        assert!(parse_timeout("1h 1s").unwrap_err().contains("at most 1h"));
+        assert!(parse_timeout("0s").unwrap_err().contains("is zero"));
+        assert_eq!(parse_timeout("1h").unwrap(), MAX_TIMEOUT);
+        assert!(parse_interval("25h").unwrap_err().contains("at most 24h"));
+        assert!(parse_interval("0s").is_err());
+        assert_eq!(parse_wait("0s").unwrap(), Duration::ZERO);
+    }
 }
 
 /// A Unix file mode, written as octal (`"0600"`, `"600"`, `0o600`).
@@ -97,9 +222,13 @@ pub fn parse_threshold(s: &str) -> Result<Threshold, String> {
         }
         return Ok(Threshold::Ratio(v / 100.0));
     }
-    humantime::parse_duration(t)
-        .map(Threshold::Remaining)
-        .map_err(|_| threshold_help(s))
+    let d = humantime::parse_duration(t).map_err(|_| threshold_help(s))?;
+    if d > MAX_SPAN {
+        return Err(format!(
+            "expiry threshold {s:?} is too long; expected at most 100y, or a share of the lifetime (33%)"
+        ));
+    }
+    Ok(Threshold::Remaining(d))
 }
 
 fn threshold_help(s: &str) -> String {

@@ -49,7 +49,12 @@ impl Scope {
 
     /// Replaces every `${...}` in `s`.
     pub fn substitute(&self, s: &str) -> Result<String, String> {
-        let mut out = String::with_capacity(s.len());
+        self.substitute_within(s, MAX_EXPANDED_BYTES, "the substituted text")
+    }
+
+    /// Replaces every `${...}` in `s`; the result may be at most `cap` bytes (`what` names it).
+    fn substitute_within(&self, s: &str, cap: usize, what: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(s.len().min(cap));
         let mut rest = s;
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
@@ -57,9 +62,13 @@ impl Scope {
             let end = after
                 .find('}')
                 .ok_or_else(|| format!("unclosed `${{` in {s:?}"))?;
-            let value = self.lookup(after[..end].trim())?;
+            let name = after[..end].trim();
+            let value = self.lookup(name)?;
             if value.contains('\n') {
-                return Err(format!("variable ${{{}}} holds a newline", &after[..end]));
+                return Err(format!("variable ${{{name}}} holds a newline"));
+            }
+            if out.len() + value.len() > cap {
+                return Err(too_long(name, what));
             }
             out.push_str(&value);
             rest = &after[end + 1..];
@@ -68,14 +77,24 @@ impl Scope {
         Ok(out)
     }
 
-    /// Resolves vars that refer to other vars or the environment, in a few rounds.
+    /// Resolves vars that refer to other vars or the environment, in a few rounds. Each value
+    /// stays under `MAX_VALUE_BYTES` and all of them under `MAX_EXPANDED_BYTES`, so variables
+    /// that repeat each other cannot grow exponentially.
     pub fn resolve_vars(&mut self) -> Result<(), String> {
         for _ in 0..8 {
             let mut changed = false;
             let snapshot = self.clone();
-            for v in self.vars.values_mut() {
+            let mut total: usize = self.vars.values().map(String::len).sum();
+            for (k, v) in self.vars.iter_mut() {
                 if v.contains("${") {
-                    *v = snapshot.substitute(v)?;
+                    let new = snapshot
+                        .substitute_within(v, MAX_VALUE_BYTES, "one variable (64 KiB)")
+                        .map_err(|e| format!("{k}: {e}"))?;
+                    total = total - v.len() + new.len();
+                    if total > MAX_EXPANDED_BYTES {
+                        return Err(format!("{k}: {}", too_long_all()));
+                    }
+                    *v = new;
                     changed = true;
                 }
             }
@@ -87,6 +106,22 @@ impl Scope {
     }
 }
 
+/// Largest value one variable may expand to.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Largest suite text after substitution, and largest total of all variables.
+pub const MAX_EXPANDED_BYTES: usize = 8 * 1024 * 1024;
+
+fn too_long(name: &str, what: &str) -> String {
+    format!(
+        "${{{name}}} makes {what} too long; variables that repeat other variables grow \
+         exponentially; expected each variable under 64 KiB and the substituted suite under 8 MiB"
+    )
+}
+
+fn too_long_all() -> String {
+    "all variables together expand past 8 MiB; expected fewer or shorter variables".into()
+}
+
 /// Substitutes in the suite text line by line, leaving comments alone, so that parse errors
 /// keep their line numbers.
 pub fn substitute_text(text: &str, scope: &Scope) -> Result<String, VarError> {
@@ -94,10 +129,14 @@ pub fn substitute_text(text: &str, scope: &Scope) -> Result<String, VarError> {
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let cut = comment_start(line);
         let (code, comment) = line.split_at(cut);
-        let code = scope.substitute(code).map_err(|message| VarError {
-            line: Some(i + 1),
-            message,
-        })?;
+        let room = MAX_EXPANDED_BYTES.saturating_sub(out.len() + comment.len());
+        let what = "the substituted suite (8 MiB)";
+        let code = scope
+            .substitute_within(code, room, what)
+            .map_err(|message| VarError {
+                line: Some(i + 1),
+                message,
+            })?;
         out.push_str(&code);
         out.push_str(comment);
     }
@@ -187,6 +226,33 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn doubling_variables_stop_at_the_cap_naming_the_variable() {
+        let mut s = Scope::default();
+        s.vars.insert("a0".into(), "x".repeat(1000));
+        for i in 1..8 {
+            let prev = format!("${{a{}}}", i - 1);
+            s.vars.insert(format!("a{i}"), prev.repeat(16));
+        }
+        let e = s.resolve_vars().unwrap_err();
+        assert!(
+            e.starts_with("a2: ${a0} makes one variable (64 KiB) too long"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_substituted_suite_is_capped() {
+        let mut s = Scope::default();
+        s.vars.insert("big".into(), "x".repeat(MAX_VALUE_BYTES));
+        let line = format!("k: {}\n", "${big}".repeat(200));
+        let e = substitute_text(&line, &s).unwrap_err();
+        assert_eq!(e.line, Some(1));
+        assert!(e
+            .message
+            .contains("${big} makes the substituted suite (8 MiB) too long"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and short read. Used by the `tls` probe and by `rotcheck inspect HOST:PORT`.
 
 use crate::probe::classify::{self, Failure, Peer, Phase};
+use crate::probe::tls::progress::Progress;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::Resumption;
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -140,14 +141,15 @@ pub async fn handshake(
     let connecting = connector.connect(target.server_name.clone(), sniff);
     let mut fail = |phase, e: Option<io::Error>| {
         seen.describe(&mut peer);
+        let chain = recorder.take();
+        if let Some(leaf) = chain.first() {
+            peer.unsupported_critical = crate::certs::unsupported_critical(leaf);
+        }
         let failure = match e {
             Some(e) => classify::classify(&e, phase, &peer),
             None => classify::timeout(phase, &peer, budget),
         };
-        Failed {
-            failure,
-            chain: recorder.take(),
-        }
+        Failed { failure, chain }
     };
     let mut stream = match timeout_at(deadline, connecting).await {
         Err(_) => return Err(fail(Phase::Handshake, None)),
@@ -304,6 +306,7 @@ impl ServerCertVerifier for Recorder {
 struct Seen {
     head: Mutex<Vec<u8>>,
     received: AtomicU64,
+    progress: Mutex<Progress>,
 }
 
 impl Seen {
@@ -314,11 +317,17 @@ impl Seen {
         let mut head = self.head.lock().unwrap_or_else(|p| p.into_inner());
         let room = Self::KEEP.saturating_sub(head.len()).min(new.len());
         head.extend_from_slice(&new[..room]);
+        drop(head);
+        let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        progress.feed(new);
     }
 
     fn describe(&self, peer: &mut Peer) {
         peer.head = self.head.lock().unwrap_or_else(|p| p.into_inner()).clone();
         peer.received = self.received.load(Ordering::Relaxed);
+        let progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        peer.reached = progress.describe();
+        peer.server_done = progress.server_done();
     }
 }
 

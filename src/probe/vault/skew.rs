@@ -11,11 +11,10 @@ use crate::suite::{AgentNewer, AgentVersionSource, Expect, VersionSkewSpec};
 use crate::vault::version::{from_agent_log, from_cli_output, Product, Stated};
 use crate::vault::{VaultError, Version};
 use serde_json::Value;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// How much of the end of an agent log is read.
-const LOG_TAIL: u64 = 4 * 1024 * 1024;
+const LOG_TAIL: u64 = crate::fsread::LOG_TAIL_CAP;
 
 /// Defaults when the suite does not say: one minor version apart, warn on a newer agent.
 const DEFAULT_MAX_MINOR_SKEW: u32 = 1;
@@ -126,12 +125,8 @@ fn from_log(path: &Path) -> Result<Stated, String> {
     })
 }
 
-fn read_tail(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL)))?;
-    let mut buf = Vec::new();
-    f.take(LOG_TAIL).read_to_end(&mut buf)?;
+fn read_tail(path: &Path) -> Result<String, String> {
+    let buf = crate::fsread::read_tail(path, LOG_TAIL).map_err(|e| e.detail())?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
