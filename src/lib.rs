@@ -8,6 +8,7 @@ pub mod expect;
 pub mod exporter;
 pub mod model;
 pub mod probe;
+pub mod redact;
 pub mod report;
 pub mod rotate;
 pub mod suite;

@@ -75,6 +75,7 @@ fn report() -> Report {
         evaluated_at: None,
         evaluated_unix: 1_900_000_000,
         checks,
+        warnings: vec![],
     }
 }
 

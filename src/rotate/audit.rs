@@ -84,7 +84,7 @@ impl AuditLog {
         if let Some(d) = self.path.parent() {
             std::fs::create_dir_all(d).map_err(err)?;
         }
-        let mut line = serde_json::to_string(e).unwrap_or_default();
+        let mut line = crate::redact::redact(&serde_json::to_string(e).unwrap_or_default());
         line.push('\n');
         let mut f = std::fs::OpenOptions::new()
             .append(true)
