@@ -235,19 +235,13 @@ fn outside_marks(text: &str, cut: usize) -> usize {
     cut
 }
 
-/// A marker's start, moved back over a directly preceding `hvs.`-style prefix.
+/// A marker's start, moved back over the token prefix written directly before it.
 fn start_of_prefix(text: &str, mark: usize) -> usize {
     let before = &text[..mark];
-    let Some(dot) = before.strip_suffix('.') else {
-        return mark;
-    };
-    let word = dot
-        .char_indices()
-        .rev()
-        .take_while(|(_, c)| c.is_ascii_alphanumeric())
-        .last()
-        .map_or(dot.len(), |(i, _)| i);
-    word
+    ["hvs.", "hvb.", "hvr.", "s.", "b.", "r."]
+        .iter()
+        .find(|p| before.ends_with(*p))
+        .map_or(mark, |p| mark - p.len())
 }
 
 #[cfg(test)]
@@ -372,6 +366,8 @@ mod tests {
         }
         assert_eq!(truncate(&text, 18), "Vault said: …");
         assert_eq!(truncate("short", 10), "short");
+        let glued = format!("{}{HVS}", "y".repeat(10));
+        assert_eq!(truncate(&glued, 16), format!("{}…", "y".repeat(10)));
     }
 
     #[test]
