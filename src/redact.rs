@@ -42,6 +42,10 @@ pub fn truncate(text: &str, max: usize) -> String {
     format!("{}…", &clean[..cut])
 }
 
+/// Most configured secrets kept for the life of the process (a reloaded suite may bring new
+/// ones; the oldest are dropped beyond this).
+const MAX_PINNED: usize = 64;
+
 /// Remembers a secret this process holds (a Vault token) for as long as it is alive.
 pub fn remember(secret: &Arc<str>) {
     if secret.len() < MIN_KNOWN {
@@ -52,6 +56,22 @@ pub fn remember(secret: &Arc<str>) {
     held.push(Arc::downgrade(secret));
 }
 
+/// Remembers a configured secret (the profile's token, `VAULT_TOKEN`) for the life of the
+/// process: it may be echoed after the value that carried it is gone.
+pub fn remember_always(secret: &Arc<str>) {
+    if secret.len() < MIN_KNOWN {
+        return;
+    }
+    let mut pinned = pinned();
+    if pinned.iter().any(|p| p == secret) {
+        return;
+    }
+    if pinned.len() >= MAX_PINNED {
+        pinned.remove(0);
+    }
+    pinned.push(secret.clone());
+}
+
 fn registry() -> std::sync::MutexGuard<'static, Vec<Weak<str>>> {
     static HELD: OnceLock<Mutex<Vec<Weak<str>>>> = OnceLock::new();
     HELD.get_or_init(Mutex::default)
@@ -59,10 +79,20 @@ fn registry() -> std::sync::MutexGuard<'static, Vec<Weak<str>>> {
         .unwrap_or_else(|p| p.into_inner())
 }
 
-/// The secrets still alive, longest first (so a secret holding another is removed whole).
+fn pinned() -> std::sync::MutexGuard<'static, Vec<Arc<str>>> {
+    static PINNED: OnceLock<Mutex<Vec<Arc<str>>>> = OnceLock::new();
+    PINNED
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// The secrets still held, longest first (so a secret holding another is removed whole).
 fn held() -> Vec<Arc<str>> {
     let mut live: Vec<Arc<str>> = registry().iter().filter_map(Weak::upgrade).collect();
+    live.extend(pinned().iter().cloned());
     live.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    live.dedup();
     live
 }
 

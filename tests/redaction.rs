@@ -287,6 +287,40 @@ fn vault_error_bodies_are_redacted_before_they_are_cut() {
 }
 
 #[test]
+fn the_configured_token_is_removed_whatever_its_shape() {
+    let env = Env::start(false);
+    let key = key_pem();
+    // A site-specific token with no recognisable shape, echoed by a command and by Vault.
+    let opaque = "site-opaque-credential-7f3a9c";
+    env.lab.fail_path_saying(
+        "auth/cert/certs/agent-app-b",
+        403,
+        &format!("permission denied for {opaque}"),
+    );
+    let checks = format!(
+        "{CERT_ROLE}  - name: echo\n    command: [echo, \"said {opaque} once\"]\n    expect: {{ stdout_contains: never-there }}\n"
+    );
+    let text = vault_suite(&env, "opaque.yaml", &checks)
+        .display()
+        .to_string();
+    let profile = profile(&env).replace(
+        "  auth: { cert: { mount: cert, role: vault-admin } }\n",
+        &format!("  token: {opaque}\n"),
+    );
+    let body = std::fs::read_to_string(&text)
+        .unwrap()
+        .replace(&self::profile(&env), &profile);
+    std::fs::write(&text, body).unwrap();
+    for (format, out, err) in gate_all(Path::new(&text), &key) {
+        assert!(!out.contains("opaque-credential"), "{format}:\n{out}");
+        assert!(!err.contains("opaque-credential"), "{format}:\n{err}");
+        if format == "json" {
+            assert!(out.contains("said [redacted] once"), "{out}");
+        }
+    }
+}
+
+#[test]
 fn a_failed_revoke_of_the_cert_login_token_is_reported() {
     let env = Env::start(false);
     let key = key_pem();

@@ -290,13 +290,21 @@ fn every_format_is_redacted_and_still_parses() {
     }
     let json: serde_json::Value =
         serde_json::from_str(&rotcheck::report::json::render(&r)).unwrap();
-    let msg = json["checks"][2]["assertions"][1]["message"].as_str().unwrap();
-    assert_eq!(msg, "output: \"hvs.[redacted]\" then [redacted private key]");
+    let msg = json["checks"][2]["assertions"][1]["message"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        msg,
+        "output: \"hvs.[redacted]\" then [redacted private key]"
+    );
     assert_eq!(json["warnings"].as_array().unwrap().len(), 1);
     let xml = junit::render(&r);
     let p = parse_junit(&xml);
     assert_eq!(p.counts.get("system-err"), Some(&1), "{xml}");
-    assert!(xml.contains("[redacted private key] &lt;&amp;&gt; hvs.[redacted]"), "{xml}");
+    assert!(
+        xml.contains("[redacted private key] &lt;&amp;&gt; hvs.[redacted]"),
+        "{xml}"
+    );
     let text = tap::render(&r);
     let error = yaml_after(&text, "not ok 4 - agent-files");
     let diag: serde_yaml_ng::Value = serde_yaml_ng::from_str(&error).unwrap();

@@ -165,7 +165,7 @@ impl Settings {
 /// Explicit profile settings win over the environment: `token:`, then `auth.cert`, then
 /// `VAULT_TOKEN`.
 fn token_source(p: &VaultProfile, env: EnvLookup<'_>) -> TokenSource {
-    if let Some(token) = p.token.as_deref().and_then(Token::new) {
+    if let Some(token) = p.token.as_deref().and_then(Token::configured) {
         return TokenSource::Given {
             token,
             from: "vault.token",
@@ -177,7 +177,7 @@ fn token_source(p: &VaultProfile, env: EnvLookup<'_>) -> TokenSource {
             role: auth.cert.role.clone(),
         };
     }
-    match env("VAULT_TOKEN").as_deref().and_then(Token::new) {
+    match env("VAULT_TOKEN").as_deref().and_then(Token::configured) {
         Some(token) => TokenSource::Given {
             token,
             from: "VAULT_TOKEN",

@@ -22,6 +22,14 @@ impl Token {
         Some(Token(held))
     }
 
+    /// A token from configuration (the profile's `token:`, `VAULT_TOKEN`): redaction removes
+    /// its value for the life of the process, not only while this value lives.
+    pub fn configured(secret: &str) -> Option<Token> {
+        let t = Token::new(secret)?;
+        crate::redact::remember_always(&t.0);
+        Some(t)
+    }
+
     /// The secret itself. Use only to build the request header.
     pub fn expose(&self) -> &str {
         &self.0
