@@ -384,6 +384,20 @@ mod tests {
     }
 
     #[test]
+    fn configured_secrets_go_for_good() {
+        let t: Arc<str> = Arc::from("configured-site-token-77");
+        remember_always(&t);
+        remember_always(&t);
+        drop(t);
+        assert_eq!(redact("x configured-site-token-77"), "x [redacted]");
+        let pinned = pinned();
+        let same = pinned
+            .iter()
+            .filter(|p| &***p == "configured-site-token-77");
+        assert_eq!(same.count(), 1, "pinned once");
+    }
+
+    #[test]
     fn truncation_scrubs_first() {
         let text = format!("Vault said: {HVS} is bad");
         for max in 0..text.len() {
