@@ -404,3 +404,41 @@ fn usage_errors_do_not_echo_a_token() {
     assert_eq!(o.status.code(), Some(2), "{}", both(&o));
     assert_clean("missing suite", &both(&o), &key);
 }
+
+#[test]
+fn the_rotate_audit_log_is_redacted() {
+    use rotcheck::rotate::audit::{AuditLog, Event};
+    use rotcheck::rotate::state::GateSummary;
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_pem();
+    let log = AuditLog::new(&dir.path().join("audit.jsonl"));
+    let gate = GateSummary {
+        stage: "admin-client".into(),
+        status: "fail".into(),
+        passed: 0,
+        failed: 1,
+        failing: vec![format!("cmd: exit: printed {TOKEN}")],
+    };
+    let message = format!("step failed: Vault said: {LEGACY} {}", key.trim_end());
+    let e = Event {
+        time: "2026-11-29T00:00:00Z".into(),
+        suite: "s",
+        run_id: "r",
+        step: Some("admin-client"),
+        from: "running",
+        to: "failed",
+        actor: "root",
+        host: "h",
+        serials: vec![],
+        gate: Some(&gate),
+        message: Some(&message),
+    };
+    log.append(&e).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert_clean("audit log", &text, &key);
+    let line: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(
+        line["message"],
+        "step failed: Vault said: s.[redacted] [redacted private key]"
+    );
+}
