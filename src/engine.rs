@@ -97,8 +97,16 @@ pub async fn run(suite: &Arc<Suite>, checks: &[&CheckSpec], opts: &RunOptions) -
     let clock = Instant::now();
     let cache = Arc::new(Cache::default());
     let results = run_checks(suite, checks, opts, &cache).await;
-    cache.vault.close().await;
-    report(suite, started_at, clock.elapsed(), opts, results)
+    let warnings = close(&cache).await;
+    let mut r = report(suite, started_at, clock.elapsed(), opts, results);
+    r.warnings = warnings;
+    r
+}
+
+/// Revokes the tokens a run obtained; each failure becomes a warning line of the report.
+async fn close(cache: &Cache) -> Vec<String> {
+    let failed = cache.vault.close().await;
+    failed.iter().map(ToString::to_string).collect()
 }
 
 fn report(
@@ -118,6 +126,7 @@ fn report(
             .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
         evaluated_unix: unix_of(opts.at.unwrap_or(started_at)),
         checks,
+        warnings: vec![],
     }
 }
 
@@ -258,7 +267,7 @@ pub async fn run_with_wait(
     let clock = Instant::now();
     let cache = Arc::new(Cache::default());
     let mut results = run_checks(suite, checks, opts, &cache).await;
-    cache.vault.close().await;
+    let mut warnings = close(&cache).await;
     while clock.elapsed() + interval < wait && results.iter().any(|r| r.status > Status::Warn) {
         tokio::time::sleep(interval).await;
         let failing: Vec<&CheckSpec> = checks
@@ -269,12 +278,14 @@ pub async fn run_with_wait(
             .collect();
         let fresh = Arc::new(Cache::default());
         let mut again = run_checks(suite, &failing, opts, &fresh).await.into_iter();
-        fresh.vault.close().await;
+        warnings.extend(close(&fresh).await);
         for r in results.iter_mut().filter(|r| r.status > Status::Warn) {
             if let Some(n) = again.next() {
                 *r = n;
             }
         }
     }
-    report(suite, started_at, clock.elapsed(), opts, results)
+    let mut r = report(suite, started_at, clock.elapsed(), opts, results);
+    r.warnings = warnings;
+    r
 }

@@ -9,6 +9,7 @@ pub mod exporter;
 pub mod fsread;
 pub mod model;
 pub mod probe;
+pub mod redact;
 pub mod report;
 pub mod rotate;
 pub mod suite;

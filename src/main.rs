@@ -32,7 +32,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = Cli::parse();
+    let args = match Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => return usage(e),
+    };
     let code = match args.command {
         Command::Gate(a) => cli::gate::run(a),
         Command::Lint(a) => cli::suite_cmds::lint(a),
@@ -43,4 +46,15 @@ fn main() -> ExitCode {
         Command::Rotate(c) => cli::rotate::run(c),
     };
     ExitCode::from(code)
+}
+
+/// `--help` and `--version` print as clap prints them; a usage error (which echoes the
+/// arguments given, a token among them perhaps) is redacted before it reaches stderr.
+fn usage(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        e.exit();
+    }
+    let text = rotcheck::redact::redact(&e.render().to_string());
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }

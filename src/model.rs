@@ -357,6 +357,10 @@ pub struct Report {
     #[serde(skip)]
     pub evaluated_unix: i64,
     pub checks: Vec<CheckResult>,
+    /// Problems of the run itself that change no check's status, one line each (e.g. a
+    /// token obtained by cert login that could not be revoked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Report {

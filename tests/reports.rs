@@ -75,6 +75,7 @@ fn report() -> Report {
         evaluated_at: None,
         evaluated_unix: 1_900_000_000,
         checks,
+        warnings: vec![],
     }
 }
 
@@ -253,4 +254,64 @@ fn gate_writes_junit_to_a_file() {
         "{:?}",
         p.failure_messages
     );
+}
+
+/// A report whose messages hold a token and a private key, with a run warning.
+fn secret_report() -> Report {
+    let key = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBsecretkeymaterialAAAA\n-----END EC PRIVATE KEY-----";
+    let token = "hvs.CAESIsecretTokenMaterialForReports0123456789";
+    let mut r = report();
+    r.checks[2].assertions[1].message = format!("output: \"{token}\" then {key}");
+    r.checks[3].error = Some(ProbeError::local("exit", format!("{key} <&> {token}")));
+    r.warnings = vec![format!(
+        "could not revoke the token obtained by cert login: {token} leaked; it expires in 1h"
+    )];
+    r
+}
+
+#[test]
+fn every_format_is_redacted_and_still_parses() {
+    let r = secret_report();
+    for format in [
+        rotcheck::report::Format::Human,
+        rotcheck::report::Format::Json,
+        rotcheck::report::Format::Junit,
+        rotcheck::report::Format::Tap,
+        rotcheck::report::Format::Prom,
+    ] {
+        let text = rotcheck::report::render(&r, format, Default::default());
+        for secret in ["CAESIsecret", "secretkeymaterial", "MHcCAQEEIB"] {
+            assert!(!text.contains(secret), "{format:?} leaks {secret}:\n{text}");
+        }
+        assert!(
+            text.contains("could not revoke the token obtained by cert login: hvs.[redacted]"),
+            "{format:?} shows the run's warning:\n{text}"
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&rotcheck::report::json::render(&r)).unwrap();
+    let msg = json["checks"][2]["assertions"][1]["message"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        msg,
+        "output: \"hvs.[redacted]\" then [redacted private key]"
+    );
+    assert_eq!(json["warnings"].as_array().unwrap().len(), 1);
+    let xml = junit::render(&r);
+    let p = parse_junit(&xml);
+    assert_eq!(p.counts.get("system-err"), Some(&1), "{xml}");
+    assert!(
+        xml.contains("[redacted private key] &lt;&amp;&gt; hvs.[redacted]"),
+        "{xml}"
+    );
+    let text = tap::render(&r);
+    let error = yaml_after(&text, "not ok 4 - agent-files");
+    let diag: serde_yaml_ng::Value = serde_yaml_ng::from_str(&error).unwrap();
+    assert_eq!(
+        diag["error"]["message"].as_str(),
+        Some("[redacted private key] <&> hvs.[redacted]")
+    );
+    let human = human::render(&r, false);
+    assert!(human.contains("\nwarning: could not revoke"), "{human}");
 }

@@ -208,6 +208,28 @@ impl Lab {
         self.shared.faults().fail.insert(key.to_string(), status);
     }
 
+    /// Like [`Lab::fail_path`], with `message` as the error text of the body (say, text that
+    /// echoes a token, as a misbehaving proxy or plugin would).
+    pub fn fail_path_saying(&self, path: &str, status: u16, message: &str) {
+        self.fail_path(path, status);
+        let key = path
+            .trim_start_matches('/')
+            .trim_start_matches("v1/")
+            .trim_end_matches('/');
+        let said = message.to_string();
+        self.shared.faults().say.insert(key.to_string(), said);
+    }
+
+    /// Adds `warning` to the `warnings` of every answer to `path` (below `/v1/`).
+    pub fn warn_path(&self, path: &str, warning: &str) {
+        let key = path
+            .trim_start_matches('/')
+            .trim_start_matches("v1/")
+            .trim_end_matches('/');
+        let said = warning.to_string();
+        self.shared.faults().warn.insert(key.to_string(), said);
+    }
+
     /// Removes every injected fault (seal state and version are left alone).
     pub fn clear_faults(&self) {
         *self.shared.faults() = Faults::default();

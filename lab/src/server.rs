@@ -32,6 +32,10 @@ pub(crate) struct Faults {
     pub stall_until: Option<Instant>,
     /// Path below `/v1/` → status to answer with.
     pub fail: HashMap<String, u16>,
+    /// Path below `/v1/` → the error text to answer with instead of the default one.
+    pub say: HashMap<String, String>,
+    /// Path below `/v1/` → a warning added to every answer.
+    pub warn: HashMap<String, String>,
 }
 
 /// What to do with a freshly accepted connection.
@@ -177,8 +181,8 @@ pub(crate) fn dispatch(shared: &Shared, call: Call<'_>, conn: Arc<ConnInfo>) -> 
     let Some(rel) = path.strip_prefix("/v1/") else {
         return ApiError::not_found().into_resp();
     };
-    if let Some(status) = shared.faults().fail.get(rel.trim_end_matches('/')).copied() {
-        return injected(status, rel);
+    if let Some(resp) = injected_fault(shared, rel) {
+        return resp;
     }
     let query = parse_query(call.uri.query().unwrap_or(""));
     let op = method_op(call.method, &query);
@@ -197,12 +201,43 @@ pub(crate) fn dispatch(shared: &Shared, call: Call<'_>, conn: Arc<ConnInfo>) -> 
         token: token(call.headers),
         conn,
     };
-    vault.handle(&req)
+    let resp = vault.handle(&req);
+    drop(vault);
+    warned(shared, rel, resp)
 }
 
-fn injected(status: u16, path: &str) -> Resp {
-    let msg = format!("lab fault: injected HTTP {status} on {path}");
-    ApiError::new(status, vec![msg]).into_resp()
+/// Adds the injected warning of `rel` to its answer (a 204 becomes a 200 carrying only
+/// `warnings`, as Vault answers a write that warns).
+fn warned(shared: &Shared, rel: &str, mut resp: Resp) -> Resp {
+    let faults = shared.faults();
+    let Some(text) = faults.warn.get(rel.trim_end_matches('/')) else {
+        return resp;
+    };
+    if let Body::Empty = resp.body {
+        resp = Resp::json(200, Value::Object(Map::new()));
+    }
+    if let Body::Json(Value::Object(m)) = &mut resp.body {
+        let list = m.entry("warnings").or_insert(Value::Null);
+        if !list.is_array() {
+            *list = Value::Array(vec![]);
+        }
+        if let Some(a) = list.as_array_mut() {
+            a.push(Value::String(text.clone()));
+        }
+    }
+    resp
+}
+
+/// The injected answer for `rel`, if a fault is set on it.
+fn injected_fault(shared: &Shared, rel: &str) -> Option<Resp> {
+    let faults = shared.faults();
+    let key = rel.trim_end_matches('/');
+    let status = faults.fail.get(key).copied()?;
+    let msg = match faults.say.get(key) {
+        Some(text) => text.clone(),
+        None => format!("lab fault: injected HTTP {status} on {rel}"),
+    };
+    Some(ApiError::new(status, vec![msg]).into_resp())
 }
 
 /// List paths end with `/` (Vault appends it before routing and ACL checks).

@@ -90,6 +90,10 @@ pub fn run(a: GateArgs) -> u8 {
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
     let text = report::render(&report, a.format, RenderOptions { color });
+    // The human report shows the run's warnings; other formats and files get them on stderr.
+    if a.format != report::Format::Human || a.output.is_some() {
+        report.warnings.iter().for_each(super::warning);
+    }
     if let Err(e) = emit(&text, a.output.as_deref()) {
         error(format!("cannot write the output: {e}"));
         return 1;

@@ -13,9 +13,16 @@ use std::path::Path;
 /// Exit code: usage or suite error, nothing probed.
 pub const EXIT_USAGE: u8 = 2;
 
-/// Prints `rotcheck: error: ...` to stderr.
+/// Prints `rotcheck: error: ...` to stderr, redacted.
 pub fn error(msg: impl std::fmt::Display) {
+    let msg = crate::redact::redact(&msg.to_string());
     let _ = writeln!(std::io::stderr(), "rotcheck: error: {msg}");
+}
+
+/// Prints `rotcheck: warning: ...` to stderr, redacted.
+pub fn warning(msg: impl std::fmt::Display) {
+    let msg = crate::redact::redact(&msg.to_string());
+    let _ = writeln!(std::io::stderr(), "rotcheck: warning: {msg}");
 }
 
 /// The runtime of a one-shot command (gate, verify, inspect, rotate): one thread. Checks

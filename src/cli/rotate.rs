@@ -195,7 +195,8 @@ async fn reload_cmd(a: ReloadArgs) -> u8 {
     println!("reload: {what}");
     match reload::run(&a.spec).await {
         Ok(r) => {
-            r.details.iter().for_each(|d| println!("  {d}"));
+            let shown = |d: &String| crate::redact::redact(d);
+            r.details.iter().for_each(|d| println!("  {}", shown(d)));
             0
         }
         Err(e) => {

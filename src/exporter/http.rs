@@ -321,8 +321,10 @@ async fn route(app: &App, req: &Parts, caller: Caller) -> Resp {
     }
 }
 
+/// Every answer's body is built here, so every answer is redacted.
 fn text(status: StatusCode, body: impl Into<String>) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body.into())));
+    let body = crate::redact::redact(&body.into());
+    let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,

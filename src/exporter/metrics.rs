@@ -797,5 +797,14 @@ mod perf {
             "render: {:.2} ms for {len} bytes",
             t.elapsed().as_secs_f64() * 1000.0 / 20.0
         );
+        let body = render_serve(&s, 1795384900);
+        let t = std::time::Instant::now();
+        for _ in 0..20 {
+            len = crate::redact::redact(&body).len();
+        }
+        println!(
+            "redact: {:.2} ms for {len} bytes",
+            t.elapsed().as_secs_f64() * 1000.0 / 20.0
+        );
     }
 }

@@ -76,8 +76,9 @@ impl ServeError {
     }
 }
 
-/// Writes one line to stderr: `rotcheck: ...`. Probes never log; the exporter does.
+/// Writes one line to stderr: `rotcheck: ...`, redacted. Probes never log; the exporter does.
 pub fn log(msg: impl std::fmt::Display) {
+    let msg = crate::redact::redact(&msg.to_string());
     let _ = writeln!(std::io::stderr(), "rotcheck: {msg}");
 }
 

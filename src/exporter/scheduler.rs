@@ -38,7 +38,9 @@ impl Runner for EngineRunner {
             let cache = Arc::new(Cache::default());
             let result = engine::run_check(&suite, &check, None, cache.clone()).await;
             // A token the run obtained (the profile's cert login) is revoked right away.
-            cache.vault.close().await;
+            for failed in cache.vault.close().await {
+                super::log(format!("warning: check {}: {failed}", check.name));
+            }
             result
         })
     }

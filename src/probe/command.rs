@@ -275,13 +275,10 @@ fn found(c: &Captured) -> String {
     }
 }
 
-/// At most [`QUOTE_CHARS`] characters of trimmed output, debug-quoted.
+/// At most [`QUOTE_CHARS`] characters of trimmed output, redacted (tokens, private keys)
+/// before it is cut, then debug-quoted.
 pub fn quote(text: &str) -> String {
-    let t = text.trim();
-    let mut q: String = t.chars().take(QUOTE_CHARS).collect();
-    if q.len() < t.len() {
-        q.push('…');
-    }
+    let q = crate::redact::truncate(text.trim(), QUOTE_CHARS);
     format!("{q:?}")
 }
 
@@ -294,6 +291,17 @@ mod tests {
         let long = "x".repeat(1000);
         assert_eq!(quote(&long).chars().count(), QUOTE_CHARS + 3);
         assert_eq!(quote(" a\nb \n"), "\"a\\nb\"");
+    }
+
+    #[test]
+    fn quotes_hold_no_secret_even_when_cut() {
+        let token = format!("hvs.CAESI{}", "Q".repeat(90));
+        for pad in 180..200 {
+            let q = quote(&format!("{} {token}", "a".repeat(pad)));
+            assert!(!q.contains("CAESI"), "{pad}: {q}");
+        }
+        let key = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----";
+        assert_eq!(quote(key), "\"[redacted private key]\"");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::fmt::Write;
 /// Indent of the detail lines under a check.
 const INDENT: &str = "      ";
 
-/// Renders the report; `color` adds ANSI colour to the status words.
+/// Renders the report, redacted; `color` adds ANSI colour to the status words.
 pub fn render(report: &Report, color: bool) -> String {
     let (paint, widths) = (Paint(color), Widths::of(&report.checks));
     let mut s = String::new();
@@ -16,9 +16,13 @@ pub fn render(report: &Report, color: bool) -> String {
         check_line(&mut s, c, &widths, paint);
         details(&mut s, c, paint);
     }
+    for w in &report.warnings {
+        let word = paint.status(Status::Warn, "warning");
+        let _ = writeln!(s, "{word}: {}", clean(w));
+    }
     s.push_str(&summary(report));
     s.push('\n');
-    s
+    crate::redact::redact(&s)
 }
 
 /// `12 checks: 10 pass, 1 warn, 1 fail, 0 error in 0.84s` (and the `--at` instant, if any).

@@ -1,6 +1,7 @@
 //! JUnit XML: one testsuite per suite, one testcase per check; fail → `<failure>`, error →
 //! `<error>` (message = the first problem, type = its reason, body = every non-passing
-//! assertion); warnings go to `<system-out>`. Nothing is ever `<skipped>`.
+//! assertion); warnings go to `<system-out>`, the run's own warnings to the suite's
+//! `<system-err>`. Nothing is ever `<skipped>`. The document is redacted last.
 
 use crate::model::{Assertion, CheckResult, Report, Status};
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -18,7 +19,7 @@ pub fn render(report: &Report) -> String {
     }
     let mut s = String::from_utf8_lossy(&w.into_inner()).into_owned();
     s.push('\n');
-    s
+    crate::redact::redact(&s)
 }
 
 fn document(w: &mut Xml, r: &Report) -> io::Result<()> {
@@ -40,8 +41,21 @@ fn suite(w: &mut Xml, r: &Report, counts: &Counts, time: &str) -> io::Result<()>
         .with_attribute(("timestamp", stamp.as_str()))
         .write_inner_content(|w| {
             properties(w, r)?;
-            r.checks.iter().try_for_each(|c| testcase(w, &r.suite, c))
+            r.checks.iter().try_for_each(|c| testcase(w, &r.suite, c))?;
+            run_warnings(w, r)
         })?;
+    Ok(())
+}
+
+/// The run's warnings (not tied to a check), one per line, in `<system-err>`.
+fn run_warnings(w: &mut Xml, r: &Report) -> io::Result<()> {
+    if r.warnings.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = r.warnings.iter().map(|l| format!("warning: {l}")).collect();
+    let text = clean(&lines.join("\n")).into_owned();
+    w.create_element("system-err")
+        .write_text_content(BytesText::new(&text))?;
     Ok(())
 }
 

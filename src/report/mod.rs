@@ -1,4 +1,5 @@
-//! Output formats. Each file only formats a `Report`; nothing here probes.
+//! Output formats. Each file only formats a `Report`; nothing here probes. Every format's
+//! `render` passes its finished text through `crate::redact` last.
 
 pub mod human;
 pub mod json;

@@ -4,7 +4,18 @@
 
 use crate::model::Report;
 
-/// Renders the report.
+/// Renders the report, redacted; the run's warnings become `# warning:` comment lines
+/// (comments that the text format's parsers skip).
 pub fn render(report: &Report) -> String {
-    crate::exporter::metrics::render_report(report)
+    let mut s = crate::exporter::metrics::render_report(report);
+    for w in &report.warnings {
+        s.push_str(&format!("# warning: {}\n", one_line(w)));
+    }
+    crate::redact::redact(&s)
+}
+
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }

@@ -4,7 +4,7 @@
 use crate::model::{Assertion, CheckResult, Report, Status};
 use std::fmt::Write;
 
-/// Renders the report as a TAP 14 stream.
+/// Renders the report as a TAP 14 stream, redacted; the run's warnings are comment lines.
 pub fn render(report: &Report) -> String {
     let mut s = format!("TAP version 14\n1..{}\n", report.checks.len());
     for (i, c) in report.checks.iter().enumerate() {
@@ -13,8 +13,11 @@ pub fn render(report: &Report) -> String {
             diagnostics(&mut s, c);
         }
     }
+    for w in &report.warnings {
+        let _ = writeln!(s, "# warning: {}", w.replace(['\n', '\r'], " "));
+    }
     let _ = writeln!(s, "# {}", super::human::summary(report));
-    s
+    crate::redact::redact(&s)
 }
 
 fn test_line(s: &mut String, n: usize, c: &CheckResult) {

@@ -38,7 +38,7 @@ pub async fn run(
         dispatch(action, &mut cx).await
     };
     for e in vault.close().await {
-        out.line(format!("warning: could not revoke the login token: {e}"));
+        out.line(format!("warning: {e}"));
     }
     result.map(|mut done| {
         done.changed |= recovered;

@@ -84,7 +84,7 @@ impl AuditLog {
         let mut held = dir
             .open_or_create(&name, flags, 0o640, "append to")
             .map_err(err)?;
-        let mut line = serde_json::to_string(e).unwrap_or_default();
+        let mut line = crate::redact::redact(&serde_json::to_string(e).unwrap_or_default());
         line.push('\n');
         safefs::write_synced(&mut held.file, line.as_bytes(), &self.path).map_err(err)
     }

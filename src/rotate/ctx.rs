@@ -62,18 +62,19 @@ pub struct Out {
 }
 
 impl Out {
-    /// Prints an error line to stderr and keeps it.
+    /// Prints an error line to stderr and keeps it (redacted).
     pub fn error(&mut self, s: impl Into<String>) {
-        let s = s.into();
+        let s = crate::redact::redact(&s.into());
         if !self.quiet {
             let _ = writeln!(std::io::stderr(), "{s}");
         }
         self.lines.push(s);
     }
 
-    /// Prints and keeps one line.
+    /// Prints and keeps one line (redacted).
     pub fn line(&mut self, s: impl Into<String>) {
         let s = format!("{}{}", " ".repeat(self.indent), s.into());
+        let s = crate::redact::redact(&s);
         if !self.quiet {
             let mut o = std::io::stdout().lock();
             let _ = writeln!(o, "{s}");
@@ -243,7 +244,10 @@ pub async fn write_changes(
     })
 }
 
-/// Vault's `warnings` of an answer, for printing.
+/// Vault's `warnings` of an answer, for printing: one line each, redacted before any cut.
 pub fn warnings(v: &Value) -> Vec<String> {
     crate::vault::auth::strings(v.get("warnings"))
+        .iter()
+        .map(|w| crate::vault::errors::clean_message(w))
+        .collect()
 }

@@ -28,7 +28,9 @@ pub async fn issuing_ca(
             .await
             .map_err(|e| e.to_string())?
     };
-    let _ = vault.close().await;
+    for e in vault.close().await {
+        out.line(format!("warning: {e}"));
+    }
     let spec = FileSpec {
         path: ca_file.to_path_buf(),
         mode: 0o644,

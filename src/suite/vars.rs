@@ -170,15 +170,16 @@ pub fn parse_env_file(text: &str) -> Result<BTreeMap<String, String>, VarError> 
             .strip_prefix("export ")
             .map(str::trim_start)
             .unwrap_or(line);
+        // The line's text is never quoted: it may hold a secret (a token without its NAME=).
         let (key, value) = line.split_once('=').ok_or_else(|| VarError {
             line: Some(i + 1),
-            message: format!("expected KEY=VALUE, found {line:?}"),
+            message: "expected NAME=VALUE, found a line without `=` (not shown: it may hold a secret); fix that line or comment it out with #".into(),
         })?;
         let key = key.trim();
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(VarError {
                 line: Some(i + 1),
-                message: format!("bad variable name {key:?}; use letters, digits and _"),
+                message: "expected NAME=VALUE with a NAME of letters, digits and _, found other characters before the `=` (not shown: they may hold a secret); fix the name on that line".into(),
             });
         }
         map.insert(key.to_string(), unquote(value.trim()));
@@ -211,6 +212,25 @@ mod tests {
         assert_eq!(m["C"], "plain");
         assert_eq!(m["D"], "1");
         assert_eq!(parse_env_file("oops").unwrap_err().line, Some(1));
+    }
+
+    #[test]
+    fn env_file_errors_never_quote_the_line() {
+        let token = "hvs.CAESIsecretsecretsecret";
+        for text in [
+            format!("A=1\n\n{token}\n"),
+            format!("A=1\n\nBearer {token}=x\n"),
+        ] {
+            let e = parse_env_file(&text).unwrap_err();
+            assert_eq!(e.line, Some(3));
+            assert!(
+                e.message.starts_with("expected NAME=VALUE"),
+                "{}",
+                e.message
+            );
+            assert!(!e.message.contains("secret") || e.message.contains("may hold a secret"));
+            assert!(!e.message.contains("CAESI") && !e.message.contains("Bearer"));
+        }
     }
 
     #[test]

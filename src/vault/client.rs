@@ -4,7 +4,7 @@
 
 use super::errors::{self, Cause, VaultError};
 use super::profile::{Addr, Endpoint};
-use super::token::{scrub, Token};
+use super::token::Token;
 use crate::certs::{self, FileError};
 use crate::model::FailureClass;
 use bytes::Bytes;
@@ -355,7 +355,7 @@ impl VaultClient {
 
     /// Classifies a failed step into a `VaultError` with a what-to-do message.
     fn fail(&self, phase: &str, e: &(dyn std::error::Error + 'static)) -> VaultError {
-        let detail = errors::truncate(&chain_text(e), 240);
+        let detail = crate::redact::truncate(&chain_text(e), 240);
         match errors::classify(e) {
             Cause::ServerCert(reason) => VaultError::ServerCert {
                 reason,
@@ -421,7 +421,7 @@ fn vault_errors(json: Option<&Value>, excerpt: Option<&str>, token: Option<&Toke
         Some(list) => list
             .iter()
             .filter_map(Value::as_str)
-            .map(|m| scrub(&errors::clean_message(m), token))
+            .map(|m| errors::clean_message(&scrub(m, token)))
             .filter(|m| !m.is_empty())
             .take(8)
             .collect(),
@@ -429,15 +429,22 @@ fn vault_errors(json: Option<&Value>, excerpt: Option<&str>, token: Option<&Toke
     }
 }
 
-/// A printable, scrubbed, short excerpt of a body that is not JSON.
+/// A printable, scrubbed, short excerpt of a body that is not JSON. The whole body is
+/// scrubbed before anything is cut, so a secret that straddles the cut leaves nothing behind.
 fn excerpt(body: &[u8], token: Option<&Token>) -> String {
-    let head = &body[..body.len().min(400)];
-    let text: String = String::from_utf8_lossy(head)
+    let text = scrub(&String::from_utf8_lossy(body), token);
+    let text: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    errors::truncate(&scrub(&text, token), 120)
+    crate::redact::truncate(&text, 120)
+}
+
+/// The body's secrets removed: every secret shape, and the token the call was made with.
+fn scrub(text: &str, token: Option<&Token>) -> String {
+    let known: Vec<&str> = token.map(Token::expose).into_iter().collect();
+    crate::redact::redact_with(text, &known)
 }
 
 /// The error and its sources, `a: b: c`, without repeats.

@@ -287,8 +287,10 @@ pub fn alert_name(a: rustls::AlertDescription) -> String {
     crate::probe::classify::alert_name(u8::from(a))
 }
 
-/// Turns go-multierror text (`1 error occurred:\n\t* permission denied\n\n`) into one line.
+/// Turns go-multierror text (`1 error occurred:\n\t* permission denied\n\n`) into one line,
+/// redacted before it is cut to 300 characters (so no part of a secret survives the cut).
 pub fn clean_message(msg: &str) -> String {
+    let msg = &crate::redact::redact(msg);
     let items: Vec<&str> = msg
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("* "))
@@ -300,15 +302,7 @@ pub fn clean_message(msg: &str) -> String {
     } else {
         msg.split_whitespace().collect::<Vec<_>>().join(" ")
     };
-    truncate(&line, 300)
-}
-
-/// Cuts a message to `max` characters (on a char boundary), marking the cut.
-pub fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
+    crate::redact::truncate(&line, 300)
 }
 
 #[cfg(test)]
@@ -321,6 +315,18 @@ mod tests {
         assert_eq!(clean_message(two), "permission denied; invalid token");
         assert_eq!(clean_message("Vault is sealed"), "Vault is sealed");
         assert_eq!(clean_message("a\n  b"), "a b");
+    }
+
+    #[test]
+    fn messages_are_redacted_before_the_cut() {
+        let token = format!("hvs.CAESI{}", "x".repeat(90));
+        for pad in 280..300 {
+            let msg = format!("{} {token}", "a".repeat(pad));
+            let out = clean_message(&msg);
+            assert!(!out.contains("CAESI"), "{pad}: {out}");
+        }
+        let multi = format!("1 error occurred:\n\t* bad token {token}\n\n");
+        assert_eq!(clean_message(&multi), "bad token hvs.[redacted]");
     }
 
     #[test]

@@ -14,6 +14,6 @@ pub use auth::{cert_login, revoke_self, Login};
 pub use client::{encode_path, Reply, VaultClient, MAX_BODY};
 pub use errors::VaultError;
 pub use profile::{Addr, Endpoint, Settings, TokenSource};
-pub use session::Session;
+pub use session::{RevokeFailed, Session};
 pub use token::Token;
 pub use version::Version;

@@ -167,7 +167,7 @@ impl Settings {
 /// Explicit profile settings win over the environment: `token:`, then `auth.cert`, then
 /// `BAO_TOKEN`, then `VAULT_TOKEN`.
 fn token_source(p: &VaultProfile, env: EnvLookup<'_>) -> TokenSource {
-    if let Some(token) = p.token.as_deref().and_then(Token::new) {
+    if let Some(token) = p.token.as_deref().and_then(Token::configured) {
         return TokenSource::Given {
             token,
             from: "vault.token",
@@ -179,7 +179,7 @@ fn token_source(p: &VaultProfile, env: EnvLookup<'_>) -> TokenSource {
             role: auth.cert.role.clone(),
         };
     }
-    let given = cli_var(env, "TOKEN").and_then(|(from, t)| Some((from, Token::new(&t)?)));
+    let given = cli_var(env, "TOKEN").and_then(|(from, t)| Some((from, Token::configured(&t)?)));
     match given {
         Some((from, token)) => TokenSource::Given { token, from },
         None => TokenSource::None,

@@ -14,11 +14,36 @@ use tokio::sync::OnceCell;
 /// Time allowed for each revocation at the end of a run.
 const REVOKE_BUDGET: Duration = Duration::from_secs(5);
 
+/// A token obtained by the profile's cert login, to be revoked when the run ends.
+struct Held {
+    client: VaultClient,
+    token: Token,
+    /// The token's TTL in seconds, as the login answered.
+    ttl: u64,
+}
+
+/// A token obtained by cert login that could not be revoked: it stays valid until its TTL
+/// ends. The message holds no token.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("could not revoke the token obtained by cert login: {source}; it expires in {}; if that is too long, revoke it by its accessor (vault list auth/token/accessors)", ttl_text(*.ttl))]
+pub struct RevokeFailed {
+    pub source: VaultError,
+    /// Seconds the token stays valid.
+    pub ttl: u64,
+}
+
+fn ttl_text(secs: u64) -> String {
+    match secs {
+        0 => "its TTL (the login gave none)".into(),
+        s => humantime::format_duration(Duration::from_secs(s)).to_string(),
+    }
+}
+
 /// Tokens obtained during one run. Lives in the run's cache.
 #[derive(Default)]
 pub struct Session {
     admin: OnceCell<Result<Token, VaultError>>,
-    to_revoke: Mutex<Vec<(VaultClient, Token)>>,
+    to_revoke: Mutex<Vec<Held>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -61,7 +86,11 @@ impl Session {
                     mount: mount.to_string(),
                     source: Box::new(e),
                 })?;
-        self.lock().push((client.clone(), login.token.clone()));
+        self.lock().push(Held {
+            client: client.clone(),
+            token: login.token.clone(),
+            ttl: login.lease_duration,
+        });
         Ok(login.token)
     }
 
@@ -71,19 +100,23 @@ impl Session {
     }
 
     /// Revokes every token this run obtained; returns the failures (their messages hold no
-    /// token). Safe to call more than once.
-    pub async fn close(&self) -> Vec<VaultError> {
+    /// token), which callers report as warnings. Safe to call more than once.
+    pub async fn close(&self) -> Vec<RevokeFailed> {
         let pending: Vec<_> = std::mem::take(&mut *self.lock());
         let mut failed = Vec::new();
-        for (client, token) in pending {
-            if let Err(e) = revoke_self(&client.with_budget(REVOKE_BUDGET), &token).await {
-                failed.push(e);
+        for held in pending {
+            let client = held.client.with_budget(REVOKE_BUDGET);
+            if let Err(source) = revoke_self(&client, &held.token).await {
+                failed.push(RevokeFailed {
+                    source,
+                    ttl: held.ttl,
+                });
             }
         }
         failed
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(VaultClient, Token)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Held>> {
         self.to_revoke.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -98,8 +131,9 @@ impl Drop for Session {
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                for (client, token) in pending {
-                    let _ = revoke_self(&client.with_budget(REVOKE_BUDGET), &token).await;
+                for held in pending {
+                    let client = held.client.with_budget(REVOKE_BUDGET);
+                    let _ = revoke_self(&client, &held.token).await;
                 }
             });
         }

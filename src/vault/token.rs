@@ -1,19 +1,33 @@
-//! A Vault token that cannot leak by accident: `Debug` and `Display` print `<redacted>`, it is
-//! not serializable, and text from Vault is scrubbed of token-shaped strings before it goes
-//! into a message.
+//! A Vault token that cannot leak by accident: `Debug` and `Display` print `[redacted]`, it is
+//! not serializable, and while it is alive [`crate::redact::redact`] removes its value from
+//! any text.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// A Vault token. Only [`Token::expose`] gives the secret, for the `X-Vault-Token` header.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(Arc<str>);
 
 impl Token {
-    /// Wraps a token; None for an empty or whitespace-only string.
+    /// Wraps a token (and has redaction remove its value while it lives); None for an empty
+    /// or whitespace-only string.
     pub fn new(secret: &str) -> Option<Token> {
         let t = secret.trim();
-        (!t.is_empty()).then(|| Token(Arc::from(t)))
+        if t.is_empty() {
+            return None;
+        }
+        let held: Arc<str> = Arc::from(t);
+        crate::redact::remember(&held);
+        Some(Token(held))
+    }
+
+    /// A token from configuration (the profile's `token:`, `VAULT_TOKEN`): redaction removes
+    /// its value for the life of the process, not only while this value lives.
+    pub fn configured(secret: &str) -> Option<Token> {
+        let t = Token::new(secret)?;
+        crate::redact::remember_always(&t.0);
+        Some(t)
     }
 
     /// The secret itself. Use only to build the request header.
@@ -24,35 +38,14 @@ impl Token {
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
+        f.write_str("Token([redacted])")
     }
 }
 
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
+        f.write_str("[redacted]")
     }
-}
-
-/// Token-shaped substrings: `hvs.`/`hvb.`/`hvr.` tokens and legacy `s.`/`b.` tokens.
-fn token_pattern() -> &'static regex::Regex {
-    static RE: OnceLock<regex::Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        regex::Regex::new(r"\b(hv[sbr]|[sbr])\.[A-Za-z0-9_-]{16,}").expect("static regex")
-    })
-}
-
-/// Removes `secret` (when given) and anything token-shaped from text that came from Vault.
-pub fn scrub(text: &str, secret: Option<&Token>) -> String {
-    let mut out = text.to_string();
-    if let Some(t) = secret {
-        if t.expose().len() >= 4 {
-            out = out.replace(t.expose(), "<redacted>");
-        }
-    }
-    token_pattern()
-        .replace_all(&out, "$1.<redacted>")
-        .into_owned()
 }
 
 #[cfg(test)]
@@ -62,18 +55,15 @@ mod tests {
     #[test]
     fn tokens_never_print() {
         let t = Token::new("hvs.CAESIJ2xExampleExampleExample").unwrap();
-        assert_eq!(format!("{t:?} {t}"), "Token(<redacted>) <redacted>");
+        assert_eq!(format!("{t:?} {t}"), "Token([redacted]) [redacted]");
         assert!(Token::new("  ").is_none());
     }
 
     #[test]
-    fn scrub_removes_token_shapes() {
-        let t = Token::new("custom-secret-1234").unwrap();
-        let s = scrub(
-            "bad token hvs.CAESIJ2xExampleExampleExample and custom-secret-1234",
-            Some(&t),
-        );
-        assert!(!s.contains("CAESIJ2x") && !s.contains("custom-secret"));
-        assert_eq!(scrub("permission denied", None), "permission denied");
+    fn a_live_token_is_redacted_in_any_text() {
+        let t = Token::new("site-specific-token-0042").unwrap();
+        let said = "lookup of site-specific-token-0042 failed";
+        assert_eq!(crate::redact::redact(said), "lookup of [redacted] failed");
+        drop(t);
     }
 }

@@ -101,7 +101,7 @@ async fn from_command(argv: &[String], ctx: &Ctx) -> Result<Stated, String> {
         String::from_utf8_lossy(&out.stderr)
     );
     from_cli_output(&text).ok_or_else(|| {
-        let head = crate::vault::errors::truncate(text.trim(), 160);
+        let head = crate::redact::truncate(text.trim(), 160);
         format!(
             "`{}` printed no `Vault vX.Y.Z` or `OpenBao vX.Y.Z` line (exit {}): {head:?}",
             argv.join(" "),
