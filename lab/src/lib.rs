@@ -19,6 +19,7 @@ pub mod faults;
 mod lab;
 pub mod layout;
 pub mod pki;
+pub mod real;
 mod server;
 mod tls;
 mod vault;
