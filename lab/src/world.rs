@@ -106,13 +106,20 @@ pub(crate) fn write_run_files(
     root_token: &str,
 ) -> Result<(), LabError> {
     let path = |p: &std::path::Path| p.display().to_string();
-    let env = render_env(&[
-        ("VAULT_ADDR", format!("https://{addr}")),
-        ("VAULT_CACERT", path(&files.ca_chain)),
-        ("VAULT_CLIENT_CERT", path(&files.admin.cert)),
-        ("VAULT_CLIENT_KEY", path(&files.admin.key)),
-        ("VAULT_TLS_SERVER_NAME", server_name.to_string()),
-    ]);
+    let settings = [
+        ("ADDR", format!("https://{addr}")),
+        ("CACERT", path(&files.ca_chain)),
+        ("CLIENT_CERT", path(&files.admin.cert)),
+        ("CLIENT_KEY", path(&files.admin.key)),
+        ("TLS_SERVER_NAME", server_name.to_string()),
+    ];
+    // The same values under both prefixes: `vault` reads VAULT_*, `bao` BAO_*.
+    let names: Vec<(String, String)> = ["VAULT_", "BAO_"]
+        .iter()
+        .flat_map(|prefix| settings.iter().map(move |(k, v)| (format!("{prefix}{k}"), v.clone())))
+        .collect();
+    let pairs: Vec<(&str, String)> = names.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let env = render_env(&pairs);
     write_file(&files.env, env.as_bytes(), CERT_MODE)?;
     let vars = [
         ("lab_addr", addr.to_string()),
