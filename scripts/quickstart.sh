@@ -34,12 +34,12 @@ stop_all() {
     pid="$(cat "$f" 2>/dev/null || true)"
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
+      # `rotcheck-lab up` stops its OpenBao server before it exits.
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     fi
     rm -f "$f"
   done
-  # `rotcheck-lab up` stops its OpenBao server on SIGTERM; a server left by an `up` that was
-  # killed outright is stopped by its own pid file.
-  for _ in $(seq 50); do [ -f "$lab/vault/bao.pid" ] || break; sleep 0.2; done
+  # A server left by an `up` that was killed outright is stopped by its own pid file.
   if [ -f "$lab/vault/bao.pid" ]; then
     pid="$(cat "$lab/vault/bao.pid" 2>/dev/null || true)"
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
