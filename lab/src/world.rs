@@ -116,7 +116,11 @@ pub(crate) fn write_run_files(
     // The same values under both prefixes: `vault` reads VAULT_*, `bao` BAO_*.
     let names: Vec<(String, String)> = ["VAULT_", "BAO_"]
         .iter()
-        .flat_map(|prefix| settings.iter().map(move |(k, v)| (format!("{prefix}{k}"), v.clone())))
+        .flat_map(|prefix| {
+            settings
+                .iter()
+                .map(move |(k, v)| (format!("{prefix}{k}"), v.clone()))
+        })
         .collect();
     let pairs: Vec<(&str, String)> = names.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     let env = render_env(&pairs);
