@@ -108,7 +108,14 @@ impl Lab {
             world::seed(&mut vault, &pki.intermediate().cert_pem(), cfg.drift)?;
         }
         let root_token = vault.tokens.root_id().to_string();
-        world::write_run_files(&files, addr, &cfg.server_name, &cfg.version, &root_token)?;
+        world::write_run_files(
+            &files,
+            addr,
+            &cfg.server_name,
+            &cfg.version,
+            world::SEED_AGENT_VERSION,
+            &root_token,
+        )?;
         let cert = Arc::new(SwappableCert::new(certified_key(
             pki.fullchain_der(&server),
             server.key_der(),

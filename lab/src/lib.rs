@@ -1,6 +1,7 @@
-//! rotcheck-lab: a Vault API emulator over real mTLS (built from the documented API, with
-//! Vault's status codes, error bodies and version differences), a lab PKI, and TLS listeners
-//! with scripted faults, for rotcheck's tests and quick start.
+//! rotcheck-lab: the lab for rotcheck's tests and quick start — a real OpenBao set up with the
+//! seeds' world ([`real`]), a Vault API emulator over real mTLS (built from the documented API,
+//! with Vault's status codes, error bodies and version differences), a lab PKI, and TLS
+//! listeners with scripted faults.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rotcheck_lab::LabError> {
@@ -19,6 +20,7 @@ pub mod faults;
 mod lab;
 pub mod layout;
 pub mod pki;
+pub mod real;
 mod server;
 mod tls;
 mod vault;

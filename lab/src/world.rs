@@ -19,6 +19,10 @@ use std::time::Duration;
 pub const DOMAIN: &str = "lab.rotcheck.test";
 /// The Vault listener's name (SNI and first DNS SAN).
 pub const SERVER_NAME: &str = "vault.lab.rotcheck.test";
+/// The real OpenBao listener's name: the seeds' SNI.
+pub const REAL_SERVER_NAME: &str = "vault.prod.privsec.ch";
+/// The agent version the emulator's suite states (the seeds' agents run 1.21.1).
+pub const SEED_AGENT_VERSION: &str = "1.21.1";
 /// CN of the admin client certificate.
 pub const ADMIN_CN: &str = "vault-admin-lab";
 /// The PKI mount that issues from the lab intermediate.
@@ -98,22 +102,35 @@ pub(crate) fn write_run_files(
     addr: SocketAddr,
     server_name: &str,
     version: &str,
+    agent_version: &str,
     root_token: &str,
 ) -> Result<(), LabError> {
     let path = |p: &std::path::Path| p.display().to_string();
-    let env = render_env(&[
-        ("VAULT_ADDR", format!("https://{addr}")),
-        ("VAULT_CACERT", path(&files.ca_chain)),
-        ("VAULT_CLIENT_CERT", path(&files.admin.cert)),
-        ("VAULT_CLIENT_KEY", path(&files.admin.key)),
-        ("VAULT_TLS_SERVER_NAME", server_name.to_string()),
-    ]);
+    let settings = [
+        ("ADDR", format!("https://{addr}")),
+        ("CACERT", path(&files.ca_chain)),
+        ("CLIENT_CERT", path(&files.admin.cert)),
+        ("CLIENT_KEY", path(&files.admin.key)),
+        ("TLS_SERVER_NAME", server_name.to_string()),
+    ];
+    // The same values under both prefixes: `vault` reads VAULT_*, `bao` BAO_*.
+    let names: Vec<(String, String)> = ["VAULT_", "BAO_"]
+        .iter()
+        .flat_map(|prefix| {
+            settings
+                .iter()
+                .map(move |(k, v)| (format!("{prefix}{k}"), v.clone()))
+        })
+        .collect();
+    let pairs: Vec<(&str, String)> = names.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let env = render_env(&pairs);
     write_file(&files.env, env.as_bytes(), CERT_MODE)?;
     let vars = [
         ("lab_addr", addr.to_string()),
         ("sni", server_name.to_string()),
         ("lab_dir", path(&files.dir)),
         ("vault_version", version.to_string()),
+        ("agent_version", agent_version.to_string()),
     ];
     write_file(
         &files.suite,
@@ -136,44 +153,53 @@ pub(crate) fn seed(vault: &mut Vault, issuing_ca_pem: &str, drift: bool) -> Resu
         json!({"type": "kv", "options": {"version": "2"}, "description": "key/value secret storage"}),
     )?;
     call(vault, "sys/auth/cert", json!({"type": "cert"}))?;
-    for (name, text) in policies() {
-        call(
-            vault,
-            &format!("sys/policies/acl/{name}"),
-            json!({ "policy": text }),
-        )?;
+    for (path, body) in writes(issuing_ca_pem, SERVER_NAME, drift) {
+        call(vault, &path, body)?;
     }
-    call(
-        vault,
-        "auth/cert/certs/vault-admin",
+    Ok(())
+}
+
+/// Every write after the mounts, in order: policies, the cert-auth mappings (on
+/// `issuing_ca_pem`), the `pki-prod` roles (the listener's for `server_name`) and app-a's KV
+/// seed. The emulator and the real lab build the same world from it.
+pub(crate) fn writes(issuing_ca_pem: &str, server_name: &str, drift: bool) -> Vec<(String, Value)> {
+    let mut v: Vec<(String, Value)> = policies()
+        .into_iter()
+        .map(|(name, text)| {
+            (
+                format!("sys/policies/acl/{name}"),
+                json!({ "policy": text }),
+            )
+        })
+        .collect();
+    v.push((
+        "auth/cert/certs/vault-admin".into(),
         json!({
             "certificate": issuing_ca_pem, "allowed_common_names": "vault-admin-*",
             "token_policies": "lab-admin", "token_ttl": "1h",
         }),
-    )?;
+    ));
     for (i, (app, policies)) in AGENTS.iter().enumerate() {
         let mut policies: Vec<&str> = policies.to_vec();
         if drift && i == 0 {
             policies.push(DRIFT_POLICY);
         }
-        call(
-            vault,
-            &format!("auth/cert/certs/agent-{app}"),
+        v.push((
+            format!("auth/cert/certs/agent-{app}"),
             json!({
                 "certificate": issuing_ca_pem, "allowed_common_names": format!("agent-{app}.*"),
                 "token_policies": policies.join(","), "token_ttl": "1h",
             }),
-        )?;
+        ));
     }
-    for (name, body) in pki_roles() {
-        call(vault, &format!("{PKI_MOUNT}/roles/{name}"), body)?;
+    for (name, body) in pki_roles(server_name) {
+        v.push((format!("{PKI_MOUNT}/roles/{name}"), body));
     }
-    call(
-        vault,
-        "secret/data/app-a/config",
+    v.push((
+        "secret/data/app-a/config".into(),
         json!({"data": {"owner": "app-a", "greeting": "hello from the lab"}}),
-    )?;
-    Ok(())
+    ));
+    v
 }
 
 fn policies() -> Vec<(String, String)> {
@@ -192,7 +218,7 @@ fn policies() -> Vec<(String, String)> {
     v
 }
 
-fn pki_roles() -> Vec<(String, Value)> {
+fn pki_roles(server_name: &str) -> Vec<(String, Value)> {
     let client = |domain: &str, max: &str| {
         json!({
             "allowed_domains": [domain], "allow_bare_domains": true, "server_flag": false,
@@ -204,7 +230,7 @@ fn pki_roles() -> Vec<(String, Value)> {
         (
             "vault-server".into(),
             json!({
-                "allowed_domains": [SERVER_NAME, "localhost"], "allow_bare_domains": true,
+                "allowed_domains": [server_name, "localhost"], "allow_bare_domains": true,
                 "allow_ip_sans": true, "server_flag": true, "client_flag": false,
                 "max_ttl": "2160h", "ttl": "720h", "key_type": "ec",
             }),

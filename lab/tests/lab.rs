@@ -922,7 +922,14 @@ async fn up_writes_the_lab_directory_and_obeys_ctl_and_sigterm() {
     let dir = tmp.path().join("run");
     let bin = env!("CARGO_BIN_EXE_rotcheck-lab");
     let mut child = std::process::Command::new(bin)
-        .args(["up", "--dir", dir.to_str().unwrap(), "--version", "1.19.5"])
+        .args([
+            "up",
+            "--emulator",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--version",
+            "1.19.5",
+        ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
