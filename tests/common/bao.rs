@@ -153,7 +153,7 @@ impl Uninitialized {
             std::fs::write(d.join(name), text).unwrap();
         }
         let config = format!(
-            "storage \"inmem\" {{}}\ndisable_mlock = true\nlistener \"tcp\" {{\n  address = \"{tls}\"\n  tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n}}\nlistener \"tcp\" {{\n  address = \"{http}\"\n  tls_disable = true\n}}\n",
+            "storage \"inmem\" {{}}\nlistener \"tcp\" {{\n  address = \"{tls}\"\n  tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n}}\nlistener \"tcp\" {{\n  address = \"{http}\"\n  tls_disable = true\n}}\n",
             d.join("tls.crt").display(),
             d.join("tls.key").display()
         );
@@ -245,7 +245,7 @@ impl RaftServer {
         std::fs::create_dir(d.join("raft")).unwrap();
         let (addr, cluster) = (free_addr(), free_addr());
         let config = format!(
-            "storage \"raft\" {{\n  path = \"{raft}\"\n  node_id = \"n1\"\n}}\nlistener \"tcp\" {{\n  address = \"{addr}\"\n  cluster_address = \"{cluster}\"\n  tls_cert_file = \"{crt}\"\n  tls_key_file = \"{key}\"\n  tls_client_ca_file = \"{cca}\"\n  tls_require_and_verify_client_cert = true\n}}\napi_addr = \"https://{addr}\"\ncluster_addr = \"https://{cluster}\"\ndisable_mlock = true\n",
+            "storage \"raft\" {{\n  path = \"{raft}\"\n  node_id = \"n1\"\n}}\nlistener \"tcp\" {{\n  address = \"{addr}\"\n  cluster_address = \"{cluster}\"\n  tls_cert_file = \"{crt}\"\n  tls_key_file = \"{key}\"\n  tls_client_ca_file = \"{cca}\"\n  tls_require_and_verify_client_cert = true\n}}\napi_addr = \"https://{addr}\"\ncluster_addr = \"https://{cluster}\"\n",
             raft = d.join("raft").display(),
             crt = d.join("server.crt").display(),
             key = d.join("server.key").display(),
