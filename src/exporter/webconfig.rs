@@ -97,15 +97,20 @@ impl WebConfig {
 
     /// Reads and validates a web config file.
     pub fn load(path: &Path) -> Result<Self, WebConfigError> {
-        let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| WebConfigError::Read {
-            path: p.clone(),
+            path: path.display().to_string(),
             detail: e.to_string(),
         })?;
+        Self::from_text(&text, path)
+    }
+
+    /// Validates web config text as if read from `path` (TLS files resolve against its folder).
+    pub fn from_text(text: &str, path: &Path) -> Result<Self, WebConfigError> {
+        let p = path.display().to_string();
         let file: WebFile = if text.trim().is_empty() {
             WebFile::default()
         } else {
-            serde_yaml_ng::from_str(&text).map_err(|e| WebConfigError::Parse {
+            serde_yaml_ng::from_str(text).map_err(|e| WebConfigError::Parse {
                 path: p.clone(),
                 detail: e.to_string(),
             })?
