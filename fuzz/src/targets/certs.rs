@@ -34,7 +34,7 @@ pub fn run(data: &[u8]) {
     let anchors = certs::parse_certs(ca, "ca.pem").unwrap_or_default();
     describe(&certs);
     round_trip(&certs);
-    validate(&certs, &anchors, data.len() % 2 == 0);
+    validate(&certs, &anchors, data.len().is_multiple_of(2));
     rotate_verify(&certs, &anchors, presented);
 }
 
@@ -50,7 +50,7 @@ fn der(data: &[u8]) {
     }
     describe(&ders);
     round_trip(&ders);
-    validate(&ders, &ders, data.len() % 2 == 0);
+    validate(&ders, &ders, data.len().is_multiple_of(2));
     rotate_verify(&ders, &ders, b"");
 }
 

@@ -45,7 +45,7 @@ pub fn run(data: &[u8]) {
 }
 
 /// True when loading would read an `env_file` that is not under the missing folder.
-fn reads_outside(text: &str) -> bool {
+pub fn reads_outside(text: &str) -> bool {
     let Ok(head) = serde_yaml_ng::from_str::<Head>(text) else {
         return false;
     };

@@ -29,7 +29,7 @@ pub fn run(data: &[u8]) {
 /// True when any string in the document could name a file outside the scratch folder.
 /// A document the generic parse refuses (e.g. a repeated key in a map the config accepts)
 /// is judged by its raw text: no slash, no escape.
-fn names_outside(text: &str) -> bool {
+pub fn names_outside(text: &str) -> bool {
     match serde_yaml_ng::from_str::<Value>(text) {
         Ok(v) => any_outside(&v),
         Err(_) => text.contains(['/', '\\']) || text.contains(".."),
