@@ -33,7 +33,7 @@ if ! cargo afl --version >/dev/null 2>&1; then
   exit 2
 fi
 
-(cd "$root/fuzz" && cargo afl build --release --locked --bins)
+(cd "$root/fuzz" && cargo afl build --release --bins)
 mkdir -p "$out/tmp" "$out/runs"
 rm -rf "$out/seeds"
 "$bin/seeds" "$root" "$out/seeds"
