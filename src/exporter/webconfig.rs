@@ -113,20 +113,25 @@ impl WebConfig {
 
     /// Reads and validates a web config file.
     pub fn load(path: &Path) -> Result<Self, WebConfigError> {
-        let p = path.display().to_string();
         let text = crate::fsread::read_text(path, crate::fsread::WEB_CONFIG_CAP, "a web config")
             .map_err(|e| WebConfigError::Read {
-                path: p.clone(),
+                path: path.display().to_string(),
                 detail: e.detail(),
             })?;
-        crate::suite::nesting::check(&text).map_err(|e| WebConfigError::Parse {
+        Self::from_text(&text, path)
+    }
+
+    /// Validates web config text as if read from `path` (TLS files resolve against its folder).
+    pub fn from_text(text: &str, path: &Path) -> Result<Self, WebConfigError> {
+        let p = path.display().to_string();
+        crate::suite::nesting::check(text).map_err(|e| WebConfigError::Parse {
             path: p.clone(),
             detail: format!("line {}: {}", e.line, e.message()),
         })?;
         let file: WebFile = if text.trim().is_empty() {
             WebFile::default()
         } else {
-            serde_yaml_ng::from_str(&text).map_err(|e| WebConfigError::Parse {
+            serde_yaml_ng::from_str(text).map_err(|e| WebConfigError::Parse {
                 path: p.clone(),
                 detail: e.to_string(),
             })?

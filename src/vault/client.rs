@@ -395,7 +395,14 @@ fn token_header(t: &Token) -> Result<HeaderValue, VaultError> {
     Ok(v)
 }
 
-fn reply(verb: &'static str, path: &str, status: u16, body: &[u8], token: Option<&Token>) -> Reply {
+/// Reads one answer: its JSON, or a scrubbed excerpt, and Vault's `errors` as clean lines.
+pub fn reply(
+    verb: &'static str,
+    path: &str,
+    status: u16,
+    body: &[u8],
+    token: Option<&Token>,
+) -> Reply {
     let trimmed = body.iter().all(u8::is_ascii_whitespace);
     let json = if trimmed {
         None
