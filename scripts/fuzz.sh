@@ -87,6 +87,7 @@ for t in "${targets[@]}"; do
     tail -n 20 "$out/runs-$t.log" >&2
     exit 2
   }
+  if [ "$t" = webconfig ]; then rm -rf "$out/tmp/rotcheck-fuzz-"*; fi
   stats="$out/runs/$t/default/fuzzer_stats"
   crashes="$(stat_of "$stats" saved_crashes)"
   hangs="$(stat_of "$stats" saved_hangs)"
