@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs rotcheck's whole test suite on a fresh Debian machine: installs the real peers the
 # tests talk to (openssl, nginx, haproxy, Prometheus, Alertmanager's amtool, blackbox_exporter,
-# OpenBao),
-# then format, lint and every test of the workspace.
+# OpenBao) and cargo-afl, then format, lint, every test of the workspace and a short
+# coverage-guided fuzzing run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,3 +43,12 @@ export ROTCHECK_REQUIRE_BAO=1
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# Coverage-guided fuzzing, briefly: every target of fuzz/ for FUZZ_SECONDS (10 s by default)
+# from the generated seeds; a crash or a hang fails the run. The long local run is
+# `scripts/fuzz.sh 3600` (docs/fuzzing.md). cargo-afl comes from crates.io.
+if ! cargo afl --version >/dev/null 2>&1; then
+  cargo install --locked cargo-afl@0.18.2
+fi
+cargo afl config --build >/dev/null
+./scripts/fuzz.sh "${FUZZ_SECONDS:-10}"

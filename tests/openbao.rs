@@ -207,37 +207,7 @@ fn version_skew_never_compares_across_products() {
 /// intermediate alone (the root not imported): `pki-int/cert/ca_chain` is one certificate.
 /// Returns the root's PEM.
 fn intermediate_only_mount(dev: &DevServer) -> String {
-    let d = dev.dir.path();
-    dev.must(&["secrets", "enable", "-path=pki-root", "pki"]);
-    dev.must(&["secrets", "tune", "-max-lease-ttl=87600h", "pki-root"]);
-    let root = dev.must(&[
-        "write",
-        "-field=certificate",
-        "pki-root/root/generate/internal",
-        "common_name=Lab Root",
-        "ttl=87600h",
-    ]);
-    dev.must(&["secrets", "enable", "-path=pki-int", "pki"]);
-    dev.must(&["secrets", "tune", "-max-lease-ttl=43800h", "pki-int"]);
-    let csr = dev.must(&[
-        "write",
-        "-field=csr",
-        "pki-int/intermediate/generate/internal",
-        "common_name=Lab Intermediate",
-    ]);
-    std::fs::write(d.join("int.csr"), csr).unwrap();
-    let csr_arg = format!("csr=@{}", d.join("int.csr").display());
-    let int = dev.must(&[
-        "write",
-        "-field=certificate",
-        "pki-root/root/sign-intermediate",
-        &csr_arg,
-        "format=pem",
-        "ttl=43800h",
-    ]);
-    std::fs::write(d.join("int.pem"), int).unwrap();
-    let cert_arg = format!("certificate=@{}", d.join("int.pem").display());
-    dev.must(&["write", "pki-int/intermediate/set-signed", &cert_arg]);
+    let root = bao::two_tier_pki(dev, "pki-root", "pki-int", false);
     dev.must(&[
         "write",
         "pki-int/roles/app",

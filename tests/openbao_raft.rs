@@ -93,41 +93,7 @@ fn world(s: &RaftServer) {
 
 /// `pki` (root) and `pki-prod` (intermediate, signed by the root, chain imported whole).
 fn pki(s: &RaftServer) {
-    s.must(&["secrets", "enable", "pki"]);
-    s.must(&["secrets", "tune", "-max-lease-ttl=87600h", "pki"]);
-    let root = s.must(&[
-        "write",
-        "-field=certificate",
-        "pki/root/generate/internal",
-        "common_name=Prod Root",
-        "ttl=87600h",
-    ]);
-    s.must(&["secrets", "enable", "-path=pki-prod", "pki"]);
-    s.must(&["secrets", "tune", "-max-lease-ttl=43800h", "pki-prod"]);
-    let csr = s.must(&[
-        "write",
-        "-field=csr",
-        "pki-prod/intermediate/generate/internal",
-        "common_name=Prod Intermediate",
-    ]);
-    std::fs::write(s.path("int.csr"), csr).unwrap();
-    let csr_arg = format!("csr=@{}", s.path("int.csr").display());
-    let int = s.must(&[
-        "write",
-        "-field=certificate",
-        "pki/root/sign-intermediate",
-        &csr_arg,
-        "format=pem",
-        "ttl=43800h",
-    ]);
-    std::fs::write(
-        s.path("int-chain.pem"),
-        format!("{}\n{}\n", int.trim(), root.trim()),
-    )
-    .unwrap();
-    std::fs::write(s.path("root.pem"), root).unwrap();
-    let chain_arg = format!("certificate=@{}", s.path("int-chain.pem").display());
-    s.must(&["write", "pki-prod/intermediate/set-signed", &chain_arg]);
+    bao::two_tier_pki(s, "pki", "pki-prod", true);
     s.must(&[
         "write",
         "pki-prod/roles/nginx-app-a",

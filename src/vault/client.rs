@@ -170,9 +170,7 @@ impl VaultClient {
         body: &Value,
         token: Option<&Token>,
     ) -> Result<Reply, VaultError> {
-        let bytes = serde_json::to_vec(body).unwrap_or_default();
-        self.send(Method::POST, "POST", path, Some(bytes), token)
-            .await
+        self.send_json(Method::POST, path, body, token).await
     }
 
     /// `PATCH /v1/<path>` with a JSON merge patch: only the fields given change (Vault ≥ 1.11
@@ -183,9 +181,23 @@ impl VaultClient {
         body: &Value,
         token: Option<&Token>,
     ) -> Result<Reply, VaultError> {
+        self.send_json(Method::PATCH, path, body, token).await
+    }
+
+    async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        token: Option<&Token>,
+    ) -> Result<Reply, VaultError> {
+        let verb = if method == Method::PATCH {
+            "PATCH"
+        } else {
+            "POST"
+        };
         let bytes = serde_json::to_vec(body).unwrap_or_default();
-        self.send(Method::PATCH, "PATCH", path, Some(bytes), token)
-            .await
+        self.send(method, verb, path, Some(bytes), token).await
     }
 
     async fn send(

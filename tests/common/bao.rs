@@ -32,6 +32,84 @@ fn on_path(bin: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
 
+/// What the PKI set-up needs of a server: its CLI (asserting success) and a scratch folder.
+pub trait Cli {
+    /// Runs the CLI as root; the standard output.
+    fn must(&self, args: &[&str]) -> String;
+    /// A file of the server's folder.
+    fn file(&self, name: &str) -> PathBuf;
+}
+
+/// A root mount and an intermediate mount signed by it (`sign-intermediate`, `set-signed`).
+/// With `import_root` the intermediate's issuer is set with the whole chain, else with the
+/// intermediate alone (so its `cert/ca_chain` is one certificate, as is common). Writes
+/// `root.pem` and `int.pem` in the server's folder; returns the root's PEM.
+pub fn two_tier_pki(s: &dyn Cli, root_mount: &str, int_mount: &str, import_root: bool) -> String {
+    s.must(&["secrets", "enable", &format!("-path={root_mount}"), "pki"]);
+    s.must(&["secrets", "tune", "-max-lease-ttl=87600h", root_mount]);
+    let generate = format!("{root_mount}/root/generate/internal");
+    let root = s.must(&[
+        "write",
+        "-field=certificate",
+        &generate,
+        "common_name=Test Root",
+        "ttl=87600h",
+    ]);
+    s.must(&["secrets", "enable", &format!("-path={int_mount}"), "pki"]);
+    s.must(&["secrets", "tune", "-max-lease-ttl=43800h", int_mount]);
+    let csr_path = format!("{int_mount}/intermediate/generate/internal");
+    let csr = s.must(&[
+        "write",
+        "-field=csr",
+        &csr_path,
+        "common_name=Test Intermediate",
+    ]);
+    std::fs::write(s.file("int.csr"), csr).unwrap();
+    let csr_arg = format!("csr=@{}", s.file("int.csr").display());
+    let sign = format!("{root_mount}/root/sign-intermediate");
+    let int = s.must(&[
+        "write",
+        "-field=certificate",
+        &sign,
+        &csr_arg,
+        "format=pem",
+        "ttl=43800h",
+    ]);
+    std::fs::write(s.file("int.pem"), &int).unwrap();
+    std::fs::write(s.file("root.pem"), &root).unwrap();
+    let signed = if import_root {
+        format!("{}\n{}\n", int.trim(), root.trim())
+    } else {
+        int
+    };
+    std::fs::write(s.file("int-signed.pem"), signed).unwrap();
+    let cert_arg = format!("certificate=@{}", s.file("int-signed.pem").display());
+    s.must(&[
+        "write",
+        &format!("{int_mount}/intermediate/set-signed"),
+        &cert_arg,
+    ]);
+    root
+}
+
+impl Cli for DevServer {
+    fn must(&self, args: &[&str]) -> String {
+        DevServer::must(self, args)
+    }
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Cli for RaftServer {
+    fn must(&self, args: &[&str]) -> String {
+        RaftServer::must(self, args)
+    }
+    fn file(&self, name: &str) -> PathBuf {
+        self.path(name)
+    }
+}
+
 /// A dev server with a TLS listener; killed on drop.
 pub struct DevServer {
     child: Child,
