@@ -159,6 +159,7 @@ async fn choose_and_up(
     opts: UpOptions,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let listen = listen_addr(&opts.listen)?;
+    let sigs = Signals::install()?;
     let bin = if emulator { None } else { find_bao(bao)? };
     let Some(bin) = bin else {
         let version = opts.version.as_deref().unwrap_or("1.20.4");
@@ -166,7 +167,7 @@ async fn choose_and_up(
         if !emulator {
             println!("no `bao` on PATH: this lab runs the Vault API emulator, not a real server (./scripts/openbao.sh installs OpenBao into .venv/bin; or pass --bao PATH)");
         }
-        return wait_for_signals(&lab).await.map_err(Into::into);
+        return wait_for_signals(&lab, sigs).await.map_err(Into::into);
     };
     if opts.version.is_some() {
         return Err(LabError::invalid(
@@ -181,12 +182,33 @@ async fn choose_and_up(
         listen,
         drift: opts.drift,
     };
-    up_real(cfg).await
+    up_real(cfg, sigs).await
+}
+
+/// SIGTERM, SIGINT and SIGHUP, caught from before the first line is printed: a signal sent
+/// as soon as the URL is read never meets the default action.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, LabError> {
+        let sig = |k: SignalKind| {
+            signal(k).map_err(|e| LabError::invalid("signal handler", e.to_string()))
+        };
+        Ok(Signals {
+            term: sig(SignalKind::terminate())?,
+            int: sig(SignalKind::interrupt())?,
+            hup: sig(SignalKind::hangup())?,
+        })
+    }
 }
 
 /// Starts the real server, prints its URL and a description, then supervises it: SIGHUP is
 /// passed on (listener reload), SIGTERM/SIGINT stop it, and its own exit ends `up`.
-async fn up_real(cfg: RealConfig) -> Result<(), Box<dyn std::error::Error>> {
+async fn up_real(cfg: RealConfig, sigs: Signals) -> Result<(), Box<dyn std::error::Error>> {
     let mut lab = tokio::task::spawn_blocking(move || RealLab::start(&cfg)).await??;
     let files = lab.files().clone();
     write_file(
@@ -202,19 +224,17 @@ async fn up_real(cfg: RealConfig) -> Result<(), Box<dyn std::error::Error>> {
         files.dir.display(),
         lab.log_path().display()
     );
-    let result = supervise(&mut lab).await;
+    let result = supervise(&mut lab, sigs).await;
     tokio::task::spawn_blocking(move || lab.stop()).await?;
     result
 }
 
-async fn supervise(lab: &mut RealLab) -> Result<(), Box<dyn std::error::Error>> {
-    let sig =
-        |k: SignalKind| signal(k).map_err(|e| LabError::invalid("signal handler", e.to_string()));
-    let (mut term, mut int, mut hup) = (
-        sig(SignalKind::terminate())?,
-        sig(SignalKind::interrupt())?,
-        sig(SignalKind::hangup())?,
-    );
+async fn supervise(lab: &mut RealLab, sigs: Signals) -> Result<(), Box<dyn std::error::Error>> {
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = sigs;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     loop {
         tokio::select! {
@@ -272,14 +292,12 @@ async fn up(
     Ok(lab)
 }
 
-async fn wait_for_signals(lab: &Lab) -> Result<(), LabError> {
-    let sig =
-        |k: SignalKind| signal(k).map_err(|e| LabError::invalid("signal handler", e.to_string()));
-    let (mut term, mut int, mut hup) = (
-        sig(SignalKind::terminate())?,
-        sig(SignalKind::interrupt())?,
-        sig(SignalKind::hangup())?,
-    );
+async fn wait_for_signals(lab: &Lab, sigs: Signals) -> Result<(), LabError> {
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = sigs;
     loop {
         tokio::select! {
             _ = term.recv() => return Ok(()),
@@ -361,10 +379,10 @@ async fn listen(kind: ListenKind, dir: Option<&Path>) -> Result<(), LabError> {
         ListenKind::PlainHttp => FaultKind::PlainHttp,
         tls => tls_fault(tls, dir)?,
     };
-    let listener = FaultListener::start(fault).await?;
-    println!("{}", listener.addr());
     let mut term = signal(SignalKind::terminate())
         .map_err(|e| LabError::invalid("signal handler", e.to_string()))?;
+    let listener = FaultListener::start(fault).await?;
+    println!("{}", listener.addr());
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
