@@ -50,5 +50,11 @@ cargo test --workspace --locked
 if ! cargo afl --version >/dev/null 2>&1; then
   cargo install --locked cargo-afl@0.18.2
 fi
-cargo afl config --build >/dev/null
+# Builds AFL++ for this toolchain once; a second call only says it is built already.
+if ! afl_config="$(cargo afl config --build 2>&1)"; then
+  if ! grep -q "already built" <<<"$afl_config"; then
+    echo "$afl_config" >&2
+    exit 1
+  fi
+fi
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
