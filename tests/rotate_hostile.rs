@@ -122,24 +122,8 @@ checks:
     async fn issue(&self, extra: &[&str]) -> Run {
         let suite = self.suite.display().to_string();
         let (key, cert) = (self.s("svc.key"), self.s("svc.crt"));
-        let mut args = vec![
-            "rotate",
-            "issue",
-            "-c",
-            &suite,
-            "--mount",
-            "pki-prod",
-            "--role",
-            "nginx-app-b",
-            "--cn",
-            APP_B,
-            "--ttl",
-            "24h",
-            "--key",
-            &key,
-            "--cert",
-            &cert,
-        ];
+        let mut args = issue_args(&suite, &key, &cert);
+        args.extend_from_slice(&["--ttl", "24h"]);
         args.extend_from_slice(extra);
         self.rotcheck(&args, &[]).await
     }
@@ -425,25 +409,8 @@ async fn an_unknown_owner_or_a_relative_openssl_is_refused_before_vault_is_asked
     assert!(!env.o("svc.key").exists());
     let suite = env.suite.display().to_string();
     let (key, cert) = (env.s("svc.key"), env.s("svc.crt"));
-    let args = [
-        "rotate",
-        "issue",
-        "-c",
-        &suite,
-        "--mount",
-        "pki-prod",
-        "--role",
-        "nginx-app-b",
-        "--cn",
-        APP_B,
-        "--key",
-        &key,
-        "--cert",
-        &cert,
-        "--csr",
-        "--key-type",
-        "rsa",
-    ];
+    let mut args = issue_args(&suite, &key, &cert);
+    args.extend_from_slice(&["--csr", "--key-type", "rsa"]);
     let run = env
         .rotcheck(&args, &[("ROTCHECK_OPENSSL", "openssl")])
         .await;
@@ -465,22 +432,7 @@ async fn a_symlinked_directory_on_the_path_is_refused_and_nothing_is_created_thr
         ("link/tls/svc.key", "link/tls/svc.crt"),
     ] {
         let (key, cert) = (env.s(key), env.s(cert));
-        let args = [
-            "rotate",
-            "issue",
-            "-c",
-            &suite,
-            "--mount",
-            "pki-prod",
-            "--role",
-            "nginx-app-b",
-            "--cn",
-            APP_B,
-            "--key",
-            &key,
-            "--cert",
-            &cert,
-        ];
+        let args = issue_args(&suite, &key, &cert);
         let run = env.rotcheck(&args, &[]).await;
         assert_eq!(run.code, Some(1), "{}", run.out);
         assert!(
@@ -494,4 +446,24 @@ async fn a_symlinked_directory_on_the_path_is_refused_and_nothing_is_created_thr
             run.out
         );
     }
+}
+
+/// `rotate issue` of app-b's role into `key` and `cert`, with the suite's Vault profile.
+fn issue_args<'a>(suite: &'a str, key: &'a str, cert: &'a str) -> Vec<&'a str> {
+    vec![
+        "rotate",
+        "issue",
+        "-c",
+        suite,
+        "--mount",
+        "pki-prod",
+        "--role",
+        "nginx-app-b",
+        "--cn",
+        APP_B,
+        "--key",
+        key,
+        "--cert",
+        cert,
+    ]
 }
