@@ -1,8 +1,8 @@
 //! Runs a suite: selection, bounded concurrency, one timeout per check, `--wait` retries.
 //! Produces a `Report` and nothing else.
 
+use crate::kinds::{self, Cache, Ctx};
 use crate::model::{Assertion, CheckResult, FailureClass, Outcome, ProbeError, Report, Status};
-use crate::probe::{self, Cache, Ctx};
 use crate::suite::{CheckSpec, Severity, Suite};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -200,7 +200,7 @@ pub async fn run_check(
     };
     let clock = Instant::now();
     let outcome =
-        match tokio::time::timeout(timeout + Duration::from_secs(1), probe::run(check, &ctx)).await
+        match tokio::time::timeout(timeout + Duration::from_secs(1), kinds::run(check, &ctx)).await
         {
             Ok(o) => o,
             Err(_) => timed_out(timeout),
@@ -228,7 +228,7 @@ fn finish(check: &CheckSpec, outcome: Outcome, took: Duration) -> CheckResult {
     let mut r = result_shell(
         &check.name,
         check.stage_name(),
-        check.kind(),
+        check.kind_name(),
         check.tags.clone(),
     );
     r.status = status;

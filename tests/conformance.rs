@@ -61,7 +61,7 @@ fn time(v: &Value) -> UnixTime {
             .unwrap_or_else(|e| panic!("bad validation_time {s}: {e}")),
         None => std::time::SystemTime::now(),
     };
-    rotcheck::probe::tls::unix_time(t)
+    rotcheck::kinds::tls::unix_time(t)
 }
 
 fn verdict(r: &Result<ValidPath, ChainFailure>) -> String {

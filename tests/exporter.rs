@@ -218,7 +218,7 @@ fn metrics_cover_every_check_and_pass_promtool() {
     if !prom::skip_without(&["promtool"]) {
         prom::promtool_check_metrics(&text.body).unwrap();
     }
-    for family in rotcheck::exporter::metrics::ALL {
+    for family in rotcheck::metrics::all() {
         let seen = m.types.contains_key(family.name);
         let expected_absent = ["rotcheck_vault_agent_version_info"].contains(&family.name);
         assert!(seen || expected_absent, "family {} missing", family.name);
@@ -638,10 +638,7 @@ fn gate_prom_format_uses_the_serve_names() {
     let text = String::from_utf8(out.stdout).unwrap();
     let m = Metrics::parse(&text);
     complete(&m, &env).unwrap();
-    let names: Vec<&str> = rotcheck::exporter::metrics::ALL
-        .iter()
-        .map(|d| d.name)
-        .collect();
+    let names: Vec<&str> = rotcheck::metrics::all().iter().map(|d| d.name).collect();
     for family in m.types.keys() {
         assert!(
             names.contains(&family.as_str()),

@@ -278,3 +278,39 @@ fn shipped_suites_lint() {
         assert_eq!(out.status.code(), Some(0), "{suite}: {}", stderr(&out));
     }
 }
+
+/// The README's "Check kinds" table describes every kind of the registry, with every
+/// expectation key that kind accepts: the registry is the one list, the docs follow it.
+#[test]
+fn readme_documents_every_kind_and_its_expectations() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let table = readme
+        .split("### Check kinds")
+        .nth(1)
+        .and_then(|t| t.split("\n### ").next())
+        .expect("README has a Check kinds section");
+    for kind in rotcheck::kinds::NAMES {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{kind}` |")))
+            .unwrap_or_else(|| panic!("README's Check kinds table has no row for `{kind}`"));
+        for key in rotcheck::kinds::expect_keys(kind) {
+            assert!(
+                row.contains(&format!("`{key}")),
+                "README's row for `{kind}` does not name its expectation `{key}`"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_typo_gets_the_kinds_own_keys_and_a_suggestion() {
+    let out = rotcheck(&["lint", "-c", "tests/data/bad/expect_typo.yaml"]);
+    let err = stderr(&out);
+    assert!(err.contains(":6:7: checks[0].expect:"), "{err}");
+    assert!(err.contains("did you mean `chain`?"), "{err}");
+    assert!(
+        !err.contains("sealed"),
+        "only the tls keys are listed: {err}"
+    );
+}

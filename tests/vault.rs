@@ -407,7 +407,7 @@ async fn a_run_without_the_close_hook_still_revokes_its_token() {
         "  - name: m\n    vault_cert_role: { mount: cert, name: agent-app-b }\n",
     );
     let suite = Arc::new(rotcheck::suite::load(&path).unwrap());
-    let cache = Arc::new(rotcheck::probe::Cache::default());
+    let cache = Arc::new(rotcheck::kinds::Cache::default());
     let r = engine::run_check(&suite, &suite.file.checks[0], None, cache.clone()).await;
     assert_status(&r, Status::Pass);
     assert_eq!((lab.tokens_issued(), lab.tokens_live()), (1, 1));

@@ -56,7 +56,7 @@ pub fn list(a: SuiteArg) -> u8 {
             } else {
                 format!(" [{}]", c.tags.join(","))
             };
-            println!("  {:<32} {}{}", c.name, c.kind(), tags);
+            println!("  {:<32} {}{}", c.name, c.kind_name(), tags);
         }
     }
     0

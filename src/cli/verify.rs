@@ -5,8 +5,8 @@
 use super::{error, parse_at, EXIT_USAGE};
 use crate::certs::{self, FileError};
 use crate::expect::chain::{self, ChainFailure, ValidPath};
+use crate::kinds::tls::{cert_facts, unix_time};
 use crate::model::CertFacts;
-use crate::probe::tls::{cert_facts, unix_time};
 use rustls_pki_types::CertificateDer;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;

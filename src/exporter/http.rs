@@ -9,8 +9,8 @@ use super::metrics;
 use super::probes::{ProbeGate, ProbeJob};
 use super::scheduler::Runner;
 use super::state::{unix_now, State};
-use super::text::CONTENT_TYPE;
 use super::webconfig::{Auth, WebConfig};
+use crate::metrics::text::CONTENT_TYPE;
 use crate::suite::{CheckSpec, Suite};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -524,7 +524,7 @@ async fn probe(app: &App, req: &Parts, caller: Caller) -> Resp {
         budget: scrape_budget(req.headers.get("x-prometheus-scrape-timeout-seconds")),
     };
     match app.probes.probe(job).await {
-        Ok(result) => exposition(metrics::render_probe(
+        Ok(result) => exposition(crate::metrics::render_probe(
             &suite.file.suite,
             &result,
             now_unix(),

@@ -12,7 +12,6 @@ pub mod metrics;
 pub mod probes;
 pub mod scheduler;
 pub mod state;
-pub mod text;
 pub mod webconfig;
 
 use crate::suite::{self, Suite, SuiteError};

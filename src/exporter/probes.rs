@@ -160,7 +160,7 @@ pub fn timed_out(check: &CheckSpec, took: Duration) -> CheckResult {
     CheckResult {
         name: check.name.clone(),
         stage: check.stage_name().to_string(),
-        kind: check.kind().to_string(),
+        kind: check.kind_name().to_string(),
         tags: check.tags.clone(),
         status: Status::Error,
         duration_seconds: took,
@@ -175,8 +175,8 @@ pub fn timed_out(check: &CheckSpec, took: Duration) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exporter::metrics::tests::result;
     use crate::exporter::scheduler::CheckFuture;
+    use crate::metrics::tests::result;
     use std::path::Path;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

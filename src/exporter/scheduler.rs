@@ -7,8 +7,8 @@
 
 use super::state::State;
 use crate::engine;
+use crate::kinds::Cache;
 use crate::model::CheckResult;
-use crate::probe::Cache;
 use crate::suite::{CheckSpec, Suite};
 use std::collections::HashMap;
 use std::future::Future;
@@ -268,7 +268,8 @@ impl Job {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exporter::metrics::{render_serve, tests::cert, tests::result};
+    use crate::exporter::metrics::render_serve;
+    use crate::metrics::tests::{cert, result};
     use crate::model::{FailureClass, ProbeError, Status};
     use std::path::Path;
     use std::sync::atomic::{AtomicUsize, Ordering};

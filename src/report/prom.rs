@@ -1,5 +1,5 @@
 //! `--format prom`: the exporter's metric families in the Prometheus text format, for
-//! node_exporter's textfile collector. The families are built by `exporter::metrics`, the
+//! node_exporter's textfile collector. The families are built by `metrics`, the
 //! code `serve` uses, so the names cannot diverge.
 
 use crate::model::Report;
@@ -7,7 +7,7 @@ use crate::model::Report;
 /// Renders the report, redacted; the run's warnings become `# warning:` comment lines
 /// (comments that the text format's parsers skip).
 pub fn render(report: &Report) -> String {
-    let mut s = crate::exporter::metrics::render_report(report);
+    let mut s = crate::metrics::render_report(report);
     for w in &report.warnings {
         s.push_str(&format!("# warning: {}\n", one_line(w)));
     }

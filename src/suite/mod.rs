@@ -1,7 +1,10 @@
 //! Loading a suite file: read, substitute variables, parse with locations, validate.
 
+pub mod check;
+pub mod expect_seed;
 pub mod nesting;
 pub mod schema;
+pub mod suggest;
 pub mod values;
 pub mod vars;
 
@@ -249,7 +252,13 @@ fn yaml_error(path: &Path, e: &serde_yaml_ng::Error) -> SuiteError {
             message.replace_range(i..i + suffix.len(), "");
         }
     }
-    let (key, message) = split_key(message);
+    let (mut key, mut message) = split_key(message);
+    // `expect:` written before the kind key is parsed last; its errors say so up front.
+    if let Some(rest) = message.strip_prefix("expect: ") {
+        key = key.map(|k| format!("{k}.expect"));
+        message = rest.to_string();
+    }
+    let message = suggest::add_hint(&message);
     SuiteError {
         file: path.display().to_string(),
         line: loc.as_ref().map(|l| l.line()),
@@ -352,7 +361,7 @@ fn valid_token(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-/// Checks what serde cannot: names, exactly one kind, per-kind expectations.
+/// Checks what serde cannot: names, stages, tags, and each kind's own rules.
 fn validate(file: &SuiteFile, text: &str, path: &Path) -> Result<(), SuiteError> {
     if file.suite.trim().is_empty() || file.suite.contains(char::is_whitespace) {
         let line = find_line(text, "suite:");
@@ -415,118 +424,10 @@ fn validate_check(
     if let Some(t) = check.tags.iter().find(|t| !valid_token(t)) {
         return err(".tags", format!("bad tag {t:?}; use [a-z0-9_-]+"));
     }
-    let kinds = check.kinds();
-    if kinds.len() != 1 {
-        let found = if kinds.is_empty() {
-            "none".to_string()
-        } else {
-            kinds.join(", ")
-        };
-        return err(
-            "",
-            format!(
-                "check {:?} needs exactly one kind; found {found}; kinds are {}",
-                check.name,
-                KINDS.join(", ")
-            ),
-        );
-    }
-    let kind = kinds[0];
-    let allowed = allowed_expect_keys(kind);
-    if let Some(k) = check
-        .expect
-        .set_keys()
-        .into_iter()
-        .find(|k| !allowed.contains(k))
-    {
-        return err(
-            &format!(".expect.{k}"),
-            format!(
-                "`{k}` does not apply to a {kind} check; allowed: {}",
-                allowed.join(", ")
-            ),
-        );
-    }
-    validate_kind(check, &err)
-}
-
-fn validate_kind(
-    check: &CheckSpec,
-    err: &dyn Fn(&str, String) -> Result<(), SuiteError>,
-) -> Result<(), SuiteError> {
-    if let Some(t) = &check.tls {
-        if split_host_port(&t.addr).is_none() {
-            return err(
-                ".tls.addr",
-                format!(
-                    "bad address {:?}; write host:port, e.g. 127.0.0.1:8443 or [::1]:443",
-                    t.addr
-                ),
-            );
-        }
-        if t.client_cert.is_some() != t.client_key.is_some() {
-            return err(
-                ".tls",
-                "client_cert and client_key go together; set both or neither".into(),
-            );
-        }
-    }
-    if let Some(files) = &check.files {
-        validate_files(files, err)?;
-    }
-    if let Some(s) = &check.version_skew {
-        let a = &s.agent;
-        let n = [a.version.is_some(), a.command.is_some(), a.log.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
-        if n != 1 {
-            return err(
-                ".version_skew.agent",
-                "give exactly one of version, command, log".into(),
-            );
-        }
-    }
-    if let Some(re) = &check.expect.stdout_matches {
-        if let Err(e) = regex::Regex::new(re) {
-            return err(
-                ".expect.stdout_matches",
-                format!("bad regular expression: {e}"),
-            );
-        }
-    }
-    Ok(())
-}
-
-fn validate_files(
-    files: &[FileEntry],
-    err: &dyn Fn(&str, String) -> Result<(), SuiteError>,
-) -> Result<(), SuiteError> {
-    if files.is_empty() {
-        return err(
-            ".files",
-            "list at least one file: [{path: ..., kind: cert}]".into(),
-        );
-    }
-    for (j, f) in files.iter().enumerate() {
-        let k = format!(".files[{j}]");
-        if f.pairs_with.is_some() && f.kind != FileKind::Key {
-            return err(
-                &format!("{k}.pairs_with"),
-                format!("pairs_with applies to kind: key, not {}", f.kind.as_str()),
-            );
-        }
-        if f.contains.is_some() && !matches!(f.kind, FileKind::Bundle | FileKind::Chain) {
-            return err(
-                &format!("{k}.contains"),
-                format!(
-                    "contains applies to kind: bundle or chain, not {}",
-                    f.kind.as_str()
-                ),
-            );
-        }
-    }
-    Ok(())
+    check
+        .kind
+        .validate()
+        .or_else(|inv| err(&inv.key, inv.message))
 }
 
 /// Splits `host:port` / `[v6]:port`; None when malformed.

@@ -284,7 +284,7 @@ fn hyper_fallback(err: &(dyn StdError + 'static)) -> Cause {
 /// The RFC name of a TLS alert (`certificate_required`, `unrecognized_name`, `unknown_ca`),
 /// named exactly as the TLS probe names it.
 pub fn alert_name(a: rustls::AlertDescription) -> String {
-    crate::probe::classify::alert_name(u8::from(a))
+    crate::kinds::classify::alert_name(u8::from(a))
 }
 
 /// Turns go-multierror text (`1 error occurred:\n\t* permission denied\n\n`) into one line,

@@ -74,7 +74,7 @@ fn key(presented: &[u8]) {
 
 /// Everything `inspect` shows about each certificate.
 fn describe(ders: &[CertificateDer<'static>]) {
-    let _ = serde_json::to_string(&rotcheck::probe::tls::cert_facts(ders));
+    let _ = serde_json::to_string(&rotcheck::kinds::tls::cert_facts(ders));
     for d in ders {
         if let Ok((_, c)) = X509Certificate::from_der(d.as_ref()) {
             let _ = (

@@ -3,8 +3,8 @@
 //! server without the certificate's key fails), and one deadline-bounded connect, handshake
 //! and short read. Used by the `tls` probe and by `rotcheck inspect HOST:PORT`.
 
-use crate::probe::classify::{self, Failure, Peer, Phase};
-use crate::probe::tls::progress::Progress;
+use crate::kinds::classify::{self, Failure, Peer, Phase};
+use crate::kinds::tls::progress::Progress;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::Resumption;
 use rustls::crypto::WebPkiSupportedAlgorithms;

@@ -3,21 +3,60 @@
 //! nginx roles "allowed only the intended domains").
 
 use super::{list, mount_missing, outcome, read_data, secs, settle, Read};
+use crate::kinds::{CheckKind, Ctx};
 use crate::model::{Assertion, Outcome};
-use crate::probe::Ctx;
-use crate::suite::{Expect, VaultPkiRoleSpec};
+use crate::suite::Dur;
 use crate::vault::auth::strings;
 use crate::vault::{encode_path, VaultError};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Vault's default maximum lease TTL (768 h), what `max_ttl: 0` falls back to.
 const SYSTEM_MAX_TTL: u64 = 768 * 3600;
 
-pub(super) async fn run(spec: &VaultPkiRoleSpec, expect: &Expect, ctx: &Ctx) -> Outcome {
+/// `vault_pki_role`: a PKI role to read and compare.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VaultPkiRoleSpec {
+    pub mount: String,
+    pub name: String,
+}
+
+/// What a `vault_pki_role` check may expect of the role.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PkiRoleExpect {
+    pub allowed_domains: Option<Vec<String>>,
+    pub allowed_domains_at_most: Option<Vec<String>>,
+    pub allow_subdomains: Option<bool>,
+    pub max_ttl: Option<Dur>,
+    pub client_flag: Option<bool>,
+    pub server_flag: Option<bool>,
+}
+
+/// The `vault_pki_role` check kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VaultPkiRole;
+
+impl CheckKind for VaultPkiRole {
+    const NAME: &'static str = "vault_pki_role";
+    type Spec = VaultPkiRoleSpec;
+    type Expect = PkiRoleExpect;
+
+    async fn probe(spec: &VaultPkiRoleSpec, expect: &PkiRoleExpect, ctx: &Ctx) -> Outcome {
+        run(spec, expect, ctx).await
+    }
+}
+
+pub async fn run(spec: &VaultPkiRoleSpec, expect: &PkiRoleExpect, ctx: &Ctx) -> Outcome {
     settle(probe(spec, expect, ctx).await)
 }
 
-async fn probe(spec: &VaultPkiRoleSpec, expect: &Expect, ctx: &Ctx) -> Result<Outcome, VaultError> {
+async fn probe(
+    spec: &VaultPkiRoleSpec,
+    expect: &PkiRoleExpect,
+    ctx: &Ctx,
+) -> Result<Outcome, VaultError> {
     let path = format!(
         "{}/roles/{}",
         encode_path(&spec.mount),
@@ -88,7 +127,7 @@ fn seconds(v: Option<&Value>) -> u64 {
     }
 }
 
-fn evaluate(role: &Role, expect: &Expect, path: &str) -> Vec<Assertion> {
+fn evaluate(role: &Role, expect: &PkiRoleExpect, path: &str) -> Vec<Assertion> {
     let mut a = vec![Assertion::pass(
         "role",
         format!(

@@ -5,11 +5,12 @@
 //! other way round) is a `product_mismatch`.
 
 use super::{cannot, outcome, prepare, settle};
-use crate::model::{Assertion, Facts, Outcome, Status, VaultFacts};
-use crate::probe::Ctx;
-use crate::suite::{AgentNewer, AgentVersionSource, Expect, VersionSkewSpec};
+use crate::kinds::{Base, CheckKind, Ctx, Invalid};
+use crate::metrics::text::{Def, Exposition};
+use crate::model::{Assertion, CheckResult, Facts, Outcome, Status, VaultFacts};
 use crate::vault::version::{from_agent_log, from_cli_output, Product, Stated};
 use crate::vault::{VaultError, Version};
+use serde::Deserialize;
 use serde_json::Value;
 use std::path::Path;
 
@@ -19,7 +20,74 @@ const LOG_TAIL: u64 = crate::fsread::LOG_TAIL_CAP;
 /// Defaults when the suite does not say: one minor version apart, warn on a newer agent.
 const DEFAULT_MAX_MINOR_SKEW: u32 = 1;
 
-pub(super) async fn run(spec: &VersionSkewSpec, expect: &Expect, ctx: &Ctx) -> Outcome {
+/// `version_skew`: where the agent version comes from.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VersionSkewSpec {
+    pub agent: AgentVersionSource,
+}
+
+/// Exactly one of `version`, `command`, `log`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentVersionSource {
+    pub version: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub log: Option<String>,
+}
+
+/// How strictly a newer agent than server is judged.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentNewer {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// What a `version_skew` check may expect of the two versions.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SkewExpect {
+    pub max_minor_skew: Option<u32>,
+    pub agent_newer: Option<AgentNewer>,
+}
+
+/// The `version_skew` check kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionSkew;
+
+impl CheckKind for VersionSkew {
+    const NAME: &'static str = "version_skew";
+    type Spec = VersionSkewSpec;
+    type Expect = SkewExpect;
+    const FAMILIES: &'static [&'static Def] = &[&super::VAULT_AGENT_VERSION, &super::VERSION_SKEW];
+
+    fn validate(spec: &VersionSkewSpec, _expect: &SkewExpect) -> Result<(), Invalid> {
+        let a = &spec.agent;
+        let n = [a.version.is_some(), a.command.is_some(), a.log.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if n != 1 {
+            return Err(Invalid::new(
+                ".version_skew.agent",
+                "give exactly one of version, command, log",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn probe(spec: &VersionSkewSpec, expect: &SkewExpect, ctx: &Ctx) -> Outcome {
+        run(spec, expect, ctx).await
+    }
+
+    fn series(e: &mut Exposition, base: &Base<'_>, r: &CheckResult) {
+        super::series(e, base, r);
+    }
+}
+
+pub async fn run(spec: &VersionSkewSpec, expect: &SkewExpect, ctx: &Ctx) -> Outcome {
     let agent = match agent_version(&spec.agent, ctx).await {
         Ok(v) => v,
         Err(msg) => return outcome(vec![cannot("agent_version", "agent_version", msg)]),
@@ -27,7 +95,7 @@ pub(super) async fn run(spec: &VersionSkewSpec, expect: &Expect, ctx: &Ctx) -> O
     settle(probe(&agent, expect, ctx).await)
 }
 
-async fn probe(agent: &Stated, expect: &Expect, ctx: &Ctx) -> Result<Outcome, VaultError> {
+async fn probe(agent: &Stated, expect: &SkewExpect, ctx: &Ctx) -> Result<Outcome, VaultError> {
     let p = prepare(ctx)?;
     let reply = p
         .client
@@ -130,7 +198,7 @@ fn read_tail(path: &Path) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-fn evaluate(agent: &Stated, server: &Stated, expect: &Expect) -> Outcome {
+fn evaluate(agent: &Stated, server: &Stated, expect: &SkewExpect) -> Outcome {
     if let Some(mismatch) = product_mismatch(agent, server) {
         return outcome(vec![mismatch]);
     }
@@ -245,15 +313,14 @@ fn assert_newer(agent: &str, server: &str, newer: bool, policy: AgentNewer) -> A
 mod tests {
     use super::*;
 
-    fn expect(max: u32, newer: AgentNewer) -> Expect {
-        Expect {
+    fn expect(max: u32, newer: AgentNewer) -> SkewExpect {
+        SkewExpect {
             max_minor_skew: Some(max),
             agent_newer: Some(newer),
-            ..Default::default()
         }
     }
 
-    fn evaluate(agent: &str, server: &str, expect: &Expect) -> Outcome {
+    fn evaluate(agent: &str, server: &str, expect: &SkewExpect) -> Outcome {
         let server = Stated {
             product: Some(server_product(&Value::Null, server)),
             version: server.into(),

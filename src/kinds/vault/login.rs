@@ -2,14 +2,52 @@
 //! certificate, key and CA — "Vault Agent looks healthy but fails to auth" caught before the
 //! agent does. The token is revoked with `auth/token/revoke-self` right after.
 
+use super::PolicyExpect;
 use super::{assert_policies, failure, list, outcome, secs};
 use crate::certs;
+use crate::kinds::{CheckKind, Ctx};
 use crate::model::{Assertion, CertFacts, Outcome, Status};
-use crate::probe::Ctx;
-use crate::suite::{Expect, VaultLoginSpec, VaultProfile};
+use crate::suite::{default_cert_mount, Dur, VaultProfile};
 use crate::vault::{cert_login, revoke_self, Login, Settings, Token, VaultClient, VaultError};
+use serde::Deserialize;
 
-pub(super) async fn run(spec: &VaultLoginSpec, expect: &Expect, ctx: &Ctx) -> Outcome {
+/// `vault_login`: cert login with an agent identity.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VaultLoginSpec {
+    #[serde(default = "default_cert_mount")]
+    pub mount: String,
+    pub role: Option<String>,
+    pub client_cert: String,
+    pub client_key: String,
+    pub ca_file: Option<String>,
+    pub addr: Option<String>,
+    pub server_name: Option<String>,
+}
+
+/// What a `vault_login` check may expect of the login.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LoginExpect {
+    pub policies: Option<PolicyExpect>,
+    pub token_ttl_min: Option<Dur>,
+}
+
+/// The `vault_login` check kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VaultLogin;
+
+impl CheckKind for VaultLogin {
+    const NAME: &'static str = "vault_login";
+    type Spec = VaultLoginSpec;
+    type Expect = LoginExpect;
+
+    async fn probe(spec: &VaultLoginSpec, expect: &LoginExpect, ctx: &Ctx) -> Outcome {
+        run(spec, expect, ctx).await
+    }
+}
+
+pub async fn run(spec: &VaultLoginSpec, expect: &LoginExpect, ctx: &Ctx) -> Outcome {
     let client = match client(spec, ctx) {
         Ok(c) => c,
         Err(e) => return failure(&e),
@@ -77,7 +115,7 @@ fn as_role(spec: &VaultLoginSpec) -> String {
 
 async fn logged_in(
     spec: &VaultLoginSpec,
-    expect: &Expect,
+    expect: &LoginExpect,
     client: &VaultClient,
     login: Login,
     ctx: &Ctx,

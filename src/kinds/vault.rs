@@ -2,37 +2,84 @@
 //! `vault_kv`, `version_skew`): one file per kind under `vault/`, and the helpers they share —
 //! resolving the profile, the run's token, and turning a `VaultError` into an outcome.
 
-mod cert_role;
-mod health;
-mod kv;
-mod login;
-mod pki_role;
-mod skew;
+pub mod cert_role;
+pub mod health;
+pub mod kv;
+pub mod login;
+pub mod pki_role;
+pub mod skew;
 
-use crate::model::{Assertion, Outcome, Status};
-use crate::probe::Ctx;
-use crate::suite::{CheckSpec, PolicyExpect};
+use crate::kinds::{Base, Ctx};
+use crate::metrics::text::{family, Exposition};
+use crate::metrics::{flag, with};
+use crate::model::{Assertion, CheckResult, Outcome, Status};
 use crate::vault::{Settings, Token, VaultClient, VaultError};
+use serde::Deserialize;
 
-/// Runs a vault_* or version_skew check; None when the check is not of those kinds.
-pub async fn probe(check: &CheckSpec, ctx: &Ctx) -> Option<Outcome> {
-    let e = &check.expect;
-    let out = if let Some(s) = &check.vault_health {
-        health::run(s, e, ctx).await
-    } else if let Some(s) = &check.vault_login {
-        login::run(s, e, ctx).await
-    } else if let Some(s) = &check.vault_cert_role {
-        cert_role::run(s, e, ctx).await
-    } else if let Some(s) = &check.vault_pki_role {
-        pki_role::run(s, e, ctx).await
-    } else if let Some(s) = &check.vault_kv {
-        kv::run(s, e, ctx).await
-    } else if let Some(s) = &check.version_skew {
-        skew::run(s, e, ctx).await
-    } else {
-        return None;
-    };
-    Some(out)
+/// `policies: {include, exclude}`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyExpect {
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+family!(
+    VAULT_SEALED,
+    "rotcheck_vault_sealed",
+    Gauge,
+    "1 if Vault reported itself sealed, 0 if unsealed."
+);
+family!(
+    VAULT_INITIALIZED,
+    "rotcheck_vault_initialized",
+    Gauge,
+    "1 if Vault reported itself initialized, 0 if not."
+);
+family!(
+    VAULT_VERSION,
+    "rotcheck_vault_version_info",
+    Gauge,
+    "The Vault server version reported by sys/health; always 1."
+);
+family!(
+    VAULT_AGENT_VERSION,
+    "rotcheck_vault_agent_version_info",
+    Gauge,
+    "The Vault Agent version seen by a version_skew check; always 1."
+);
+family!(
+    VERSION_SKEW,
+    "rotcheck_version_skew_minor",
+    Gauge,
+    "Minor-version difference agent minus server (negative: the agent lags the server)."
+);
+
+/// The series of the Vault facts a check reported (`vault_health`: seal, initialization,
+/// version; `version_skew`: server and agent versions, minor skew).
+pub fn series(e: &mut Exposition, base: &Base<'_>, r: &CheckResult) {
+    let Some(v) = &r.facts.vault else { return };
+    if let Some(sealed) = v.sealed {
+        e.sample(&VAULT_SEALED, base, flag(sealed));
+    }
+    if let Some(init) = v.initialized {
+        e.sample(&VAULT_INITIALIZED, base, flag(init));
+    }
+    if let Some(version) = &v.version {
+        e.sample(&VAULT_VERSION, &with(base, &[("version", version)]), 1.0);
+    }
+    if let Some(version) = &v.agent_version {
+        e.sample(
+            &VAULT_AGENT_VERSION,
+            &with(base, &[("version", version)]),
+            1.0,
+        );
+    }
+    if let Some(skew) = v.minor_skew {
+        e.sample(&VERSION_SKEW, base, skew as f64);
+    }
 }
 
 /// The suite's profile and a client carrying its identity, within the check's budget.

@@ -4,10 +4,10 @@
 //! (only `metadata/`); on v1 the value is read and dropped at once.
 
 use super::{cannot, outcome, prepare, settle, Prepared};
+use crate::kinds::{CheckKind, Ctx};
 use crate::model::{Assertion, Outcome};
-use crate::probe::Ctx;
-use crate::suite::{Expect, VaultKvSpec};
 use crate::vault::{encode_path, Token, VaultError};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// What the mount table says about a mount.
@@ -17,11 +17,41 @@ struct MountInfo {
     version: u8,
 }
 
-pub(super) async fn run(spec: &VaultKvSpec, expect: &Expect, ctx: &Ctx) -> Outcome {
+/// `vault_kv`: a KV mount (and optionally a path) to inspect.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VaultKvSpec {
+    pub mount: String,
+    pub path: Option<String>,
+}
+
+/// What a `vault_kv` check may expect of the mount.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KvExpect {
+    pub kv_version: Option<u8>,
+    pub path_exists: Option<bool>,
+}
+
+/// The `vault_kv` check kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VaultKv;
+
+impl CheckKind for VaultKv {
+    const NAME: &'static str = "vault_kv";
+    type Spec = VaultKvSpec;
+    type Expect = KvExpect;
+
+    async fn probe(spec: &VaultKvSpec, expect: &KvExpect, ctx: &Ctx) -> Outcome {
+        run(spec, expect, ctx).await
+    }
+}
+
+pub async fn run(spec: &VaultKvSpec, expect: &KvExpect, ctx: &Ctx) -> Outcome {
     settle(probe(spec, expect, ctx).await)
 }
 
-async fn probe(spec: &VaultKvSpec, expect: &Expect, ctx: &Ctx) -> Result<Outcome, VaultError> {
+async fn probe(spec: &VaultKvSpec, expect: &KvExpect, ctx: &Ctx) -> Result<Outcome, VaultError> {
     let p = prepare(ctx)?;
     let mount = spec.mount.trim_matches('/').to_string();
     let token = p.token(ctx, &format!("reading the mount {mount}/")).await?;

@@ -22,16 +22,97 @@ pub mod progress;
 
 use crate::certs::{self, FileError};
 use crate::expect::{chain, expiry, issuer, names};
-use crate::model::{Assertion, CertFacts, Outcome, ProbeError, Status, TlsFacts};
-use crate::probe::Ctx;
-use crate::suite::{Expect, TlsSpec, TlsVersion};
+use crate::kinds::{Base, CheckKind, Ctx, Invalid};
+use crate::metrics::text::{family, Def, Exposition};
+use crate::model::{Assertion, CertFacts, CheckResult, Outcome, ProbeError, Status, TlsFacts};
+use crate::suite::{split_host_port, ChainExpect, ExpiryThresholds, TlsVersion};
 use client::{Failed, Session, Target};
 use rustls_pki_types::{CertificateDer, UnixTime};
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+/// A TLS listener to handshake with.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// `host:port`.
+    pub addr: String,
+    /// SNI sent and the name verified; defaults to the host part of `addr`.
+    pub server_name: Option<String>,
+    pub ca_file: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    #[serde(default)]
+    pub alpn: Vec<String>,
+}
+
+/// What a `tls` check may expect of the listener.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TlsExpect {
+    pub chain: Option<ChainExpect>,
+    pub names: Option<Vec<String>>,
+    pub expiry: Option<ExpiryThresholds>,
+    pub issuer_cn: Option<String>,
+    pub issuer_dn: Option<String>,
+    pub min_tls: Option<TlsVersion>,
+    pub serves_file: Option<String>,
+}
+
+family!(
+    TLS_VERSION,
+    "rotcheck_tls_version_info",
+    Gauge,
+    "The TLS version negotiated by the check's last handshake; always 1."
+);
+
+/// The `tls` check kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tls;
+
+impl CheckKind for Tls {
+    const NAME: &'static str = "tls";
+    type Spec = TlsSpec;
+    type Expect = TlsExpect;
+    const FAMILIES: &'static [&'static Def] = &[&TLS_VERSION];
+
+    fn validate(spec: &TlsSpec, _expect: &TlsExpect) -> Result<(), Invalid> {
+        if split_host_port(&spec.addr).is_none() {
+            return Err(Invalid::new(
+                ".tls.addr",
+                format!(
+                    "bad address {:?}; write host:port, e.g. 127.0.0.1:8443 or [::1]:443",
+                    spec.addr
+                ),
+            ));
+        }
+        if spec.client_cert.is_some() != spec.client_key.is_some() {
+            return Err(Invalid::new(
+                ".tls",
+                "client_cert and client_key go together; set both or neither",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn probe(spec: &TlsSpec, expect: &TlsExpect, ctx: &Ctx) -> Outcome {
+        probe(spec, expect, ctx).await
+    }
+
+    fn series(e: &mut Exposition, base: &Base<'_>, r: &CheckResult) {
+        if let Some(v) = r.facts.tls.as_ref().and_then(|t| t.version.as_deref()) {
+            e.sample(
+                &TLS_VERSION,
+                &crate::metrics::with(base, &[("version", v)]),
+                1.0,
+            );
+        }
+    }
+}
+
 /// Handshakes with the listener and evaluates the expectations.
-pub async fn probe(spec: &TlsSpec, expect: &Expect, ctx: &Ctx) -> Outcome {
+pub async fn probe(spec: &TlsSpec, expect: &TlsExpect, ctx: &Ctx) -> Outcome {
     let deadline = tokio::time::Instant::now() + ctx.timeout;
     let target = match Target::parse(&spec.addr, spec.server_name.as_deref()) {
         Ok(t) => t,
@@ -106,7 +187,7 @@ fn file_error(e: FileError) -> ProbeError {
 
 fn judge(
     spec: &TlsSpec,
-    expect: &Expect,
+    expect: &TlsExpect,
     ctx: &Ctx,
     target: &Target,
     result: Result<Session, Failed>,
@@ -174,7 +255,7 @@ pub fn cert_facts(presented: &[CertificateDer<'_>]) -> Vec<CertFacts> {
 
 fn judge_certs(
     spec: &TlsSpec,
-    expect: &Expect,
+    expect: &TlsExpect,
     ctx: &Ctx,
     target: &Target,
     presented: &[CertificateDer<'static>],

@@ -29,6 +29,19 @@ impl Kind {
     }
 }
 
+/// Declares a metric family: `family!(ID, "rotcheck_name", Gauge, "help text.");`.
+macro_rules! family {
+    ($id:ident, $name:literal, $kind:ident, $help:literal) => {
+        #[doc = $help]
+        pub static $id: $crate::metrics::text::Def = $crate::metrics::text::Def {
+            name: $name,
+            help: $help,
+            kind: $crate::metrics::text::Kind::$kind,
+        };
+    };
+}
+pub(crate) use family;
+
 /// A metric family's fixed description.
 #[derive(Debug)]
 pub struct Def {

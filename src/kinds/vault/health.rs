@@ -2,10 +2,11 @@
 //! progress), with the profile's client certificate — the seeds' "vault status works".
 
 use super::{prepare, settle};
-use crate::model::{Assertion, Facts, Outcome, VaultFacts};
-use crate::probe::Ctx;
-use crate::suite::{Expect, VaultHealthSpec};
+use crate::kinds::{Base, CheckKind, Ctx};
+use crate::metrics::text::{Def, Exposition};
+use crate::model::{Assertion, CheckResult, Facts, Outcome, VaultFacts};
 use crate::vault::{Reply, VaultError, Version};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// What a node says it is, from the health status code and body.
@@ -21,11 +22,58 @@ enum Role {
     Down,
 }
 
-pub(super) async fn run(spec: &VaultHealthSpec, expect: &Expect, ctx: &Ctx) -> Outcome {
+/// `vault_health`: sys/health + sys/seal-status.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct VaultHealthSpec {
+    #[serde(default)]
+    pub standbyok: bool,
+    #[serde(default)]
+    pub perfstandbyok: bool,
+}
+
+/// What a `vault_health` check may expect of the server.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HealthExpect {
+    pub sealed: Option<bool>,
+    pub initialized: Option<bool>,
+    pub standby_ok: Option<bool>,
+    pub version: Option<String>,
+}
+
+/// The `vault_health` check kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VaultHealth;
+
+impl CheckKind for VaultHealth {
+    const NAME: &'static str = "vault_health";
+    type Spec = VaultHealthSpec;
+    type Expect = HealthExpect;
+    const FAMILIES: &'static [&'static Def] = &[
+        &super::VAULT_SEALED,
+        &super::VAULT_INITIALIZED,
+        &super::VAULT_VERSION,
+    ];
+
+    async fn probe(spec: &VaultHealthSpec, expect: &HealthExpect, ctx: &Ctx) -> Outcome {
+        run(spec, expect, ctx).await
+    }
+
+    fn series(e: &mut Exposition, base: &Base<'_>, r: &CheckResult) {
+        super::series(e, base, r);
+    }
+}
+
+pub async fn run(spec: &VaultHealthSpec, expect: &HealthExpect, ctx: &Ctx) -> Outcome {
     settle(probe(spec, expect, ctx).await)
 }
 
-async fn probe(spec: &VaultHealthSpec, expect: &Expect, ctx: &Ctx) -> Result<Outcome, VaultError> {
+async fn probe(
+    spec: &VaultHealthSpec,
+    expect: &HealthExpect,
+    ctx: &Ctx,
+) -> Result<Outcome, VaultError> {
     let p = prepare(ctx)?;
     let health = p.client.get(&health_path(spec), None).await?;
     let is_status = |b: &Value| b.get("initialized").is_some_and(Value::is_boolean);
@@ -75,7 +123,7 @@ fn bad_health(r: &Reply) -> VaultError {
 
 fn evaluate(
     spec: &VaultHealthSpec,
-    expect: &Expect,
+    expect: &HealthExpect,
     status: u16,
     body: &Value,
     seal: Option<&Value>,
@@ -208,7 +256,7 @@ fn progress(seal: Option<&Value>) -> String {
 fn assert_role(
     role: Role,
     spec: &VaultHealthSpec,
-    expect: &Expect,
+    expect: &HealthExpect,
     status: u16,
     facts: &VaultFacts,
     addr: &str,
@@ -313,7 +361,7 @@ mod tests {
         let seal = json!({"type": "shamir", "t": 3, "progress": 1});
         let o = evaluate(
             &spec(),
-            &Expect::default(),
+            &HealthExpect::default(),
             503,
             &body,
             Some(&seal),
@@ -333,13 +381,27 @@ mod tests {
     fn standby_needs_permission() {
         let body =
             json!({"initialized": true, "sealed": false, "standby": true, "version": "1.20.4"});
-        let o = evaluate(&spec(), &Expect::default(), 429, &body, None, "https://v:1");
+        let o = evaluate(
+            &spec(),
+            &HealthExpect::default(),
+            429,
+            &body,
+            None,
+            "https://v:1",
+        );
         assert_eq!(o.assertions[2].reason.as_deref(), Some("standby"));
         let ok = VaultHealthSpec {
             standbyok: true,
             perfstandbyok: false,
         };
-        let o = evaluate(&ok, &Expect::default(), 200, &body, None, "https://v:1");
+        let o = evaluate(
+            &ok,
+            &HealthExpect::default(),
+            200,
+            &body,
+            None,
+            "https://v:1",
+        );
         assert_eq!(o.worst(), crate::model::Status::Pass);
     }
 

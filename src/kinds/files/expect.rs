@@ -3,18 +3,19 @@
 
 use super::content::{unusable, Loaded};
 use super::Entry;
+use super::{FileKind, FilesExpect};
 use crate::expect::chain::{assert_chain, with_ca_intermediates, Usage};
 use crate::expect::expiry::assert_expiry;
 use crate::expect::issuer::{assert_issuer_cn, assert_issuer_dn};
 use crate::expect::names::assert_names;
+use crate::kinds::Ctx;
 use crate::model::{Assertion, Outcome, Status};
-use crate::probe::Ctx;
-use crate::suite::{ChainExpect, Expect, FileKind};
+use crate::suite::ChainExpect;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use std::time::Duration;
 
 /// Evaluates the expectations for one loaded entry (bundles hold trust anchors: skipped).
-pub fn check(e: &Entry, loaded: &Loaded, expect: &Expect, ctx: &Ctx, out: &mut Outcome) {
+pub fn check(e: &Entry, loaded: &Loaded, expect: &FilesExpect, ctx: &Ctx, out: &mut Outcome) {
     if e.spec.kind == FileKind::Bundle {
         return;
     }

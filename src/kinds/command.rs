@@ -2,13 +2,94 @@
 //! program path with a `/` and a relative cwd resolve against the suite's folder), kill its
 //! process group at the check's timeout, then judge `exit`, `stdout_contains`, `stdout_matches`.
 
+use crate::kinds::{CheckKind, Ctx, Invalid};
 use crate::model::{Assertion, Outcome, ProbeError, Status};
-use crate::probe::Ctx;
-use crate::suite::{CommandSpec, Expect};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// `command`: run an argv (no shell). Written as a list (`[systemctl, --user, is-active, x]`)
+/// or as a map with `argv`, `env`, `cwd`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandSpec {
+    pub argv: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandMap {
+    argv: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for CommandSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = serde_yaml_ng::Value::deserialize(d)?;
+        let map = if v.is_sequence() {
+            let argv = Vec::<String>::deserialize(v).map_err(D::Error::custom)?;
+            CommandMap {
+                argv,
+                env: BTreeMap::new(),
+                cwd: None,
+            }
+        } else {
+            CommandMap::deserialize(v).map_err(D::Error::custom)?
+        };
+        if map.argv.is_empty() {
+            return Err(D::Error::custom(
+                "command needs at least the program: [prog, args...]",
+            ));
+        }
+        Ok(CommandSpec {
+            argv: map.argv,
+            env: map.env,
+            cwd: map.cwd,
+        })
+    }
+}
+
+/// What a `command` check may expect of the run.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CommandExpect {
+    pub exit: Option<i32>,
+    pub stdout_contains: Option<String>,
+    pub stdout_matches: Option<String>,
+}
+
+/// The `command` check kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Command;
+
+impl CheckKind for Command {
+    const NAME: &'static str = "command";
+    type Spec = CommandSpec;
+    type Expect = CommandExpect;
+
+    fn validate(_spec: &CommandSpec, expect: &CommandExpect) -> Result<(), Invalid> {
+        match &expect.stdout_matches {
+            Some(re) => regex::Regex::new(re).map(drop).map_err(|e| {
+                Invalid::new(
+                    ".expect.stdout_matches",
+                    format!("bad regular expression: {e}"),
+                )
+            }),
+            None => Ok(()),
+        }
+    }
+
+    async fn probe(spec: &CommandSpec, expect: &CommandExpect, ctx: &Ctx) -> Outcome {
+        probe(spec, expect, ctx).await
+    }
+}
 
 /// Most bytes kept of stdout and of stderr; the rest is read and dropped.
 pub const OUTPUT_CAP: usize = 64 * 1024;
@@ -73,7 +154,7 @@ pub struct Ran {
 }
 
 /// Runs the command and evaluates the expectations.
-pub async fn probe(spec: &CommandSpec, expect: &Expect, ctx: &Ctx) -> Outcome {
+pub async fn probe(spec: &CommandSpec, expect: &CommandExpect, ctx: &Ctx) -> Outcome {
     let mut out = Outcome::default();
     match run(spec, ctx).await {
         Ok(ran) => judge(spec, &ran, expect, &mut out),
@@ -192,7 +273,7 @@ fn keep(kept: &mut Vec<u8>, bytes: &[u8]) -> bool {
     bytes.len() > room
 }
 
-fn judge(spec: &CommandSpec, ran: &Ran, expect: &Expect, out: &mut Outcome) {
+fn judge(spec: &CommandSpec, ran: &Ran, expect: &CommandExpect, out: &mut Outcome) {
     let program = super::files::file_name(&spec.argv[0]);
     let (key, value) = exit_fact(ran.status);
     out.facts.extra.insert(key.into(), value);

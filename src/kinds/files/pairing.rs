@@ -5,8 +5,8 @@
 use super::content::{cn, unusable};
 use super::{file_name, Entry};
 use crate::certs;
+use crate::kinds::Ctx;
 use crate::model::{Assertion, Outcome, Status};
-use crate::probe::Ctx;
 use rustls::crypto::ring::sign::any_supported_type;
 use rustls_pki_types::PrivateKeyDer;
 use x509_parser::prelude::*;

@@ -1,11 +1,11 @@
 //! What a cert, chain or bundle file holds: it parses, a chain's order (leaf, then each
 //! issuer), and `contains: FILE`. Records one `CertFacts` per certificate.
 
+use super::FileKind;
 use super::{file_name, Entry};
 use crate::certs::{self, FileError};
+use crate::kinds::Ctx;
 use crate::model::{Assertion, CertFacts, Outcome, Status};
-use crate::probe::Ctx;
-use crate::suite::FileKind;
 use rustls_pki_types::CertificateDer;
 use std::collections::HashSet;
 use std::sync::Arc;

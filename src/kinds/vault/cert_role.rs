@@ -2,22 +2,56 @@
 //! with what the agents need — the CA it trusts, the CNs it allows, the policies it attaches.
 //! Catches drift: "Vault Agent looks healthy but fails to auth".
 
+use super::PolicyExpect;
 use super::{assert_policies, cannot, list, mount_missing, read_data, settle, Read};
 use crate::certs;
+use crate::kinds::{CheckKind, Ctx};
 use crate::model::{Assertion, CertFacts, Outcome};
-use crate::probe::Ctx;
-use crate::suite::{Expect, PolicyExpect, VaultCertRoleSpec};
+use crate::suite::default_cert_mount;
 use crate::vault::auth::strings;
 use crate::vault::{encode_path, VaultError};
+use serde::Deserialize;
 use serde_json::Value;
 
-pub(super) async fn run(spec: &VaultCertRoleSpec, expect: &Expect, ctx: &Ctx) -> Outcome {
+/// `vault_cert_role`: a cert-auth mapping to read and compare.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VaultCertRoleSpec {
+    #[serde(default = "default_cert_mount")]
+    pub mount: String,
+    pub name: String,
+}
+
+/// What a `vault_cert_role` check may expect of the mapping.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CertRoleExpect {
+    pub ca_matches: Option<String>,
+    pub policies: Option<PolicyExpect>,
+    pub allowed_common_names: Option<PolicyExpect>,
+}
+
+/// The `vault_cert_role` check kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VaultCertRole;
+
+impl CheckKind for VaultCertRole {
+    const NAME: &'static str = "vault_cert_role";
+    type Spec = VaultCertRoleSpec;
+    type Expect = CertRoleExpect;
+
+    async fn probe(spec: &VaultCertRoleSpec, expect: &CertRoleExpect, ctx: &Ctx) -> Outcome {
+        run(spec, expect, ctx).await
+    }
+}
+
+pub async fn run(spec: &VaultCertRoleSpec, expect: &CertRoleExpect, ctx: &Ctx) -> Outcome {
     settle(probe(spec, expect, ctx).await)
 }
 
 async fn probe(
     spec: &VaultCertRoleSpec,
-    expect: &Expect,
+    expect: &CertRoleExpect,
     ctx: &Ctx,
 ) -> Result<Outcome, VaultError> {
     let path = format!(
@@ -51,7 +85,7 @@ fn missing(spec: &VaultCertRoleSpec, e: &VaultError) -> Assertion {
     )
 }
 
-fn evaluate(spec: &VaultCertRoleSpec, expect: &Expect, data: &Value, ctx: &Ctx) -> Outcome {
+fn evaluate(spec: &VaultCertRoleSpec, expect: &CertRoleExpect, data: &Value, ctx: &Ctx) -> Outcome {
     let pem = data
         .get("certificate")
         .and_then(Value::as_str)
