@@ -44,7 +44,7 @@ pub async fn run(suite: &Arc<Suite>, plan: &Plan, opts: &Options, out: &mut Out)
         out.line(format!(
             "[dry-run] would gate on stage {} ({checks} check(s)), waiting up to {}",
             step.gate,
-            humantime::format_duration(step.wait)
+            crate::human::duration(step.wait)
         ));
         out.indent = 0;
     }

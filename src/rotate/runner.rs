@@ -481,7 +481,7 @@ impl<'a> Runner<'a> {
         self.out.line(format!(
             "gate: stage {} (waiting up to {})",
             step.gate,
-            humantime::format_duration(wait)
+            crate::human::duration(wait)
         ));
         let report = gate::stage(&self.suite, &step.gate, wait, step.interval)
             .await
