@@ -35,7 +35,11 @@ pub fn duration(d: Duration) -> String {
 /// Seconds as Vault writes a TTL: hours, minutes and seconds, Go-style without the zero
 /// components and without days (`720h`, `1h30m`, `1m30s`, `45s`, `0s`).
 pub fn ttl(secs: u64) -> String {
-    let parts = [(secs / 3600, "h"), (secs % 3600 / 60, "m"), (secs % 60, "s")];
+    let parts = [
+        (secs / 3600, "h"),
+        (secs % 3600 / 60, "m"),
+        (secs % 60, "s"),
+    ];
     let out: String = parts
         .iter()
         .filter(|(n, _)| *n > 0)
@@ -96,7 +100,10 @@ mod tests {
     #[test]
     fn duration_of_large_spans() {
         assert_eq!(secs(100 * 365 * 86_400), "36500d");
-        assert_eq!(duration(Duration::MAX), format!("{}d 7h", u64::MAX / 86_400));
+        assert_eq!(
+            duration(Duration::MAX),
+            format!("{}d 7h", u64::MAX / 86_400)
+        );
     }
 
     #[test]
