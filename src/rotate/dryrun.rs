@@ -3,8 +3,8 @@
 
 use super::actions;
 use super::ctx::Out;
+use super::options::{forced, settings, Options, EXIT_FAILED, EXIT_OK};
 use super::plan::Plan;
-use super::runner::{settings, Options, EXIT_FAILED, EXIT_OK};
 use super::state::{Paths, PlanState, StepStatus};
 use crate::suite::Suite;
 use std::sync::Arc;
@@ -111,7 +111,7 @@ async fn step_actions(
     };
     let mut failures = 0;
     for a in &step.actions {
-        let a = &super::runner::forced(a, force);
+        let a = &forced(a, force);
         out.line(actions::title(a));
         out.indent = 4;
         if let Err(e) = actions::run(a, &settings, true, out).await {
