@@ -211,7 +211,7 @@ pub async fn run_check(
 fn timed_out(timeout: Duration) -> Outcome {
     let msg = format!(
         "no answer within {}; expected the check to finish in time; is the target stalled?",
-        humantime::format_duration(timeout)
+        crate::human::duration(timeout)
     );
     Outcome {
         error: Some(ProbeError::connect(FailureClass::Timeout, msg.clone())),

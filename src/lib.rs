@@ -7,6 +7,7 @@ pub mod engine;
 pub mod expect;
 pub mod exporter;
 pub mod fsread;
+pub mod human;
 pub mod kinds;
 pub mod metrics;
 pub mod model;

@@ -92,7 +92,7 @@ fn human_lists_checks_details_and_summary() {
     );
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("PASS   vault-sealed"), "{text}");
-    assert!(lines[0].ends_with("0.12s"), "{text}");
+    assert!(lines[0].ends_with("  120ms"), "{text}");
     assert!(
         text.contains("WARN   agent-version   server-tls  version_skew"),
         "{text}"
@@ -116,7 +116,7 @@ fn human_lists_checks_details_and_summary() {
     );
     assert_eq!(
         lines.last().unwrap(),
-        &"4 checks: 1 pass, 1 warn, 1 fail, 1 error in 0.84s"
+        &"4 checks: 1 pass, 1 warn, 1 fail, 1 error in 840ms"
     );
     let colored = human::render(&report(), true);
     assert!(colored.contains("\u{1b}[32mPASS "), "{colored}");

@@ -3,7 +3,7 @@
 //! emulator's logical requests (headers of §0.2/§0.3, path and method mapping of §0.1).
 
 use crate::tls::SwappableCert;
-use crate::vault::http::{parse_bool, ApiError, Body, ConnInfo, Op, Req, Resp};
+use crate::vault::http::{logical_path, parse_bool, ApiError, Body, ConnInfo, Op, Req, Resp};
 use crate::vault::Vault;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -240,15 +240,6 @@ fn injected_fault(shared: &Shared, rel: &str) -> Option<Resp> {
     Some(ApiError::new(status, vec![msg]).into_resp())
 }
 
-/// List paths end with `/` (Vault appends it before routing and ACL checks).
-pub(crate) fn logical_path(rel: &str, op: Op) -> String {
-    if op == Op::List && !rel.ends_with('/') {
-        format!("{rel}/")
-    } else {
-        rel.to_string()
-    }
-}
-
 /// §0.1: GET (or `?list=true`), LIST, POST/PUT, DELETE, PATCH; anything else is not mapped.
 fn method_op(method: &Method, query: &[(String, String)]) -> Option<Op> {
     let list_param = query
@@ -369,10 +360,6 @@ mod tests {
         let q = parse_query("standbyok&list=true&x=a+b");
         assert_eq!(q[0], ("standbyok".to_string(), String::new()));
         assert_eq!(q[2].1, "a b");
-        assert_eq!(
-            logical_path("auth/cert/certs", Op::List),
-            "auth/cert/certs/"
-        );
         assert!(parse_body(b"").unwrap().is_empty());
         assert!(parse_body(b"[1]").is_err() && parse_body(b"{").is_err());
     }

@@ -298,15 +298,9 @@ fn time_left(f: &CertFacts, now: i64) -> String {
     )
 }
 
-/// A coarse duration: `12d 3h`, `5h 2m`, `40s`.
+/// A coarse duration of whole seconds: `12d 3h`, `5h 2m`, `40s`.
 fn span(secs: i64) -> String {
-    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{secs}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
+    crate::human::duration(Duration::from_secs(secs.unsigned_abs()))
 }
 
 fn unix(t: SystemTime) -> i64 {

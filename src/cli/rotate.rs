@@ -3,8 +3,9 @@
 
 use super::{error, EXIT_USAGE};
 use crate::rotate::ctx::Out;
+use crate::rotate::options::{self, Options};
 use crate::rotate::plan::Action;
-use crate::rotate::runner::{self, Options};
+use crate::rotate::runner;
 use crate::rotate::spec::{CertRoleSpec, IssueSpec, PkiRoleSpec, ReloadSpec, TrustSpec};
 use crate::rotate::{actions, reload};
 use crate::vault::Settings;
@@ -143,7 +144,7 @@ fn profile(config: Option<&PathBuf>) -> Result<Settings, String> {
     match config {
         Some(p) => {
             let suite = crate::suite::load(p).map_err(|e| e.to_string())?;
-            runner::settings(&suite)
+            options::settings(&suite)
         }
         None => {
             let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());

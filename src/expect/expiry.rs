@@ -92,14 +92,9 @@ pub fn assert_expiry(certs: &[CertFacts], t: &ExpiryThresholds, now: i64) -> Ass
 
 fn describe_left(cert: &CertFacts, now: i64) -> String {
     let secs = (cert.not_after_unix - now).max(0) as u64;
-    let rounded = if secs > 86_400 {
-        secs - secs % 3600
-    } else {
-        secs - secs % 60
-    };
     format!(
         "expires in {} ({:.0}% of lifetime left, not after {})",
-        humantime::format_duration(std::time::Duration::from_secs(rounded)),
+        crate::human::duration(std::time::Duration::from_secs(secs)),
         cert.lifetime_remaining_ratio(now) * 100.0,
         cert.not_after
     )

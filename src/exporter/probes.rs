@@ -154,8 +154,8 @@ impl ProbeGate {
 /// The result of a probe that did not finish within the scrape's budget.
 pub fn timed_out(check: &CheckSpec, took: Duration) -> CheckResult {
     let msg = format!(
-        "no result within the scrape timeout ({:.1}s); raise scrape_timeout or the exporter is saturated",
-        took.as_secs_f64()
+        "no result within the scrape timeout ({}); raise scrape_timeout or the exporter is saturated",
+        crate::human::duration(took)
     );
     CheckResult {
         name: check.name.clone(),

@@ -83,7 +83,7 @@ pub fn dns(host: &str, detail: &str) -> Failure {
 
 /// The deadline passed.
 pub fn timeout(phase: Phase, peer: &Peer, budget: Duration) -> Failure {
-    let t = humantime::format_duration(budget);
+    let t = crate::human::duration(budget);
     let msg = match phase {
         Phase::Resolve => format!("the DNS lookup for {} did not finish within {t}; is the resolver reachable?", peer.addr),
         Phase::Connect => format!("no TCP connection to {} within {t} (SYN unanswered); is a firewall dropping packets, or is the host down?", peer.addr),

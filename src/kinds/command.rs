@@ -198,7 +198,7 @@ pub async fn run(spec: &CommandSpec, ctx: &Ctx) -> Result<Ran, RunError> {
 }
 
 fn timed_out(program: String, after: Duration) -> RunError {
-    let after = humantime::format_duration(after).to_string();
+    let after = crate::human::duration(after);
     RunError::Timeout { program, after }
 }
 

@@ -166,7 +166,7 @@ fn hung_message(timeout: Duration) -> String {
     format!(
         "files not read within {}; expected local reads to finish at once; \
          is a network filesystem (NFS) hung?",
-        humantime::format_duration(timeout)
+        crate::human::duration(timeout)
     )
 }
 

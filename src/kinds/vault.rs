@@ -217,26 +217,6 @@ fn plural<T>(items: &[T], one: &str, many: &str) -> String {
     }
 }
 
-/// Seconds as an operator writes a Vault TTL: whole hours as hours (`8760h`, `720h`, with the
-/// days beside them from two days up: `720h (30d)`), anything else Go-style (`1h30m`, `90s` →
-/// `1m30s`, `0s`) — never humantime's `11months 30days 3h 50m 24s`.
-pub(crate) fn secs(s: u64) -> String {
-    let (h, m, sec) = (s / 3600, s % 3600 / 60, s % 60);
-    if s > 0 && s % 3600 == 0 {
-        return match h {
-            h if h >= 48 && h % 24 == 0 => format!("{h}h ({}d)", h / 24),
-            h => format!("{h}h"),
-        };
-    }
-    let mut out = String::new();
-    for (n, unit) in [(h, "h"), (m, "m"), (sec, "s")] {
-        if n > 0 || (unit == "s" && out.is_empty()) {
-            out.push_str(&format!("{n}{unit}"));
-        }
-    }
-    out
-}
-
 /// The 404 of a read: a missing mount says `no handler for route`; a missing item says nothing.
 pub(crate) fn mount_missing(e: &VaultError) -> bool {
     e.errors()
@@ -247,17 +227,6 @@ pub(crate) fn mount_missing(e: &VaultError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ttls_read_as_operators_write_them() {
-        assert_eq!(secs(31_536_000), "8760h (365d)");
-        assert_eq!(secs(2_592_000), "720h (30d)");
-        assert_eq!(secs(3600), "1h");
-        assert_eq!(secs(5400), "1h30m");
-        assert_eq!(secs(90), "1m30s");
-        assert_eq!(secs(0), "0s");
-        assert_eq!(secs(31_535_424), "8759h50m24s");
-    }
 
     #[test]
     fn policies_include_and_exclude() {

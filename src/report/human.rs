@@ -36,8 +36,8 @@ pub fn summary(report: &Report) -> String {
         })
         .collect();
     let plural = if n == 1 { "" } else { "s" };
-    let secs = report.duration_seconds.as_secs_f64();
-    let mut s = format!("{n} check{plural}: {} in {secs:.2}s", counts.join(", "));
+    let took = crate::human::duration(report.duration_seconds);
+    let mut s = format!("{n} check{plural}: {} in {took}", counts.join(", "));
     if let Some(at) = &report.evaluated_at {
         let _ = write!(s, " (evaluated at {at})");
     }
@@ -64,10 +64,10 @@ impl Widths {
 
 fn check_line(s: &mut String, c: &CheckResult, w: &Widths, paint: Paint) {
     let status = paint.status(c.status, &format!("{:<5}", upper(c.status)));
-    let secs = c.duration_seconds.as_secs_f64();
+    let took = crate::human::duration(c.duration_seconds);
     let _ = writeln!(
         s,
-        "{status}  {:<nw$}  {:<sw$}  {:<kw$}  {secs:.2}s",
+        "{status}  {:<nw$}  {:<sw$}  {:<kw$}  {took}",
         c.name,
         c.stage,
         c.kind,

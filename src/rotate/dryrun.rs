@@ -3,8 +3,8 @@
 
 use super::actions;
 use super::ctx::Out;
+use super::options::{forced, settings, Options, EXIT_FAILED, EXIT_OK};
 use super::plan::Plan;
-use super::runner::{settings, Options, EXIT_FAILED, EXIT_OK};
 use super::state::{Paths, PlanState, StepStatus};
 use crate::suite::Suite;
 use std::sync::Arc;
@@ -44,7 +44,7 @@ pub async fn run(suite: &Arc<Suite>, plan: &Plan, opts: &Options, out: &mut Out)
         out.line(format!(
             "[dry-run] would gate on stage {} ({checks} check(s)), waiting up to {}",
             step.gate,
-            humantime::format_duration(step.wait)
+            crate::human::duration(step.wait)
         ));
         out.indent = 0;
     }
@@ -111,7 +111,7 @@ async fn step_actions(
     };
     let mut failures = 0;
     for a in &step.actions {
-        let a = &super::runner::forced(a, force);
+        let a = &forced(a, force);
         out.line(actions::title(a));
         out.indent = 4;
         if let Err(e) = actions::run(a, &settings, true, out).await {

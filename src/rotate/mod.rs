@@ -15,6 +15,7 @@ pub mod issue;
 pub mod keygen;
 pub mod killpoint;
 pub mod material;
+pub mod options;
 pub mod owner;
 pub mod pki_role;
 pub mod plan;

@@ -200,7 +200,7 @@ async fn capture(argv: &[String], timeout: Duration) -> Result<Captured, String>
             format!(
                 "{} did not finish within {}",
                 argv.join(" "),
-                humantime::format_duration(timeout)
+                crate::human::duration(timeout)
             )
         })?
         .map_err(|e| format!("{prog}: {e}"))?;

@@ -6,30 +6,12 @@ use super::actions;
 use super::audit::{AuditLog, Event, Serial};
 use super::ctx::{Done, Out};
 use super::gate;
+use super::options::{forced, settings, Options, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use super::plan::{self, Action, Plan, ReloadWhen, Step, TrustFirst};
 use super::state::{self, CertChange, GateSummary, Paths, PlanState, RunStatus, StepStatus};
 use super::{killpoint, reload};
 use crate::suite::Suite;
-use crate::vault::Settings;
-use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Exit codes.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-
-/// How to run a plan.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    pub config: PathBuf,
-    pub from: Option<String>,
-    pub only: Option<String>,
-    pub dry_run: bool,
-    pub state_dir: Option<PathBuf>,
-    /// Re-issue every certificate even when the current one is fresh.
-    pub force: bool,
-}
 
 /// Why a step stopped.
 struct Stop {
@@ -132,11 +114,6 @@ fn check_step_flags(opts: &Options, plan: &Plan) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The vault profile, resolved when the first action needs it.
-pub fn settings(suite: &Suite) -> Result<Settings, String> {
-    Settings::for_suite(suite).map_err(|e| format!("the suite's vault profile: {e}"))
 }
 
 struct Runner<'a> {
@@ -481,7 +458,7 @@ impl<'a> Runner<'a> {
         self.out.line(format!(
             "gate: stage {} (waiting up to {})",
             step.gate,
-            humantime::format_duration(wait)
+            crate::human::duration(wait)
         ));
         let report = gate::stage(&self.suite, &step.gate, wait, step.interval)
             .await
@@ -581,18 +558,6 @@ impl<'a> Runner<'a> {
             .line(format!("state saved in {}", self.paths.state.display()));
         self.out.line(format!("next: fix the cause, then resume with `rotcheck rotate plan -c {c}` (re-check only: `rotcheck gate -c {c} --stage {}`)", step.gate));
         EXIT_FAILED
-    }
-}
-
-/// The action with `force` set on an issue when the run is forced.
-pub fn forced(a: &Action, force: bool) -> Action {
-    match a {
-        Action::Issue(i) if force => {
-            let mut i = i.clone();
-            i.force = true;
-            Action::Issue(i)
-        }
-        other => other.clone(),
     }
 }
 

@@ -60,7 +60,7 @@ pub enum FsError {
     },
     #[error("{path} was replaced by another process while rotcheck was about to {op} it; nothing was changed; find out who writes there, then run again")]
     Raced { path: String, op: &'static str },
-    #[error("{path}: another rotcheck run has held the lock for {waited:?}; wait for it to finish (or find the process with `fuser {path}`), then run again")]
+    #[error("{path}: another rotcheck run has held the lock for {}; wait for it to finish (or find the process with `fuser {path}`), then run again", crate::human::duration(*.waited))]
     Busy { path: String, waited: Duration },
 }
 

@@ -199,7 +199,7 @@ pub enum Threshold {
 impl fmt::Display for Threshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Threshold::Remaining(d) => write!(f, "{}", humantime::format_duration(*d)),
+            Threshold::Remaining(d) => write!(f, "{}", crate::human::duration(*d)),
             Threshold::Ratio(r) => write!(f, "{}% of lifetime", (r * 100.0).round()),
         }
     }

@@ -349,7 +349,7 @@ impl VaultClient {
                 message: format!(
                     "{phase} with Vault at {} timed out ({} budget); expected an answer in time; is Vault stalled or starting up?",
                     self.addr,
-                    humantime::format_duration(self.budget)
+                    crate::human::duration(self.budget)
                 ),
             })
     }

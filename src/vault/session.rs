@@ -35,7 +35,7 @@ pub struct RevokeFailed {
 fn ttl_text(secs: u64) -> String {
     match secs {
         0 => "its TTL (the login gave none)".into(),
-        s => humantime::format_duration(Duration::from_secs(s)).to_string(),
+        s => crate::human::ttl(s),
     }
 }
 

@@ -32,6 +32,15 @@ impl Op {
     }
 }
 
+/// List paths end with `/` (Vault appends it before routing and ACL checks).
+pub(crate) fn logical_path(rel: &str, op: Op) -> String {
+    if op == Op::List && !rel.ends_with('/') {
+        format!("{rel}/")
+    } else {
+        rel.to_string()
+    }
+}
+
 /// What the TLS layer knows about the connection.
 #[derive(Debug, Default)]
 pub(crate) struct ConnInfo {
@@ -420,6 +429,19 @@ pub(crate) fn glob(pattern: &str, subject: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_paths_end_with_a_slash() {
+        assert_eq!(
+            logical_path("auth/cert/certs", Op::List),
+            "auth/cert/certs/"
+        );
+        assert_eq!(
+            logical_path("auth/cert/certs/", Op::List),
+            "auth/cert/certs/"
+        );
+        assert_eq!(logical_path("sys/health", Op::Read), "sys/health");
+    }
 
     #[test]
     fn multierror_text_matches_go() {

@@ -319,7 +319,7 @@ impl Vault {
         let rel = path.trim_start_matches('/').trim_start_matches("v1/");
         let req = Req {
             op,
-            path: crate::server::logical_path(rel, op),
+            path: http::logical_path(rel, op),
             query: Vec::new(),
             body,
             token: Some(self.tokens.root_id().to_string()),

@@ -3,7 +3,8 @@
 //! agent does. The token is revoked with `auth/token/revoke-self` right after.
 
 use super::PolicyExpect;
-use super::{assert_policies, failure, list, outcome, secs};
+use super::{assert_policies, failure, list, outcome};
+use crate::human::ttl;
 use crate::certs;
 use crate::kinds::{CheckKind, Ctx};
 use crate::model::{Assertion, CertFacts, Outcome, Status};
@@ -156,7 +157,7 @@ fn login_summary(spec: &VaultLoginSpec, l: &Login) -> String {
         as_role(spec),
         meta("cert_name"),
         meta("common_name"),
-        secs(l.lease_duration),
+        ttl(l.lease_duration),
         list(l.policies.iter())
     )
 }
@@ -170,7 +171,7 @@ fn assert_revoked(r: Result<(), VaultError>, l: &Login) -> Assertion {
             "revoke_failed",
             format!(
                 "the login token could not be revoked ({e}); it stays valid until its TTL ({}) ends",
-                secs(l.lease_duration)
+                ttl(l.lease_duration)
             ),
         ),
     }
@@ -181,17 +182,17 @@ fn assert_ttl(found: u64, min: u64) -> Assertion {
         let what = if found == 0 {
             "no TTL (never expires)".into()
         } else {
-            secs(found)
+            ttl(found)
         };
-        return Assertion::pass("token_ttl_min", format!("token TTL {what} ≥ {}", secs(min)));
+        return Assertion::pass("token_ttl_min", format!("token TTL {what} ≥ {}", ttl(min)));
     }
     Assertion::fail(
         "token_ttl_min",
         "ttl_too_short",
         format!(
             "token TTL {}; expected at least {}; raise token_ttl on the mapping (or the mount's default lease TTL)",
-            secs(found),
-            secs(min)
+            ttl(found),
+            ttl(min)
         ),
     )
 }

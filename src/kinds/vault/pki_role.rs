@@ -2,7 +2,8 @@
 //! intended — domains, subdomains, maximum TTL, client/server EKU flags (seed 002's per-app
 //! nginx roles "allowed only the intended domains").
 
-use super::{list, mount_missing, outcome, read_data, secs, settle, Read};
+use super::{list, mount_missing, outcome, read_data, settle, Read};
+use crate::human::ttl;
 use crate::kinds::{CheckKind, Ctx};
 use crate::model::{Assertion, Outcome};
 use crate::suite::Dur;
@@ -162,7 +163,7 @@ fn ttl_text(s: u64) -> String {
     if s == 0 {
         "unset (the mount's maximum)".into()
     } else {
-        secs(s)
+        ttl(s)
     }
 }
 
@@ -237,24 +238,24 @@ fn assert_max_ttl(found: u64, limit: u64) -> Assertion {
     if found != 0 && found <= limit {
         return Assertion::pass(
             "max_ttl",
-            format!("max_ttl {} ≤ {}", secs(found), secs(limit)),
+            format!("max_ttl {} ≤ {}", ttl(found), ttl(limit)),
         );
     }
     let what = if found == 0 {
         format!(
             "unset (0: the mount's maximum, {} by default)",
-            secs(SYSTEM_MAX_TTL)
+            ttl(SYSTEM_MAX_TTL)
         )
     } else {
-        secs(found)
+        ttl(found)
     };
     Assertion::fail(
         "max_ttl",
         "ttl_too_long",
         format!(
             "max_ttl is {what}; expected at most {}; set max_ttl={} on the role",
-            secs(limit),
-            secs(limit)
+            ttl(limit),
+            ttl(limit)
         ),
     )
 }

@@ -161,7 +161,7 @@ async fn from_command(argv: &[String], ctx: &Ctx) -> Result<Stated, String> {
         .stdin(std::process::Stdio::null());
     let out = tokio::time::timeout(ctx.timeout, cmd.output())
         .await
-        .map_err(|_| format!("{prog} did not finish within {}", humantime::format_duration(ctx.timeout)))?
+        .map_err(|_| format!("{prog} did not finish within {}", crate::human::duration(ctx.timeout)))?
         .map_err(|e| format!("cannot run {prog}: {e}; install it, or give the version as agent: {{version: \"x.y.z\"}}"))?;
     let text = format!(
         "{}\n{}",
