@@ -15,6 +15,8 @@ pub struct Eku {
     pub any: bool,
     pub server: bool,
     pub client: bool,
+    /// The extension lists no purpose at all.
+    pub empty: bool,
 }
 
 /// Name constraints of a CA (DNS and IP subtrees; other kinds are counted, not judged).
@@ -24,6 +26,14 @@ pub struct Constraints {
     pub excluded_dns: Vec<String>,
     pub permitted_ip: Vec<(IpAddr, IpAddr)>,
     pub excluded_ip: Vec<(IpAddr, IpAddr)>,
+    /// Every subtree, of any kind.
+    pub count: usize,
+    /// An IP subtree that is not address + mask (8 or 32 octets).
+    pub bad_ip: bool,
+    /// A subtree of a kind neither Go nor OpenSSL checks (otherName, x400, ediParty, rid).
+    pub other_kind: bool,
+    /// A directoryName subtree.
+    pub dir_name: bool,
 }
 
 /// One parsed certificate.
@@ -51,23 +61,40 @@ pub struct Cert<'a> {
     pub cns: Vec<String>,
     pub serial: Vec<u8>,
     pub constraints: Option<Constraints>,
-    /// OIDs of critical extensions neither Go nor OpenSSL handle.
-    pub unknown_critical: Vec<String>,
+    /// OIDs of every critical extension.
+    pub critical: Vec<String>,
+    /// keyUsage is present with no bit set (Go reads that as no keyUsage).
+    pub ku_zero: bool,
+    /// AKI authorityCertIssuer (its directoryName, raw) and authorityCertSerialNumber.
+    pub aki_issuer: Option<Vec<u8>>,
+    pub aki_serial: Option<Vec<u8>>,
+    /// A SAN entry Go cannot parse (an IP of neither 4 nor 16 octets).
+    pub bad_ip_san: bool,
+    pub san_other_name: bool,
+    /// SAN entries of any kind.
+    pub san_count: usize,
+    /// Attributes of the subject name.
+    pub dn_entries: usize,
+    /// An extension that appears twice, or does not parse (OpenSSL: an invalid certificate).
+    pub malformed: Option<String>,
+    /// Why Go's `ParseCertificate` refuses it, when it does.
+    pub go_parse: Option<String>,
     tbs: Vec<u8>,
     sig_alg_der: Vec<u8>,
     signature: Vec<u8>,
 }
 
-/// Critical extensions both Go and OpenSSL process (RFC 5280 4.2).
-const HANDLED: &[&str] = &[
-    "2.5.29.15", // keyUsage
-    "2.5.29.17", // subjectAltName
-    "2.5.29.19", // basicConstraints
-    "2.5.29.30", // nameConstraints
-    "2.5.29.32", // certificatePolicies
-    "2.5.29.36", // policyConstraints
-    "2.5.29.37", // extKeyUsage
-    "2.5.29.54", // inhibitAnyPolicy
+/// Extensions OpenSSL decodes when it first looks at a certificate: basicConstraints,
+/// keyUsage, extKeyUsage, subjectKeyIdentifier, authorityKeyIdentifier, subjectAltName,
+/// nameConstraints.
+const CACHED: &[&str] = &[
+    "2.5.29.19",
+    "2.5.29.15",
+    "2.5.29.37",
+    "2.5.29.14",
+    "2.5.29.35",
+    "2.5.29.17",
+    "2.5.29.30",
 ];
 
 impl<'a> Cert<'a> {
@@ -99,51 +126,144 @@ impl<'a> Cert<'a> {
                 .collect(),
             serial: c.raw_serial().to_vec(),
             constraints: None,
-            unknown_critical: vec![],
+            critical: vec![],
+            ku_zero: false,
+            aki_issuer: None,
+            aki_serial: None,
+            bad_ip_san: false,
+            san_other_name: false,
+            san_count: 0,
+            dn_entries: c.subject().iter_attributes().count(),
+            malformed: None,
+            go_parse: None,
             tbs: c.tbs_certificate.as_ref().to_vec(),
             sig_alg_der: alg_params(&c),
             signature: c.signature_value.data.to_vec(),
         };
+        let mut seen = std::collections::HashSet::new();
         for e in c.extensions() {
+            if !seen.insert(e.oid.to_id_string()) {
+                out.malformed = Some(format!("extension {} appears twice", e.oid));
+                out.go_parse
+                    .get_or_insert(format!("extension {} appears twice", e.oid));
+            }
             out.extension(e);
         }
+        out.parse_rules(&c);
         Some(out)
     }
 
     fn extension(&mut self, e: &X509Extension<'_>) {
+        if e.critical {
+            self.critical.push(e.oid.to_id_string());
+        }
         match e.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(k) => self.ski = Some(k.0.to_vec()),
+            ParsedExtension::SubjectKeyIdentifier(k) => {
+                self.ski = Some(k.0.to_vec());
+                if e.critical {
+                    self.go_parse =
+                        Some("subject key identifier incorrectly marked critical".into());
+                }
+            }
             ParsedExtension::AuthorityKeyIdentifier(a) => {
-                self.aki = a.key_identifier.as_ref().map(|k| k.0.to_vec())
+                self.aki = a.key_identifier.as_ref().map(|k| k.0.to_vec());
+                self.aki_serial = a.authority_cert_serial.map(<[u8]>::to_vec);
+                self.aki_issuer = a
+                    .authority_cert_issuer
+                    .iter()
+                    .flatten()
+                    .find_map(|n| match n {
+                        GeneralName::DirectoryName(d) => Some(d.as_raw().to_vec()),
+                        _ => None,
+                    });
+                if e.critical {
+                    self.go_parse =
+                        Some("authority key identifier incorrectly marked critical".into());
+                }
             }
             ParsedExtension::BasicConstraints(b) => self.bc = Some((b.ca, b.path_len_constraint)),
             ParsedExtension::KeyUsage(k) => {
                 let tls = k.digital_signature() || k.key_encipherment() || k.key_agreement();
-                self.ku = Some((k.key_cert_sign(), tls))
+                self.ku = Some((k.key_cert_sign(), tls));
+                self.ku_zero = k.flags == 0;
             }
             ParsedExtension::ExtendedKeyUsage(x) => {
+                let empty = !(x.any || x.server_auth || x.client_auth || x.code_signing)
+                    && !(x.email_protection || x.time_stamping || x.ocsp_signing)
+                    && x.other.is_empty();
                 self.eku = Some(Eku {
                     any: x.any,
                     server: x.server_auth,
                     client: x.client_auth,
+                    empty,
                 })
             }
-            ParsedExtension::SubjectAlternativeName(s) => {
-                self.san_ext = true;
-                for n in &s.general_names {
-                    match n {
-                        GeneralName::DNSName(d) => self.dns.push(d.to_string()),
-                        GeneralName::IPAddress(b) => self.ips.extend(ip_of(b)),
-                        _ => {}
-                    }
+            ParsedExtension::SubjectAlternativeName(s) => self.san(&s.general_names),
+            ParsedExtension::NameConstraints(nc) => {
+                let c = constraints(nc);
+                if c.count == 0 {
+                    self.go_parse = Some("empty name constraints extension".into());
                 }
+                if c.bad_ip {
+                    self.go_parse = Some("IP constraint of a wrong length".into());
+                }
+                self.constraints = Some(c)
             }
-            ParsedExtension::NameConstraints(nc) => self.constraints = Some(constraints(nc)),
-            _ if e.critical && !HANDLED.contains(&e.oid.to_id_string().as_str()) => {
-                self.unknown_critical.push(e.oid.to_id_string())
+            ParsedExtension::ParseError { error } => {
+                // OpenSSL marks a certificate invalid when one of the extensions it caches
+                // does not decode (v3_purp.c `ossl_x509v3_cache_extensions`).
+                if CACHED.contains(&e.oid.to_id_string().as_str()) {
+                    self.malformed = Some(format!("extension {} does not parse ({error})", e.oid));
+                }
+                self.go_parse
+                    .get_or_insert(format!("invalid extension {}", e.oid));
+            }
+            _ if e.critical && e.oid.to_id_string() == "1.3.6.1.5.5.7.1.1" => {
+                self.go_parse = Some("authority info access incorrectly marked critical".into());
             }
             _ => {}
         }
+    }
+
+    fn san(&mut self, names: &[GeneralName<'_>]) {
+        self.san_ext = true;
+        self.san_count = names.len();
+        for n in names {
+            match n {
+                GeneralName::DNSName(d) => self.dns.push(d.to_string()),
+                GeneralName::IPAddress(b) => match ip_of(b) {
+                    Some(ip) => self.ips.push(ip),
+                    None => self.bad_ip_san = true,
+                },
+                GeneralName::OtherName(..) => self.san_other_name = true,
+                _ => {}
+            }
+        }
+        if self.bad_ip_san {
+            self.go_parse = Some("cannot parse an IP address SAN".into());
+        }
+    }
+
+    /// Go's parser rules beyond the extensions: negative serials (since Go 1.23) and EC keys
+    /// with explicit curve parameters.
+    fn parse_rules(&mut self, c: &X509Certificate<'_>) {
+        if self.negative_serial() {
+            self.go_parse = Some("negative serial number".into());
+        }
+        let alg = &c.public_key().algorithm;
+        let explicit = alg.algorithm.to_id_string() == "1.2.840.10045.2.1"
+            && alg
+                .parameters
+                .as_ref()
+                .is_none_or(|p| p.tag() != x509_parser::der_parser::asn1_rs::Tag::Oid);
+        if explicit {
+            self.go_parse = Some("invalid ECDSA parameters (explicit curve)".into());
+        }
+    }
+
+    /// An EC key with explicit curve parameters.
+    pub fn explicit_curve(&self) -> bool {
+        self.go_parse.as_deref() == Some("invalid ECDSA parameters (explicit curve)")
     }
 
     /// Subject == issuer.
@@ -218,26 +338,37 @@ fn ip_of(b: &[u8]) -> Option<IpAddr> {
 }
 
 fn ip_range(b: &[u8]) -> Option<(IpAddr, IpAddr)> {
+    if b.len() != 8 && b.len() != 32 {
+        return None;
+    }
     let half = b.len() / 2;
     Some((ip_of(&b[..half])?, ip_of(&b[half..])?))
 }
 
 fn constraints(nc: &x509_parser::extensions::NameConstraints<'_>) -> Constraints {
     let mut out = Constraints::default();
-    let split = |trees: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
+    let mut split = |trees: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
         let mut dns = vec![];
         let mut ips = vec![];
         for t in trees.iter().flatten() {
+            out.count += 1;
             match t.base {
                 GeneralName::DNSName(d) => dns.push(d.to_string()),
-                GeneralName::IPAddress(b) => ips.extend(ip_range(b)),
-                _ => {}
+                GeneralName::IPAddress(b) => match ip_range(b) {
+                    Some(r) if b.len() == 8 || b.len() == 32 => ips.push(r),
+                    _ => out.bad_ip = true,
+                },
+                GeneralName::DirectoryName(_) => out.dir_name = true,
+                GeneralName::RFC822Name(_) | GeneralName::URI(_) => {}
+                _ => out.other_kind = true,
             }
         }
         (dns, ips)
     };
-    (out.permitted_dns, out.permitted_ip) = split(&nc.permitted_subtrees);
-    (out.excluded_dns, out.excluded_ip) = split(&nc.excluded_subtrees);
+    let permitted = split(&nc.permitted_subtrees);
+    let excluded = split(&nc.excluded_subtrees);
+    (out.permitted_dns, out.permitted_ip) = permitted;
+    (out.excluded_dns, out.excluded_ip) = excluded;
     out
 }
 
@@ -349,15 +480,29 @@ pub fn ip_within(ip: &IpAddr, (net, mask): &(IpAddr, IpAddr)) -> bool {
     i.len() == n.len() && i.iter().zip(&n).zip(&m).all(|((i, n), m)| i & m == n & m)
 }
 
-/// The leaf's names break a CA's DNS or IP name constraints.
-pub fn violates(leaf: &Cert<'_>, c: &Constraints) -> bool {
-    let dns_bad = leaf.dns.iter().any(|d| {
-        c.excluded_dns.iter().any(|b| dns_within(d, b))
-            || (!c.permitted_dns.is_empty() && !c.permitted_dns.iter().any(|b| dns_within(d, b)))
+/// A DNS name breaks a CA's DNS constraints. `wildcards`: a `*.` name is also broken by an
+/// excluded subtree it could match (Go).
+pub fn dns_violates(name: &str, c: &Constraints, wildcards: bool) -> bool {
+    let excluded = c.excluded_dns.iter().any(|b| {
+        dns_within(name, b)
+            || (wildcards
+                && name
+                    .strip_prefix("*.")
+                    .is_some_and(|rest| dns_within(b.trim_start_matches('.'), rest)))
     });
-    let ip_bad = leaf.ips.iter().any(|ip| {
-        c.excluded_ip.iter().any(|r| ip_within(ip, r))
-            || (!c.permitted_ip.is_empty() && !c.permitted_ip.iter().any(|r| ip_within(ip, r)))
-    });
-    dns_bad || ip_bad
+    let permitted =
+        c.permitted_dns.is_empty() || c.permitted_dns.iter().any(|b| dns_within(name, b));
+    excluded || !permitted
+}
+
+/// An IP address breaks a CA's IP constraints.
+pub fn ip_violates(ip: &IpAddr, c: &Constraints) -> bool {
+    c.excluded_ip.iter().any(|r| ip_within(ip, r))
+        || (!c.permitted_ip.is_empty() && !c.permitted_ip.iter().any(|r| ip_within(ip, r)))
+}
+
+/// The certificate's SAN names break a CA's DNS or IP name constraints.
+pub fn violates(cert: &Cert<'_>, c: &Constraints, wildcards: bool) -> bool {
+    cert.dns.iter().any(|d| dns_violates(d, c, wildcards))
+        || cert.ips.iter().any(|ip| ip_violates(ip, c))
 }

@@ -25,7 +25,6 @@ pub(super) fn check(input: &Input<'_>) -> Result<String, Refusal> {
         hostname(leaf, name)?;
     }
     let roots = input.anchors();
-    let roots: Vec<&Cert<'_>> = roots.into_iter().filter(|c| !c.negative_serial()).collect();
     let chains = if roots.iter().any(|r| r.bytes() == leaf.bytes()) {
         vec![vec![leaf]]
     } else {
@@ -52,24 +51,54 @@ pub(super) fn check(input: &Input<'_>) -> Result<String, Refusal> {
     Err(refusal.unwrap_or_else(|| unknown_issuer(leaf)))
 }
 
-/// parser.go: a negative serial number fails `ParseCertificate` (since Go 1.23), so the
-/// presented chain does not parse at all.
+/// parser.go: `ParseCertificate` refuses negative serials (since Go 1.23), critical key
+/// identifiers, duplicate extensions, empty name constraints, IP SANs and IP constraints of
+/// the wrong length, explicit EC curves. A presented chain or a CA file holding such a
+/// certificate does not load at all.
 fn parsed(input: &Input<'_>) -> Result<(), Refusal> {
-    match input.presented.iter().find(|c| c.negative_serial()) {
-        Some(c) => Err((
+    let all = input.presented.iter().chain(input.store.iter());
+    match all.filter_map(|c| Some((c, c.go_parse.as_ref()?))).next() {
+        Some((c, why)) => Err((
             ChainReason::Other,
-            format!(
-                "{} has a negative serial number, which Go refuses to parse (since Go 1.23); reissue it",
-                c.label()
-            ),
+            format!("Go cannot parse {} ({why}); reissue it", c.label()),
         )),
         None => Ok(()),
     }
 }
 
+/// Critical extensions Go's parser handles (x509.go, parser.go `processExtensions`).
+const HANDLED: &[&str] = &[
+    "2.5.29.14",
+    "2.5.29.15",
+    "2.5.29.17",
+    "2.5.29.19",
+    "2.5.29.30",
+    "2.5.29.31",
+    "2.5.29.32",
+    "2.5.29.33",
+    "2.5.29.35",
+    "2.5.29.36",
+    "2.5.29.37",
+    "2.5.29.54",
+    "1.3.6.1.5.5.7.1.1",
+];
+
+/// A critical extension Go leaves in `UnhandledCriticalExtensions`.
+fn unhandled(c: &Cert<'_>) -> Option<String> {
+    c.critical
+        .iter()
+        .find(|oid| {
+            let nc = c.constraints.as_ref();
+            !HANDLED.contains(&oid.as_str())
+                || (oid.as_str() == "2.5.29.30" && nc.is_some_and(|n| n.other_kind || n.dir_name))
+                || (oid.as_str() == "2.5.29.17" && c.dns.is_empty() && c.ips.is_empty())
+        })
+        .cloned()
+}
+
 /// verify.go `isValid`: unhandled critical extensions and the validity period.
 fn is_valid(c: &Cert<'_>, what: &str, now: i64) -> Result<(), Refusal> {
-    if let Some(oid) = c.unknown_critical.first() {
+    if let Some(oid) = unhandled(c) {
         return Err((
             ChainReason::Other,
             format!(
@@ -222,7 +251,7 @@ fn check_signature_from(child: &Cert<'_>, parent: &Cert<'_>) -> Result<(), Refus
     if (parent.version == 3 && parent.bc.is_none()) || parent.bc.is_some_and(|(ca, _)| !ca) {
         return Err(usage(parent, "is not a CA (basicConstraints) but issued"));
     }
-    if !parent.may_sign_certs() {
+    if !parent.ku_zero && !parent.may_sign_certs() {
         return Err(usage(parent, "has a keyUsage without keyCertSign"));
     }
     if child.weak_signature() {
@@ -263,7 +292,9 @@ fn usage(c: &Cert<'_>, why: &str) -> Refusal {
 /// After path building: EKU nesting (`checkChainForKeyUsage`) and name constraints.
 fn policy(chain: &[&Cert<'_>], purpose: Purpose) -> Result<(), Refusal> {
     for c in chain.iter().rev() {
-        let Some(eku) = c.eku else { continue };
+        let Some(eku) = c.eku.filter(|e| !e.empty) else {
+            continue;
+        };
         let allowed = eku.any
             || match purpose {
                 Purpose::ServerAuth => eku.server,
@@ -273,13 +304,18 @@ fn policy(chain: &[&Cert<'_>], purpose: Purpose) -> Result<(), Refusal> {
             return Err(usage(c, "has an extended key usage without the requested usage (Go requires every certificate of the path to allow it)"));
         }
     }
-    let leaf = chain[0];
-    for c in &chain[1..] {
-        if c.constraints
-            .as_ref()
-            .is_some_and(|nc| cert::violates(leaf, nc))
-        {
-            return Err(usage(c, "has name constraints the leaf's names break"));
+    for (k, ca) in chain.iter().enumerate().skip(1) {
+        let Some(nc) = &ca.constraints else { continue };
+        for below in &chain[..k] {
+            let bad_dns = !nc.permitted_dns.is_empty() || !nc.excluded_dns.is_empty();
+            let unparsable =
+                bad_dns && below.dns.iter().any(|d| d.is_empty() || d.starts_with('.'));
+            if unparsable || cert::violates(below, nc, true) {
+                return Err(usage(
+                    ca,
+                    &format!("has name constraints that {} breaks (\"not authorized to sign for this name\")", below.label()),
+                ));
+            }
         }
     }
     Ok(())

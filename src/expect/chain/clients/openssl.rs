@@ -13,7 +13,7 @@
 //! path must end at a self-signed certificate of the store.
 
 use super::cert::{self, Cert};
-use super::{check_time, Input, Purpose, Refusal};
+use super::{Input, Purpose, Refusal};
 use crate::model::ChainReason;
 
 /// OpenSSL's default verify depth.
@@ -24,6 +24,15 @@ const MIN_RSA_BITS: usize = 2048;
 
 pub(super) fn check(input: &Input<'_>) -> Result<String, Refusal> {
     let leaf = input.leaf();
+    if let Some(why) = &leaf.malformed {
+        return Err((
+            ChainReason::Other,
+            format!(
+                "leaf {} is an invalid certificate to OpenSSL ({why})",
+                leaf.label()
+            ),
+        ));
+    }
     if leaf.rsa_bits.is_some_and(|b| b < MIN_RSA_BITS) {
         return Err(weak_key(leaf, "leaf"));
     }
@@ -45,17 +54,30 @@ fn ss(c: &Cert<'_>) -> bool {
     c.self_issued() && akid_ok(c, c)
 }
 
-/// `X509_check_akid`: no AKID, or no SKID, or they match.
+/// `X509_check_akid`: the AKID's key identifier, issuer name and serial number, where present
+/// on both sides, match the issuer.
 fn akid_ok(issuer: &Cert<'_>, child: &Cert<'_>) -> bool {
-    match (&child.aki, &issuer.ski) {
+    let keyid = match (&child.aki, &issuer.ski) {
         (Some(a), Some(s)) => a == s,
         _ => true,
-    }
+    };
+    let serial = child
+        .aki_serial
+        .as_ref()
+        .is_none_or(|s| *s == issuer.serial);
+    let name = child
+        .aki_issuer
+        .as_ref()
+        .is_none_or(|n| *n == issuer.issuer);
+    keyid && serial && name
 }
 
 /// `X509_check_issued`: name, key identifiers, keyUsage keyCertSign.
 fn likely_issued(issuer: &Cert<'_>, child: &Cert<'_>) -> bool {
-    issuer.subject == child.issuer && akid_ok(issuer, child) && issuer.may_sign_certs()
+    issuer.malformed.is_none()
+        && issuer.subject == child.issuer
+        && akid_ok(issuer, child)
+        && issuer.may_sign_certs()
 }
 
 /// `X509_STORE_CTX_get1_issuer` / `find_issuer`: the first candidate valid now, else the one
@@ -144,28 +166,52 @@ fn no_issuer(top: &Cert<'_>, trusted: bool) -> Refusal {
 }
 
 /// v3_purp.c `check_ca` as `check_chain` applies it in OpenSSL 3: a CA needs keyCertSign (if
-/// it has a keyUsage) and basicConstraints cA; only a v1 self-signed root may go without
-/// (a keyUsage keyCertSign alone is "invalid CA certificate").
-fn check_ca(c: &Cert<'_>) -> bool {
+/// it has a keyUsage) and basicConstraints cA; only a self-signed trust anchor may go without
+/// (an intermediate with keyUsage keyCertSign alone is "invalid CA certificate").
+fn check_ca(c: &Cert<'_>, anchor: bool) -> bool {
     if !c.may_sign_certs() {
         return false;
     }
     match c.bc {
         Some((ca, _)) => ca,
-        None => c.version == 1 && ss(c),
+        None => anchor && ss(c),
     }
 }
 
+/// Critical extensions OpenSSL supports (v3_purp.c `X509_supported_extension`).
+const SUPPORTED: &[&str] = &[
+    "2.16.840.1.113730.1.1",
+    "2.5.29.15",
+    "2.5.29.17",
+    "2.5.29.19",
+    "2.5.29.32",
+    "2.5.29.37",
+    "1.3.6.1.5.5.7.1.14",
+    "1.3.6.1.5.5.7.1.7",
+    "1.3.6.1.5.5.7.1.8",
+    "2.5.29.33",
+    "2.5.29.36",
+    "2.5.29.30",
+    "2.5.29.54",
+];
+
 /// x509_vfy.c `check_chain` (extensions, CA flags, purpose, path length).
 fn extensions(chain: &[&Cert<'_>], purpose: Purpose) -> Result<(), Refusal> {
+    let last = chain.len() - 1;
     for (i, c) in chain.iter().enumerate() {
-        if let Some(oid) = c.unknown_critical.first() {
+        if c.explicit_curve() {
+            return Err((
+                ChainReason::Other,
+                format!("{} has an EC key with explicit curve parameters", c.label()),
+            ));
+        }
+        if let Some(oid) = c.critical.iter().find(|o| !SUPPORTED.contains(&o.as_str())) {
             return Err((
                 ChainReason::Other,
                 format!("{} has an unhandled critical extension {oid}", c.label()),
             ));
         }
-        if i > 0 && !check_ca(c) {
+        if i > 0 && !check_ca(c, i == last) {
             return Err(usage(c, "is not a CA (\"invalid CA certificate\")"));
         }
         let eku_ok = c.eku.is_none_or(|e| match purpose {
@@ -197,17 +243,60 @@ fn path_length(chain: &[&Cert<'_>]) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// x509_vfy.c `check_name_constraints`: each CA's constraints over every certificate below it
+/// (self-issued intermediates aside), the leaf's CN as a DNS name when it has no DNS SAN.
 fn constraints(chain: &[&Cert<'_>]) -> Result<(), Refusal> {
-    let leaf = chain[0];
-    for c in &chain[1..] {
-        if c.constraints
-            .as_ref()
-            .is_some_and(|nc| cert::violates(leaf, nc))
-        {
-            return Err(usage(c, "has name constraints the leaf's names break"));
+    for (k, ca) in chain.iter().enumerate().skip(1) {
+        let Some(nc) = &ca.constraints else { continue };
+        for (j, below) in chain[..k].iter().enumerate() {
+            if j > 0 && below.self_issued() {
+                continue;
+            }
+            if let Some(why) = nc_error(below, nc, j == 0) {
+                return Err(usage(
+                    ca,
+                    &format!("has name constraints and {}: {why}", below.label()),
+                ));
+            }
         }
     }
     Ok(())
+}
+
+/// OpenSSL's cap on names x constraints (v3_ncons.c `NAME_CHECK_MAX`).
+const NAME_CHECK_MAX: usize = 1 << 20;
+
+fn nc_error(c: &Cert<'_>, nc: &cert::Constraints, leaf: bool) -> Option<&'static str> {
+    let names = c.dn_entries + c.san_count;
+    if names > 0 && nc.count > NAME_CHECK_MAX / names {
+        return Some("too many names to check (\"unspecified certificate verification error\")");
+    }
+    if nc.bad_ip || c.bad_ip_san {
+        return Some("an IP of invalid length (\"unsupported or invalid name syntax\")");
+    }
+    if nc.other_kind && c.san_other_name {
+        return Some("an otherName (\"unsupported name constraint type\")");
+    }
+    if cert::violates(c, nc, false) {
+        return Some("a SAN outside the permitted or inside the excluded subtrees");
+    }
+    let cn_as_dns = leaf && c.dns.is_empty();
+    let cn_bad = cn_as_dns
+        && c.cns
+            .iter()
+            .filter(|cn| looks_like_host(cn))
+            .any(|cn| cert::dns_violates(cn, nc, false));
+    cn_bad.then_some("a CN host name outside the permitted or inside the excluded subtrees")
+}
+
+/// v3_ncons.c `cn2dnsid`: a CN with a dot and only host-name characters is checked as a DNS name.
+fn looks_like_host(cn: &str) -> bool {
+    cn.contains('.')
+        && !cn.starts_with('.')
+        && !cn.ends_with('.')
+        && cn
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.' || ch == '*')
 }
 
 /// x509_vfy.c `check_auth_level` at level 2: CA keys of 112 bits (RSA 2048) and signatures of
@@ -276,6 +365,22 @@ fn signatures_and_times(chain: &[&Cert<'_>], now: i64) -> Result<(), Refusal> {
         }
         let what = if i == 0 { "leaf" } else { "CA" };
         check_time(c, what, now)?;
+    }
+    Ok(())
+}
+
+/// x509_vfy.c `check_cert_time`: `X509_cmp_time` counts notAfter itself as past.
+fn check_time(c: &Cert<'_>, what: &str, now: i64) -> Result<(), Refusal> {
+    super::check_time(c, what, now)?;
+    if now == c.not_after {
+        return Err((
+            ChainReason::Expired,
+            format!(
+                "{what} {} expired at {} (its notAfter)",
+                c.label(),
+                crate::certs::rfc3339(now)
+            ),
+        ));
     }
     Ok(())
 }
