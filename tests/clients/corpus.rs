@@ -633,7 +633,7 @@ const CA_EXT: &str = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCe
 const LEAF_EXT: &str = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:svc.rotcheck.test\nauthorityKeyIdentifier=keyid";
 
 /// RSA sizes, SHA-1 signatures and negative serials, which rcgen (ring) cannot produce.
-fn openssl_made() -> Vec<Case> {
+pub fn openssl_made() -> Vec<Case> {
     let tmp = tempfile::tempdir().expect("tempdir");
     let m = Made { dir: tmp.path() };
     m.key("rsa root", "rsa:2048");
