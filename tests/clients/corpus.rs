@@ -323,7 +323,49 @@ fn rotation_traps() -> Vec<Case> {
             .der()
             .clone()
     };
-    vec![
+    // A renewed intermediate (same name and key, new dates) next to its expired self, and a
+    // renewed root the same way in the CA file.
+    let inter_old = new.cross(
+        &inter,
+        ca_params("rotating intermediate"),
+        (2020, 1, 1),
+        (2029, 1, 1),
+    );
+    let new_old = new.cross(&new, ca_params("rotating root"), (2000, 1, 1), (2029, 1, 1));
+    let root = || new.der.clone();
+    let mut out = vec![
+        case(
+            "renewed intermediate, expired copy sent first",
+            vec![l.clone(), inter_old.clone(), i.clone()],
+            vec![root()],
+        ),
+        case(
+            "renewed intermediate, expired copy sent last",
+            vec![l.clone(), i.clone(), inter_old.clone()],
+            vec![root()],
+        ),
+        case(
+            "only the expired intermediate sent",
+            vec![l.clone(), inter_old],
+            vec![root()],
+        ),
+        case(
+            "renewed root, expired copy first in the CA file",
+            vec![l.clone(), i.clone()],
+            vec![new_old.clone(), root()],
+        ),
+        case(
+            "renewed root, expired copy last in the CA file",
+            vec![l.clone(), i.clone()],
+            vec![root(), new_old.clone()],
+        ),
+        case(
+            "only the expired root in the CA file",
+            vec![l.clone(), i.clone()],
+            vec![new_old],
+        ),
+    ];
+    out.extend(vec![
         case(
             "re-keyed root, store has the old one",
             vec![l.clone(), i.clone()],
@@ -412,7 +454,8 @@ fn rotation_traps() -> Vec<Case> {
             vec![inter.leaf(bogus_aki(leaf_params(&[NAME]))), i.clone()],
             vec![new.der.clone()],
         ),
-    ]
+    ]);
+    out
 }
 
 fn cn_only() -> CertificateParams {

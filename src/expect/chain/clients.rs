@@ -167,7 +167,7 @@ fn dedup<'c, 'a>(certs: impl Iterator<Item = &'c Cert<'a>>) -> Vec<&'c Cert<'a>>
     out
 }
 
-/// The leaf's validity at `now`, as a refusal.
+/// A certificate's validity period at `now` (bounds included), as a refusal.
 fn check_time(c: &Cert<'_>, what: &str, now: i64) -> Result<(), Refusal> {
     let at = crate::certs::rfc3339;
     if now > c.not_after {

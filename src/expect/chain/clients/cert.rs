@@ -79,6 +79,8 @@ pub struct Cert<'a> {
     pub malformed: Option<String>,
     /// Why Go's `ParseCertificate` refuses it, when it does.
     pub go_parse: Option<String>,
+    /// An EC key with explicit curve parameters.
+    pub explicit_curve: bool,
     tbs: Vec<u8>,
     sig_alg_der: Vec<u8>,
     signature: Vec<u8>,
@@ -136,6 +138,7 @@ impl<'a> Cert<'a> {
             dn_entries: c.subject().iter_attributes().count(),
             malformed: None,
             go_parse: None,
+            explicit_curve: false,
             tbs: c.tbs_certificate.as_ref().to_vec(),
             sig_alg_der: alg_params(&c),
             signature: c.signature_value.data.to_vec(),
@@ -257,13 +260,9 @@ impl<'a> Cert<'a> {
                 .as_ref()
                 .is_none_or(|p| p.tag() != x509_parser::der_parser::asn1_rs::Tag::Oid);
         if explicit {
+            self.explicit_curve = true;
             self.go_parse = Some("invalid ECDSA parameters (explicit curve)".into());
         }
-    }
-
-    /// An EC key with explicit curve parameters.
-    pub fn explicit_curve(&self) -> bool {
-        self.go_parse.as_deref() == Some("invalid ECDSA parameters (explicit curve)")
     }
 
     /// Subject == issuer.

@@ -174,7 +174,7 @@ impl<'r, 'a> Builder<'r, 'a> {
     /// verify.go `buildChains`: roots first, then intermediates; every chain found.
     fn build(&mut self, chain: Vec<&'r Cert<'a>>) -> Vec<Vec<&'r Cert<'a>>> {
         let mut out = vec![];
-        let child = *chain.last().unwrap_or(&chain[0]);
+        let child = chain[chain.len() - 1];
         let roots = parents(child, self.roots);
         let pool = parents(child, &self.pool);
         for (is_root, candidates) in [(true, roots), (false, pool)] {

@@ -199,7 +199,7 @@ const SUPPORTED: &[&str] = &[
 fn extensions(chain: &[&Cert<'_>], purpose: Purpose) -> Result<(), Refusal> {
     let last = chain.len() - 1;
     for (i, c) in chain.iter().enumerate() {
-        if c.explicit_curve() {
+        if c.explicit_curve {
             return Err((
                 ChainReason::Other,
                 format!("{} has an EC key with explicit curve parameters", c.label()),
