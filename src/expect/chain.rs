@@ -18,8 +18,11 @@
 //!   (key identifiers, basicConstraints on anchors, leaf CN among the SANs, ...): see
 //!   [`profile`].
 
+pub mod clients;
 mod memo;
 mod profile;
+
+pub use clients::{complete_chain, lint, verdict, Client, Lint, LintReason, Purpose, Verdict};
 
 use crate::certs::{first_cn, rfc3339};
 use crate::expect::names;

@@ -1,0 +1,239 @@
+//! Client profiles: would OpenSSL (nginx, haproxy, curl), Go crypto/x509 (Vault, OpenBao,
+//! Consul, Kubernetes) or rustls accept this chain? Each family builds paths and applies policy
+//! its own way (docs/verify.md "Client profiles" has the table, with the source of each
+//! rule); [`verdict`] models one family, pure and synchronous, and `tests/clients.rs` checks
+//! every model against the real client.
+//!
+//! Also here, for private PKIs: [`lint`] (profile smells every client accepts today but a
+//! rotation or an upgrade trips on) and [`complete_chain`] (does the presented chain carry
+//! every intermediate a client that trusts only the root needs?).
+
+mod cert;
+mod go;
+mod lint;
+mod openssl;
+mod rustls;
+
+pub use lint::{lint, Lint, LintReason};
+
+use crate::model::ChainReason;
+use cert::Cert;
+use rustls_pki_types::{CertificateDer, UnixTime};
+
+/// A TLS client family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Client {
+    /// OpenSSL 3 at security level 2 (Debian's default): nginx, haproxy, curl.
+    Openssl,
+    /// Go crypto/x509: Vault, OpenBao, Consul, Kubernetes.
+    Go,
+    /// rustls with rustls-webpki.
+    Rustls,
+}
+
+impl Client {
+    /// Every family, in report order.
+    pub const ALL: [Client; 3] = [Client::Openssl, Client::Go, Client::Rustls];
+
+    /// The token: `openssl`, `go` or `rustls`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Client::Openssl => "openssl",
+            Client::Go => "go",
+            Client::Rustls => "rustls",
+        }
+    }
+}
+
+/// What the leaf is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A TLS server certificate (serverAuth).
+    ServerAuth,
+    /// An mTLS client certificate (clientAuth).
+    ClientAuth,
+}
+
+/// One family's verdict on a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub client: Client,
+    pub accepts: bool,
+    /// Why not, when it does not accept.
+    pub reason: Option<ChainReason>,
+    /// One line: what the client does with the chain, and what to do when it refuses it.
+    pub message: String,
+}
+
+/// A refusal: the reason and a message naming the certificate at fault.
+type Refusal = (ChainReason, String);
+
+/// What every profile is handed.
+struct Input<'a> {
+    presented: Vec<Cert<'a>>,
+    store: Vec<Cert<'a>>,
+    name: Option<&'a str>,
+    purpose: Purpose,
+    now: i64,
+}
+
+/// Would `client` accept `presented` (leaf first, then what the server or file sends) with
+/// `store` (the CA file) as its trust store, for `name` and `purpose`, at `now`?
+pub fn verdict(
+    client: Client,
+    presented: &[CertificateDer<'_>],
+    store: &[CertificateDer<'_>],
+    name: Option<&str>,
+    purpose: Purpose,
+    now: UnixTime,
+) -> Verdict {
+    let result = match client {
+        Client::Rustls => rustls::check(presented, store, name, purpose, now),
+        Client::Openssl | Client::Go => {
+            parse(presented, store, name, purpose, now).and_then(|input| match client {
+                Client::Openssl => openssl::check(&input),
+                _ => go::check(&input),
+            })
+        }
+    };
+    match result {
+        Ok(how) => Verdict {
+            client,
+            accepts: true,
+            reason: None,
+            message: format!("{} accepts the chain: {how}", client.as_str()),
+        },
+        Err((reason, why)) => Verdict {
+            client,
+            accepts: false,
+            reason: Some(reason),
+            message: format!("{} refuses the chain: {why}", client.as_str()),
+        },
+    }
+}
+
+fn parse<'a>(
+    presented: &'a [CertificateDer<'a>],
+    store: &'a [CertificateDer<'a>],
+    name: Option<&'a str>,
+    purpose: Purpose,
+    now: UnixTime,
+) -> Result<Input<'a>, Refusal> {
+    if presented.is_empty() {
+        return Err((ChainReason::Other, "no certificate was presented".into()));
+    }
+    let mut parsed = vec![];
+    for (i, der) in presented.iter().enumerate() {
+        let c = Cert::parse(der).ok_or_else(|| {
+            (
+                ChainReason::Other,
+                format!("presented certificate #{} does not parse", i + 1),
+            )
+        })?;
+        parsed.push(c);
+    }
+    Ok(Input {
+        presented: parsed,
+        store: store.iter().filter_map(Cert::parse).collect(),
+        name,
+        purpose,
+        now: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+    })
+}
+
+impl<'a> Input<'a> {
+    fn leaf(&self) -> &Cert<'a> {
+        &self.presented[0]
+    }
+
+    /// The presented certificates after the leaf, without byte-identical repeats.
+    fn pool(&self) -> Vec<&Cert<'a>> {
+        dedup(self.presented[1..].iter())
+    }
+
+    /// The store without byte-identical repeats.
+    fn anchors(&self) -> Vec<&Cert<'a>> {
+        dedup(self.store.iter())
+    }
+}
+
+fn dedup<'c, 'a>(certs: impl Iterator<Item = &'c Cert<'a>>) -> Vec<&'c Cert<'a>> {
+    let mut out: Vec<&Cert<'a>> = vec![];
+    for c in certs {
+        if !out.iter().any(|o| o.bytes() == c.bytes()) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A certificate's validity period at `now` (bounds included), as a refusal.
+fn check_time(c: &Cert<'_>, what: &str, now: i64) -> Result<(), Refusal> {
+    let at = crate::certs::rfc3339;
+    if now > c.not_after {
+        return Err((
+            ChainReason::Expired,
+            format!(
+                "{what} {} expired at {} (checked at {}); install a renewed certificate",
+                c.label(),
+                at(c.not_after),
+                at(now)
+            ),
+        ));
+    }
+    if now < c.not_before {
+        return Err((
+            ChainReason::NotYetValid,
+            format!(
+                "{what} {} is not valid before {} (checked at {})",
+                c.label(),
+                at(c.not_before),
+                at(now)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Does the presented chain carry every intermediate a client that trusts only self-signed
+/// roots needs? True when, by names and signatures (validity dates aside), the leaf reaches a
+/// self-signed root of `store` through the presented certificates alone, or is such a root.
+pub fn complete_chain(presented: &[CertificateDer<'_>], store: &[CertificateDer<'_>]) -> bool {
+    let pool: Vec<Cert<'_>> = presented.iter().filter_map(Cert::parse).collect();
+    let roots: Vec<Cert<'_>> = store
+        .iter()
+        .filter_map(Cert::parse)
+        .filter(Cert::self_signed)
+        .collect();
+    let Some(leaf) = pool.first() else {
+        return false;
+    };
+    if roots.iter().any(|r| r.bytes() == leaf.bytes()) {
+        return true;
+    }
+    reaches(leaf, &pool[1..], &roots, &mut vec![leaf.bytes()])
+}
+
+fn reaches<'a>(
+    c: &Cert<'a>,
+    pool: &'a [Cert<'a>],
+    roots: &[Cert<'_>],
+    seen: &mut Vec<&'a [u8]>,
+) -> bool {
+    if roots.iter().any(|r| cert::signed_by(c, r)) {
+        return true;
+    }
+    for p in pool {
+        if seen.contains(&p.bytes()) || !cert::signed_by(c, p) {
+            continue;
+        }
+        seen.push(p.bytes());
+        if reaches(p, pool, roots, seen) {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,3 @@
+module rotcheck.invalid/goverify
+
+go 1.27
