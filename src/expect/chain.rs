@@ -19,8 +19,10 @@
 //!   [`profile`].
 
 pub mod clients;
+pub mod judge;
 mod memo;
 mod profile;
+pub mod want;
 
 pub use clients::{complete_chain, lint, verdict, Client, Lint, LintReason, Purpose, Verdict};
 
@@ -146,7 +148,7 @@ pub fn assert_chain(
     }
 }
 
-fn describe_path(p: &ValidPath, server_name: Option<&str>) -> String {
+pub(crate) fn describe_path(p: &ValidPath, server_name: Option<&str>) -> String {
     let names: Vec<String> = p.certs.iter().map(|c| label(c)).collect();
     let mut s = format!("valid path {}", names.join(" <- "));
     if let Some(n) = server_name {

@@ -10,10 +10,11 @@ mod expect;
 mod meta;
 mod pairing;
 
+use crate::expect::chain::want::ChainExpect;
 use crate::kinds::{Base, CheckKind, Ctx, Invalid};
 use crate::metrics::text::{family, Def, Exposition};
 use crate::model::{Assertion, CheckResult, FailureClass, Outcome, ProbeError, Status};
-use crate::suite::{ChainExpect, ExpiryThresholds, Mode};
+use crate::suite::{ExpiryThresholds, Mode};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -21,11 +21,12 @@ pub mod client;
 pub mod progress;
 
 use crate::certs::{self, FileError};
+use crate::expect::chain::want::ChainExpect;
 use crate::expect::{chain, expiry, issuer, names};
 use crate::kinds::{Base, CheckKind, Ctx, Invalid};
 use crate::metrics::text::{family, Def, Exposition};
 use crate::model::{Assertion, CertFacts, CheckResult, Outcome, ProbeError, Status, TlsFacts};
-use crate::suite::{split_host_port, ChainExpect, ExpiryThresholds, TlsVersion};
+use crate::suite::{split_host_port, ExpiryThresholds, TlsVersion};
 use client::{Failed, Session, Target};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::Deserialize;

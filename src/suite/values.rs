@@ -262,48 +262,6 @@ fn default_crit() -> Threshold {
     Threshold::Ratio(0.10)
 }
 
-/// `chain: valid` or `chain: {valid: true, partial: true}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChainExpect {
-    pub valid: bool,
-    /// Accept a path ending at any certificate of the CA file (OpenSSL `-partial_chain`).
-    pub partial: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChainMap {
-    #[serde(default = "super::values::truthy")]
-    valid: bool,
-    #[serde(default)]
-    partial: bool,
-}
-
-pub(crate) fn truthy() -> bool {
-    true
-}
-
-impl<'de> Deserialize<'de> for ChainExpect {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = serde_yaml_ng::Value::deserialize(d)?;
-        match &v {
-            serde_yaml_ng::Value::String(s) if s == "valid" => {
-                Ok(ChainExpect { valid: true, partial: false })
-            }
-            serde_yaml_ng::Value::String(s) if s == "partial" => {
-                Ok(ChainExpect { valid: true, partial: true })
-            }
-            serde_yaml_ng::Value::Mapping(_) => {
-                let m = ChainMap::deserialize(v).map_err(D::Error::custom)?;
-                Ok(ChainExpect { valid: m.valid, partial: m.partial })
-            }
-            _ => Err(D::Error::custom(
-                "bad chain expectation; write `chain: valid` or `chain: {valid: true, partial: true}`",
-            )),
-        }
-    }
-}
-
 /// A minimum TLS protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TlsVersion {

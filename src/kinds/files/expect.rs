@@ -4,13 +4,13 @@
 use super::content::{unusable, Loaded};
 use super::Entry;
 use super::{FileKind, FilesExpect};
+use crate::expect::chain::want::ChainExpect;
 use crate::expect::chain::{assert_chain, with_ca_intermediates, Usage};
 use crate::expect::expiry::assert_expiry;
 use crate::expect::issuer::{assert_issuer_cn, assert_issuer_dn};
 use crate::expect::names::assert_names;
 use crate::kinds::Ctx;
 use crate::model::{Assertion, Outcome, Status};
-use crate::suite::ChainExpect;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use std::time::Duration;
 

@@ -4,8 +4,8 @@
 
 use super::PolicyExpect;
 use super::{assert_policies, failure, list, outcome};
-use crate::human::ttl;
 use crate::certs;
+use crate::human::ttl;
 use crate::kinds::{CheckKind, Ctx};
 use crate::model::{Assertion, CertFacts, Outcome, Status};
 use crate::suite::{default_cert_mount, Dur, VaultProfile};

@@ -1,0 +1,183 @@
+//! One chain judgement for every consumer (`tls`, `files`, `verify`, `inspect`): would each
+//! selected client family accept the chain, is the chain complete for a client that trusts
+//! only the root, and what private-PKI lint applies. The strict path validation
+//! ([`super::validate_for`]) supplies the diagnosis when a client refuses, and its profile
+//! findings become lint when every client accepts.
+//!
+//! Assertions: `chain` (every selected client accepts; its reason feeds
+//! `rotcheck_chain_failure`), `accepted_by_<client>` (one per client), `complete_chain`
+//! (reason `incomplete_chain`; a warning unless `complete: required`), `lint` (a warning
+//! whose reason is the first finding's token; the message lists them all).
+
+use super::clients::{complete_chain, lint, verdict, Client, Lint, Purpose, Verdict};
+use super::{describe_path, validate_for, ChainFailure, Usage, ValidPath};
+use crate::model::{Assertion, ChainReason, Status};
+use rustls_pki_types::{CertificateDer, UnixTime};
+
+/// What is judged, and for whom.
+pub struct Request<'a> {
+    /// Leaf first, then what the server or the file sends.
+    pub presented: &'a [CertificateDer<'a>],
+    /// The trust store (`ca_file`).
+    pub store: &'a [CertificateDer<'a>],
+    pub name: Option<&'a str>,
+    pub now: UnixTime,
+    /// OpenSSL `-partial_chain` for the strict diagnosis.
+    pub partial: bool,
+    pub usage: Usage,
+    /// The client families whose verdicts count.
+    pub clients: &'a [Client],
+    /// Whether `complete_chain` applies (a served chain or a chain file; not a lone cert).
+    pub complete: bool,
+}
+
+/// Everything one chain judgement found.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub verdicts: Vec<Verdict>,
+    pub strict: Result<ValidPath, ChainFailure>,
+    /// `None` when completeness does not apply.
+    pub complete: Option<bool>,
+    pub lint: Vec<Lint>,
+}
+
+/// Judges a chain for every client in `r.clients`.
+pub fn judge(r: &Request<'_>) -> Judgement {
+    let strict = validate_for(r.presented, r.store, r.name, r.now, r.partial, r.usage);
+    let verdicts = r.clients.iter().map(|c| client_verdict(*c, r)).collect();
+    let complete = r.complete.then(|| complete_chain(r.presented, r.store));
+    Judgement {
+        verdicts,
+        strict,
+        complete,
+        lint: lint(r.presented, r.store, None),
+    }
+}
+
+/// A family's verdict; a file that may be a client identity is judged for either use.
+fn client_verdict(c: Client, r: &Request<'_>) -> Verdict {
+    let v = verdict(c, r.presented, r.store, r.name, Purpose::ServerAuth, r.now);
+    if v.accepts || r.usage != Usage::Either || v.reason != Some(ChainReason::InvalidUsage) {
+        return v;
+    }
+    verdict(c, r.presented, r.store, r.name, Purpose::ClientAuth, r.now)
+}
+
+impl Judgement {
+    /// Every selected client accepts.
+    pub fn accepted(&self) -> bool {
+        self.verdicts.iter().all(|v| v.accepts)
+    }
+
+    /// The `chain` assertion, named `name`.
+    pub fn chain(&self, name: &str) -> Assertion {
+        let who = clients_text(self.verdicts.iter());
+        if self.accepted() {
+            let path = match &self.strict {
+                Ok(p) => format!("; {}", describe_path(p, None)),
+                Err(_) => String::new(),
+            };
+            return Assertion::pass(name, format!("accepted by {who}{path}"));
+        }
+        let (reason, message) = self.refusal();
+        Assertion::not_ok(name, Status::Fail, reason.as_str(), message)
+    }
+
+    /// The diagnosis of a refusal: the strict validation's when it names the same problem
+    /// (or finds the missing intermediate behind an unknown issuer), else the first refusing
+    /// client's.
+    fn refusal(&self) -> (ChainReason, String) {
+        let refusing: Vec<&Verdict> = self.verdicts.iter().filter(|v| !v.accepts).collect();
+        let first = refusing[0];
+        let first_reason = first.reason.unwrap_or(ChainReason::Other);
+        let who = clients_text(refusing.iter().copied());
+        let verb = if refusing.len() == 1 {
+            "refuses"
+        } else {
+            "refuse"
+        };
+        if let Err(f) = &self.strict {
+            let same = refusing.iter().any(|v| v.reason == Some(f.reason));
+            let missing = f.reason == ChainReason::IncompleteChain
+                && first_reason == ChainReason::UnknownIssuer;
+            if same || missing {
+                return (f.reason, format!("{who} {verb} it: {}", f.message));
+            }
+        }
+        let why = first
+            .message
+            .split_once(": ")
+            .map_or(first.message.as_str(), |(_, w)| w);
+        (first_reason, format!("{who} {verb} it: {why}"))
+    }
+
+    /// One `accepted_by_<client>` assertion per selected client; `suffix` is appended to the
+    /// name (`:server.crt` for files).
+    pub fn per_client(&self, suffix: &str) -> Vec<Assertion> {
+        self.verdicts
+            .iter()
+            .map(|v| {
+                let name = format!("accepted_by_{}{suffix}", v.client.as_str());
+                match v.reason {
+                    None => Assertion::pass(&name, v.message.clone()),
+                    Some(r) => {
+                        Assertion::not_ok(&name, Status::Fail, r.as_str(), v.message.clone())
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// `complete_chain`, when it applies and the chain is incomplete; `required` fails the
+    /// check, otherwise it warns.
+    pub fn completeness(&self, name: &str, required: bool) -> Option<Assertion> {
+        if self.complete? {
+            return Some(Assertion::pass(
+                name,
+                "the chain carries every intermediate up to a root of ca_file",
+            ));
+        }
+        let status = if required { Status::Fail } else { Status::Warn };
+        let message = match &self.strict {
+            Err(f) if f.reason == ChainReason::IncompleteChain => f.message.clone(),
+            _ => "the chain does not carry every intermediate up to a self-signed root of \
+                  ca_file; a client that trusts only the root refuses it; send the full chain \
+                  (leaf, then intermediates)"
+                .to_string(),
+        };
+        Some(Assertion::not_ok(
+            name,
+            status,
+            ChainReason::IncompleteChain.as_str(),
+            message,
+        ))
+    }
+
+    /// `lint`, when anything was found: the lint findings and, when every client accepts,
+    /// the strict validation's profile finding.
+    pub fn lint(&self, name: &str) -> Option<Assertion> {
+        let mut found: Vec<(String, String)> = self
+            .lint
+            .iter()
+            .map(|l| (l.reason.as_str().to_string(), l.message.clone()))
+            .collect();
+        if let (true, Err(f)) = (self.accepted(), &self.strict) {
+            if f.reason != ChainReason::IncompleteChain {
+                found.push((f.reason.as_str().to_string(), f.message.clone()));
+            }
+        }
+        let (reason, _) = found.first()?.clone();
+        let text: Vec<String> = found.iter().map(|(r, m)| format!("{r}: {m}")).collect();
+        Some(Assertion::not_ok(
+            name,
+            Status::Warn,
+            &reason,
+            text.join("; "),
+        ))
+    }
+}
+
+fn clients_text<'a>(vs: impl Iterator<Item = &'a Verdict>) -> String {
+    let names: Vec<&str> = vs.map(|v| v.client.as_str()).collect();
+    names.join(", ")
+}
