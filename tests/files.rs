@@ -145,6 +145,8 @@ fn params(cn: &str, sans: &[&str], ca: bool) -> CertificateParams {
     let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
     let mut p = CertificateParams::new(sans).unwrap();
     p.distinguished_name.push(DnType::CommonName, cn);
+    // Conforming certificates carry authorityKeyIdentifier (else `lint` warns).
+    p.use_authority_key_identifier_extension = true;
     if ca {
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         p.not_before = date_time_ymd(2029, 1, 1);

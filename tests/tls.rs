@@ -240,6 +240,51 @@ fn chain_verdict(
 fn incomplete_chain_when_only_the_leaf_is_sent() {
     let (env, pki) = (Env::new(), Pki::new());
     let ca = ca_file(&env, &pki, true);
+    // Every client trusting root + intermediate accepts; the chain is still not portable.
+    let (g, s, r) = chain_verdict(
+        &env,
+        vec![pki.leaf.der.clone()],
+        &pki.leaf,
+        &ca,
+        "{chain: valid}",
+    );
+    assert_eq!((s.as_str(), r), ("pass", None));
+    for client in ["openssl", "go", "rustls"] {
+        let (s, _) = g.verdict("t", &format!("accepted_by_{client}"));
+        assert_eq!(s, "pass", "{client}");
+    }
+    assert_eq!(
+        g.verdict("t", "complete_chain"),
+        ("warn".into(), Some("incomplete_chain".into()))
+    );
+    let msg = g.assertion("t", "complete_chain")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("only the leaf") && msg.contains("fullchain.crt"),
+        "{msg}"
+    );
+    assert_eq!(g.code, 0, "an incomplete chain only warns by default");
+    // `complete: required` makes it fail the check.
+    let (g, _, _) = chain_verdict(
+        &env,
+        vec![pki.leaf.der.clone()],
+        &pki.leaf,
+        &ca,
+        "{chain: {valid: true, complete: required}}",
+    );
+    assert_eq!(
+        g.verdict("t", "complete_chain"),
+        ("fail".into(), Some("incomplete_chain".into()))
+    );
+    assert_eq!(g.code, 1);
+}
+
+#[test]
+fn leaf_only_with_a_root_only_ca_file_names_the_missing_intermediate() {
+    let (env, pki) = (Env::new(), Pki::new());
+    let ca = ca_file(&env, &pki, false);
     let (g, s, r) = chain_verdict(
         &env,
         vec![pki.leaf.der.clone()],
@@ -251,15 +296,9 @@ fn incomplete_chain_when_only_the_leaf_is_sent() {
         (s.as_str(), r.as_deref()),
         ("fail", Some("incomplete_chain"))
     );
-    let msg = g.assertion("t", "chain")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        msg.contains("only the leaf") && msg.contains("fullchain.crt"),
-        "{msg}"
-    );
-    assert_eq!(g.code, 1);
+    let msg = g.assertion("t", "chain")["message"].as_str().unwrap();
+    assert!(msg.contains("intermediate is missing"), "{msg}");
+    assert!(!msg.contains("server sent"), "{msg}");
 }
 
 #[test]

@@ -422,15 +422,15 @@ impl<'a> Pool<'a> {
                 let inner = self.classify(e);
                 return Some(ChainFailure::new(
                     ChainReason::IncompleteChain,
-                    format!("the server does not send the intermediate the path needs (it is in ca_file); and even with it: {}", inner.message),
+                    format!("the chain lacks the intermediate the path needs (it is in ca_file); and even with it: {}", inner.message),
                 ));
             }
         };
         let sent = if self.presented.len() == 1 {
-            "server sent only the leaf".to_string()
+            "the chain holds only the leaf".to_string()
         } else {
             format!(
-                "server sent {} certificates but not {}",
+                "the chain holds {} certificates but not {}",
                 self.presented.len(),
                 missing.join(", ")
             )
@@ -481,6 +481,15 @@ impl<'a> Pool<'a> {
         let issuer = parse(top)
             .map(|c| first_cn_or_dn(c.issuer()))
             .unwrap_or_default();
+        if self.presented.len() == 1 && !is_root(top) {
+            return ChainFailure::new(
+                ChainReason::IncompleteChain,
+                format!(
+                    "the chain holds only the leaf {}, and its issuer {issuer:?} is neither in the chain nor in ca_file ({trusted}): the intermediate is missing; send it after the leaf (fullchain) — or, if ca_file is not the CA that issued this leaf, fix ca_file",
+                    label(top)
+                ),
+            );
+        }
         ChainFailure::new(
             ChainReason::UnknownIssuer,
             format!(

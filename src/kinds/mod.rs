@@ -9,7 +9,9 @@
 //!    the rules serde cannot express, `probe`, the metric `FAMILIES` it adds and `series`
 //!    writing them — and its reason tokens in the module doc.
 //! 2. Add one line, `<Variant> => <module>::<Name>,`, to `registry!` below.
-//! 3. Document it in docs/checks.md (a test fails for a kind the docs do not describe).
+//! 3. Document it: a row in README's "Check kinds" table naming every expectation key (a test
+//!    fails otherwise), its reason tokens under "Results", its metric families in
+//!    docs/metrics.md.
 //!
 //! A wrong key under the kind or under `expect:` is then reported with that kind's own keys
 //! and a "did you mean" suggestion, without further code.
@@ -237,9 +239,9 @@ pub struct Cache {
     bundles: Mutex<HashMap<PathBuf, Loaded>>,
     /// Free slots for probes to cache their own prepared state (e.g. TLS client configs).
     pub tls_configs: Mutex<HashMap<String, Arc<rustls::ClientConfig>>>,
-    /// `chain` verdicts of the tls probe, keyed by presented chain, CA file, name, mode and
+    /// chain judgements (`chain`, `accepted_by_*`, `complete_chain`, `lint`) of the tls probe, keyed by presented chain, CA file, name, mode and
     /// instant: many listeners serving one chain are validated once per run.
-    pub chains: Mutex<HashMap<String, crate::model::Assertion>>,
+    pub chains: Mutex<HashMap<String, Vec<crate::model::Assertion>>>,
     /// Vault tokens this run obtained (the profile's cert login); the engine revokes them.
     pub vault: crate::vault::Session,
 }

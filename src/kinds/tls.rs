@@ -21,6 +21,7 @@ pub mod client;
 pub mod progress;
 
 use crate::certs::{self, FileError};
+use crate::expect::chain::judge;
 use crate::expect::chain::want::ChainExpect;
 use crate::expect::{chain, expiry, issuer, names};
 use crate::kinds::{Base, CheckKind, Ctx, Invalid};
@@ -265,9 +266,7 @@ fn judge_certs(
     let leaf = &facts[0];
     let mut out = Vec::new();
     match expect.chain {
-        Some(c) if c.valid => {
-            out.push(assert_chain(spec, ctx, target, presented, facts, c.partial))
-        }
+        Some(c) if c.valid => out.extend(judge_chain(spec, ctx, target, presented, facts, c)),
         _ => out.push(names::assert_server_name(&presented[0], &target.name)),
     }
     if let Some(n) = &expect.names {
@@ -292,30 +291,39 @@ fn judge_certs(
     out
 }
 
-fn assert_chain(
+/// `chain` (every selected client accepts), `accepted_by_<client>`, `complete_chain` and
+/// `lint`, judged once per presented chain, CA file, name, expectation and instant.
+fn judge_chain(
     spec: &TlsSpec,
     ctx: &Ctx,
     target: &Target,
     presented: &[CertificateDer<'static>],
     facts: &[CertFacts],
-    partial: bool,
-) -> Assertion {
+    want: ChainExpect,
+) -> Vec<Assertion> {
     let Some(ca_file) = &spec.ca_file else {
-        return Assertion::not_ok(
+        return vec![Assertion::not_ok(
             "chain",
             Status::Error,
             "config",
             "chain: valid needs tls.ca_file (the CA chain clients trust); add it to the check",
-        );
+        )];
     };
     let path = ctx.path(ca_file);
     let ca = match ctx.cache.certs(&path) {
         Ok(ca) => ca,
-        Err(e) => return Assertion::not_ok("chain", Status::Error, e.class(), e.to_string()),
+        Err(e) => {
+            return vec![Assertion::not_ok(
+                "chain",
+                Status::Error,
+                e.class(),
+                e.to_string(),
+            )]
+        }
     };
     let fingerprints: Vec<&str> = facts.iter().map(|f| f.sha256.as_str()).collect();
     let key = format!(
-        "{}|{}|{}|{partial}|{}",
+        "{}|{}|{}|{want:?}|{}",
         fingerprints.join(","),
         path.display(),
         target.name,
@@ -325,14 +333,21 @@ fn assert_chain(
     if let Some(hit) = memo.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return hit.clone();
     }
-    let verdict = chain::assert_chain(
+    let clients = want.clients.list();
+    let j = judge::judge(&judge::Request {
         presented,
-        &ca,
-        Some(&target.name),
-        unix_time(ctx.now),
-        partial,
-        chain::Usage::Server,
-    );
+        store: &ca,
+        name: Some(&target.name),
+        now: unix_time(ctx.now),
+        partial: want.partial,
+        usage: chain::Usage::Server,
+        clients: &clients,
+        complete: true,
+    });
+    let mut verdict = vec![j.chain("chain")];
+    verdict.extend(j.per_client(""));
+    verdict.extend(j.completeness("complete_chain", want.complete_required));
+    verdict.extend(j.lint("lint"));
     memo.lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(key, verdict.clone());

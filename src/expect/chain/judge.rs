@@ -44,7 +44,11 @@ pub struct Judgement {
 /// Judges a chain for every client in `r.clients`.
 pub fn judge(r: &Request<'_>) -> Judgement {
     let strict = validate_for(r.presented, r.store, r.name, r.now, r.partial, r.usage);
-    let verdicts = r.clients.iter().map(|c| client_verdict(*c, r)).collect();
+    let verdicts = r
+        .clients
+        .iter()
+        .map(|c| partial_chain(client_verdict(*c, r), r, &strict))
+        .collect();
     let complete = r.complete.then(|| complete_chain(r.presented, r.store));
     Judgement {
         verdicts,
@@ -61,6 +65,24 @@ fn client_verdict(c: Client, r: &Request<'_>) -> Verdict {
         return v;
     }
     verdict(c, r.presented, r.store, r.name, Purpose::ClientAuth, r.now)
+}
+
+/// `partial: true` models clients built with `X509_V_FLAG_PARTIAL_CHAIN` (curl's default):
+/// OpenSSL then stops at any certificate of the store, as the strict validation with
+/// `partial` does. Go and rustls trust every store certificate anyway.
+fn partial_chain(v: Verdict, r: &Request<'_>, strict: &Result<ValidPath, ChainFailure>) -> Verdict {
+    let anchored = r.partial && v.client == Client::Openssl && strict.is_ok();
+    if v.accepts || !anchored || v.reason != Some(ChainReason::UnknownIssuer) {
+        return v;
+    }
+    Verdict {
+        accepts: true,
+        reason: None,
+        message: "openssl accepts the chain with -partial_chain (chain: {partial: true}): \
+                  the path ends at a certificate of ca_file"
+            .into(),
+        ..v
+    }
 }
 
 impl Judgement {

@@ -4,8 +4,9 @@
 use super::content::{unusable, Loaded};
 use super::Entry;
 use super::{FileKind, FilesExpect};
+use crate::expect::chain::judge::{judge, Request};
 use crate::expect::chain::want::ChainExpect;
-use crate::expect::chain::{assert_chain, with_ca_intermediates, Usage};
+use crate::expect::chain::{with_ca_intermediates, Usage};
 use crate::expect::expiry::assert_expiry;
 use crate::expect::issuer::{assert_issuer_cn, assert_issuer_dn};
 use crate::expect::names::assert_names;
@@ -36,7 +37,7 @@ pub fn check(e: &Entry, loaded: &Loaded, expect: &FilesExpect, ctx: &Ctx, out: &
             .push(prefixed(e, assert_issuer_dn(leaf, want)));
     }
     if let Some(want) = expect.chain.filter(|c| c.valid) {
-        out.assertions.push(chain(e, loaded, want, ctx));
+        out.assertions.extend(chain(e, loaded, want, ctx));
     }
 }
 
@@ -47,27 +48,47 @@ fn prefixed(e: &Entry, a: Assertion) -> Assertion {
     a
 }
 
-/// `chain: valid` for a file: its certificates build a path to a root of the entry's `ca_file`.
-fn chain(e: &Entry, loaded: &Loaded, want: ChainExpect, ctx: &Ctx) -> Assertion {
+/// `chain: valid` for a file: would each selected client accept its certificates with the
+/// entry's `ca_file` as trust store (`chain`, `accepted_by_<client>`), does a chain file carry
+/// its intermediates (`complete_chain`), and what lint applies — each named after the entry.
+fn chain(e: &Entry, loaded: &Loaded, want: ChainExpect, ctx: &Ctx) -> Vec<Assertion> {
     let name = e.name("chain");
     let Some(ca_file) = &e.spec.ca_file else {
         let msg = format!(
             "chain: valid needs the trust anchors for {}; add `ca_file: PATH` to its entry",
             e.label
         );
-        return Assertion::not_ok(&name, Status::Error, "config", msg);
+        return vec![Assertion::not_ok(&name, Status::Error, "config", msg)];
     };
     let ca = match ctx.cache.certs(&ctx.path(ca_file)) {
         Ok(ca) => ca,
-        Err(err) => return unusable(&name, &err),
+        Err(err) => return vec![unusable(&name, &err)],
     };
     let now = UnixTime::since_unix_epoch(Duration::from_secs(ctx.now_unix().max(0) as u64));
     let presented = presented_for(e.spec.kind, &loaded.ders, &ca);
-    let usage = Usage::Either; // a certificate file may be an mTLS client identity
-    prefixed(
-        e,
-        assert_chain(&presented, &ca, None, now, want.partial, usage),
-    )
+    let clients = want.clients.list();
+    let j = judge(&Request {
+        presented: &presented,
+        store: &ca,
+        name: None,
+        now,
+        partial: want.partial,
+        usage: Usage::Either, // a certificate file may be an mTLS client identity
+        clients: &clients,
+        complete: e.spec.kind == FileKind::Chain,
+    });
+    let suffix = e.name("");
+    let mut out = vec![j.chain(&name)];
+    out.extend(j.per_client(&suffix));
+    out.extend(j.completeness(&e.name("complete_chain"), want.complete_required));
+    out.extend(j.lint(&e.name("lint")));
+    out.into_iter().map(|a| labelled(e, a)).collect()
+}
+
+/// The file named at the start of an assertion's message (already named after the entry).
+fn labelled(e: &Entry, mut a: Assertion) -> Assertion {
+    a.message = format!("{}: {}", e.label, a.message);
+    a
 }
 
 /// A fullchain must carry its own intermediates (else `incomplete_chain`); a lone certificate
