@@ -97,12 +97,29 @@ pub fn assert_status(want: &StatusExpect, head: &Head, body: Option<&Body>) -> A
     }
     let text = body.map(Body::text).unwrap_or_default();
     let why = meaning(head, &text);
-    let said = match text.trim().is_empty() {
-        true => String::new(),
-        false => format!("; body: {}", crate::kinds::command::quote(&text)),
-    };
+    let said = quoted(&text);
     let msg = format!("expected status {want}; got {got}{why}{said}");
     Assertion::fail("status", "status", msg)
+}
+
+/// `; page title: "..."` for an HTML page, `; body: "..."` otherwise, or nothing.
+fn quoted(text: &str) -> String {
+    let quote = crate::kinds::command::quote;
+    if let Some(title) = title(text) {
+        return format!("; page title: {}", quote(title));
+    }
+    match text.trim().is_empty() {
+        true => String::new(),
+        false => format!("; body: {}", quote(text)),
+    }
+}
+
+/// The text of an HTML page's `<title>`.
+fn title(text: &str) -> Option<&str> {
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find("<title>")? + "<title>".len();
+    let len = lower[start..].find("</title>")?;
+    Some(text[start..start + len].trim()).filter(|t| !t.is_empty())
 }
 
 /// What an unexpected answer usually means, as `: ...; do this`.
@@ -177,6 +194,8 @@ mod tests {
         assert_eq!(a.reason.as_deref(), Some("status"));
         assert!(a.message.starts_with("expected status 2xx; got 400 Bad Request: the server requires a client certificate and none was sent"), "{}", a.message);
         assert!(a.message.contains("set client_cert and client_key"));
+        let title = "page title: \"400 No required SSL certificate was sent\"";
+        assert!(a.message.ends_with(title), "{}", a.message);
     }
 
     #[test]
