@@ -132,8 +132,8 @@ impl HttpSpec {
             .collect()
     }
 
-    /// The request to send.
-    fn ask(&self, url: &Url) -> Result<Ask, String> {
+    /// The request to send, or the key (`method`, `headers`) that cannot be sent.
+    fn ask(&self, url: &Url) -> Result<Ask, (&'static str, String)> {
         let host = url.host_header(self.server_name.as_deref());
         exchange::ask(
             &self.method,
@@ -167,25 +167,13 @@ impl CheckKind for Http {
         if !url.tls {
             plain_has_no_tls(spec, expect)?;
         }
-        spec.ask(&url).map_err(|m| Invalid::new(".http", m))?;
-        if spec.client_cert.is_some() != spec.client_key.is_some() {
-            return Err(Invalid::new(
-                ".http",
-                "client_cert and client_key go together; set both or neither",
-            ));
-        }
-        if matches!(expect.chain, Some(c) if c.valid) && spec.ca_file.is_none() {
-            return Err(Invalid::new(
-                ".expect.chain",
-                "chain: valid needs http.ca_file (the CA chain clients trust); add it to the check",
-            ));
-        }
+        spec.ask(&url)
+            .map_err(|(key, m)| Invalid::new(format!(".http.{key}"), m))?;
+        tls_settings(spec, expect)?;
         match &expect.body_matches {
             Some(re) => regex::Regex::new(re).map(drop).map_err(|e| {
-                Invalid::new(
-                    ".expect.body_matches",
-                    format!("bad regular expression: {e}"),
-                )
+                let msg = format!("bad regular expression: {e}");
+                Invalid::new(".expect.body_matches", msg)
             }),
             None => Ok(()),
         }
@@ -202,6 +190,20 @@ impl CheckKind for Http {
             e.sample(&HTTP_STATUS, base, code);
         }
     }
+}
+
+/// The client identity comes in pairs; `chain: valid` needs the CA it validates against.
+fn tls_settings(spec: &HttpSpec, expect: &HttpExpect) -> Result<(), Invalid> {
+    if spec.client_cert.is_some() != spec.client_key.is_some() {
+        let msg = "client_cert and client_key go together; set both or neither";
+        return Err(Invalid::new(".http", msg));
+    }
+    if matches!(expect.chain, Some(c) if c.valid) && spec.ca_file.is_none() {
+        let msg =
+            "chain: valid needs http.ca_file (the CA chain clients trust); add it to the check";
+        return Err(Invalid::new(".expect.chain", msg));
+    }
+    Ok(())
 }
 
 /// A plain `http://` check may not set TLS settings or expectations.
@@ -229,7 +231,7 @@ pub async fn probe(spec: &HttpSpec, expect: &HttpExpect, ctx: &Ctx) -> Outcome {
     };
     let ask = match spec.ask(&url) {
         Ok(a) => a,
-        Err(m) => return not_probed(m),
+        Err((_, m)) => return not_probed(m),
     };
     match url.tls {
         true => https(spec, expect, ctx, &url, &ask, deadline).await,
@@ -385,5 +387,58 @@ fn found(body: &Body) -> String {
     match body.text().trim().is_empty() {
         true => format!("an empty body{cut}"),
         false => format!("{}{cut}", crate::kinds::command::quote(&body.text())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(spec: &str, expect: &str) -> Result<(), Invalid> {
+        let spec: HttpSpec = serde_yaml_ng::from_str(spec).unwrap();
+        let expect: HttpExpect = serde_yaml_ng::from_str(expect).unwrap();
+        Http::validate(&spec, &expect)
+    }
+
+    fn key(spec: &str, expect: &str) -> String {
+        check(spec, expect).unwrap_err().key
+    }
+
+    #[test]
+    fn plain_http_refuses_tls_settings_and_expectations() {
+        let plain = "{url: 'http://127.0.0.1:8080/'}";
+        assert_eq!(check(plain, "{status: 200, body_contains: ok}"), Ok(()));
+        assert_eq!(key(plain, "{chain: valid}"), ".expect.chain");
+        assert_eq!(key(plain, "{min_tls: '1.3'}"), ".expect.min_tls");
+        let with_ca = "{url: 'http://h/', ca_file: ca.pem}";
+        assert_eq!(key(with_ca, "{}"), ".http.ca_file");
+    }
+
+    #[test]
+    fn settings_are_checked_at_load_time() {
+        assert_eq!(key("{url: 'h:443'}", "{}"), ".http.url");
+        assert_eq!(
+            key("{url: 'https://h/', method: 'G T'}", "{}"),
+            ".http.method"
+        );
+        let header = "{url: 'https://h/', headers: {'a b': c}}";
+        assert_eq!(key(header, "{}"), ".http.headers");
+        let half = "{url: 'https://h/', client_cert: c.pem}";
+        assert_eq!(key(half, "{}"), ".http");
+        assert_eq!(
+            key("{url: 'https://h/'}", "{chain: valid}"),
+            ".expect.chain"
+        );
+        let re = "{body_matches: '(('}";
+        assert_eq!(key("{url: 'https://h/'}", re), ".expect.body_matches");
+    }
+
+    #[test]
+    fn the_tls_part_of_the_expectations_is_the_tls_kinds() {
+        let e: HttpExpect = serde_yaml_ng::from_str("{chain: partial, issuer_cn: x}").unwrap();
+        let t = e.tls();
+        assert_eq!(t.chain.map(|c| c.partial), Some(true));
+        assert_eq!(t.issuer_cn.as_deref(), Some("x"));
+        assert_eq!(e.tls_keys(), ["chain", "issuer_cn"]);
     }
 }

@@ -103,41 +103,42 @@ pub struct Ask {
     pub body: Bytes,
 }
 
-/// Parses a method and header list as written in the suite.
+/// Parses a method and header list as written in the suite; an error names the key
+/// (`method` or `headers`) and says what to write.
 pub fn ask(
     method: &str,
     target: &str,
     host: &str,
     headers: &BTreeMap<String, String>,
     body: Option<&str>,
-) -> Result<Ask, String> {
-    let method = Method::from_bytes(method.as_bytes())
-        .map_err(|_| format!("bad method {method:?}; write an HTTP method such as GET or HEAD"))?;
-    let mut list = vec![
-        (HOST, value(host)?),
-        (
-            USER_AGENT,
-            value(concat!("rotcheck/", env!("CARGO_PKG_VERSION")))?,
-        ),
-    ];
+) -> Result<Ask, (&'static str, String)> {
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
+        let msg = format!("bad method {method:?}; write an HTTP method such as GET or HEAD");
+        ("method", msg)
+    })?;
+    let agent = concat!("rotcheck/", env!("CARGO_PKG_VERSION"));
+    let mut list = vec![(HOST, value(host)?), (USER_AGENT, value(agent)?)];
     for (k, v) in headers {
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("bad header name {k:?}; write a token such as X-Request-Id"))?;
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+            let msg = format!("bad header name {k:?}; write a token such as X-Request-Id");
+            ("headers", msg)
+        })?;
         list.retain(|(n, _)| *n != name);
         list.push((name, value(v)?));
     }
-    let body = Bytes::from(body.unwrap_or_default().to_string());
-    let target = target.to_string();
     Ok(Ask {
         method,
-        target,
+        target: target.to_string(),
         headers: list,
-        body,
+        body: Bytes::from(body.unwrap_or_default().to_string()),
     })
 }
 
-fn value(v: &str) -> Result<HeaderValue, String> {
-    HeaderValue::from_str(v).map_err(|_| format!("bad header value {v:?}; use visible ASCII"))
+fn value(v: &str) -> Result<HeaderValue, (&'static str, String)> {
+    HeaderValue::from_str(v).map_err(|_| {
+        let msg = format!("bad header value {v:?}; use visible ASCII without line breaks");
+        ("headers", msg)
+    })
 }
 
 impl Ask {
