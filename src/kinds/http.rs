@@ -302,30 +302,15 @@ async fn plain(expect: &HttpExpect, ctx: &Ctx, url: &Url, ask: &Ask, deadline: I
 /// Adds `response`, `status` and the body assertions.
 fn judge(expect: &HttpExpect, got: Result<Answer, Broken>, out: &mut Outcome) {
     let want = expect.status.clone().unwrap_or_default();
-    let (head, body) = match got {
-        Ok(a) => {
-            out.assertions.push(answered(&a));
-            (a.head, a.body)
-        }
-        Err(b) => {
-            let f = &b.failure;
-            out.assertions
-                .push(Assertion::fail("response", f.class.as_str(), &f.message));
-            out.error = Some(f.to_probe_error());
-            if let Some(h) = &b.head {
-                out.facts
-                    .extra
-                    .insert("http_status".into(), h.status.to_string());
-                out.assertions.push(status::assert_status(&want, h, None));
-            }
-            return;
-        }
+    let Answer { head, body } = match got {
+        Ok(a) => a,
+        Err(b) => return broken(&want, b, out),
     };
-    out.facts
-        .extra
-        .insert("http_status".into(), head.status.to_string());
-    out.assertions
-        .push(status::assert_status(&want, &head, Some(&body)));
+    out.assertions.push(answered(&head, &body));
+    let code = head.status.to_string();
+    out.facts.extra.insert("http_status".into(), code);
+    let status = status::assert_status(&want, &head, Some(&body));
+    out.assertions.push(status);
     if let Some(s) = &expect.body_contains {
         out.assertions.push(contains(&body, s));
     }
@@ -334,15 +319,28 @@ fn judge(expect: &HttpExpect, got: Result<Answer, Broken>, out: &mut Outcome) {
     }
 }
 
-fn answered(a: &Answer) -> Assertion {
-    let cut = match a.body.cut {
+/// A failed exchange: `response` fails with the class; the status is judged when it came.
+fn broken(want: &StatusExpect, b: Broken, out: &mut Outcome) {
+    let f = &b.failure;
+    let response = Assertion::fail("response", f.class.as_str(), &f.message);
+    out.assertions.push(response);
+    out.error = Some(f.to_probe_error());
+    if let Some(h) = &b.head {
+        let code = h.status.to_string();
+        out.facts.extra.insert("http_status".into(), code);
+        out.assertions.push(status::assert_status(want, h, None));
+    }
+}
+
+fn answered(head: &exchange::Head, body: &Body) -> Assertion {
+    let cut = match body.cut {
         true => format!(", stopped reading after {} KiB", exchange::BODY_READ / 1024),
         false => String::new(),
     };
     let msg = format!(
         "HTTP {}, {} body bytes{cut}",
-        a.head.status_text(),
-        a.body.total
+        head.status_text(),
+        body.total
     );
     Assertion::pass("response", msg)
 }

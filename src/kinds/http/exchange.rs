@@ -164,6 +164,14 @@ pub struct Head {
 }
 
 impl Head {
+    fn of(resp: &hyper::Response<Incoming>) -> Head {
+        let location = resp.headers().get(LOCATION);
+        Head {
+            status: resp.status().as_u16(),
+            location: location.map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned()),
+        }
+    }
+
     /// `400 Bad Request`.
     pub fn status_text(&self) -> String {
         let reason = hyper::StatusCode::from_u16(self.status)
@@ -245,13 +253,7 @@ where
         .await
         .map_err(|_| head_err(stalled(Stalled::Head, ask, &peer(), budget)))?
         .map_err(|e| head_err(hyper_failure(&e, &peer())))?;
-    let head = Head {
-        status: resp.status().as_u16(),
-        location: resp
-            .headers()
-            .get(LOCATION)
-            .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned()),
-    };
+    let head = Head::of(&resp);
     let mut body = Body::default();
     let read = timeout_at(deadline, read_into(&mut body, resp.into_body())).await;
     let failure = match read {
