@@ -14,6 +14,8 @@ pub enum Phase {
     Handshake,
     /// The brief read after the handshake that catches a late client-cert rejection.
     AfterHandshake,
+    /// Sending an HTTP request and reading its response (the `http` kind).
+    Exchange,
 }
 
 impl Phase {
@@ -23,6 +25,7 @@ impl Phase {
             Phase::Connect => "while connecting",
             Phase::Handshake => "during the handshake",
             Phase::AfterHandshake => "right after the handshake",
+            Phase::Exchange => "during the HTTP exchange",
         }
     }
 }
@@ -145,6 +148,7 @@ fn refused(peer: &Peer) -> Failure {
 fn reset(phase: Phase, peer: &Peer) -> Failure {
     let hint = match phase {
         Phase::AfterHandshake => "the server dropped us after the handshake: does it reject our client certificate?",
+        Phase::Exchange => "the server dropped us before a complete response: does it reject our client certificate, or did the app behind it crash?",
         _ => "the listener is up but dropped us: is the process restarting, or does it require a client cert?",
     };
     Failure::new(
@@ -169,6 +173,7 @@ fn sent(peer: &Peer) -> String {
 fn eof(phase: Phase, peer: &Peer) -> Failure {
     let sni = peer.sni.as_deref().unwrap_or("none");
     let msg = match (phase, &peer.reached) {
+        (Phase::Exchange, _) => format!("{} closed the connection before a complete HTTP response, without close_notify; expected an answer to our request: does it reject our client certificate, or did the app behind it crash? See the server's log", peer.addr),
         (Phase::AfterHandshake, _) => format!("{} closed the connection right after the handshake without close_notify; expected it to wait for a request: does it reject our client certificate?", peer.addr),
         (_, None) => format!("{} closed the connection during the handshake after {} bytes, without a TLS alert and before any ServerHello; expected a ServerHello: is this a TLS port, and does the server accept our SNI ({sni})?", peer.addr, peer.received),
         (_, Some(r)) if peer.server_done => format!("{} closed the connection during the handshake without a TLS alert, after its {r} ({} bytes): it stopped when our certificate, key exchange and Finished arrived; expected its Finished: does it reject our client certificate or key exchange? See the server's log", peer.addr, peer.received),

@@ -19,6 +19,7 @@
 pub mod classify;
 pub mod command;
 pub mod files;
+pub mod http;
 pub mod tls;
 pub mod vault;
 
@@ -190,6 +191,7 @@ macro_rules! registry {
 // The kinds. Adding one: one module and one line here (see the module doc).
 registry! {
     Tls => tls::Tls,
+    Http => http::Http,
     Files => files::Files,
     VaultHealth => vault::health::VaultHealth,
     VaultLogin => vault::login::VaultLogin,

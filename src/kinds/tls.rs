@@ -129,7 +129,7 @@ pub async fn probe(spec: &TlsSpec, expect: &TlsExpect, ctx: &Ctx) -> Outcome {
 }
 
 /// An outcome for a check that could not even start (bad config, unreadable client cert).
-fn not_probed(class: &str, message: String) -> Outcome {
+pub fn not_probed(class: &str, message: String) -> Outcome {
     Outcome {
         error: Some(ProbeError::local(class, message.clone())),
         assertions: vec![Assertion::not_ok(
@@ -143,7 +143,7 @@ fn not_probed(class: &str, message: String) -> Outcome {
 }
 
 /// The template client config for this check's identity and ALPN, built once per run.
-fn cached_config(spec: &TlsSpec, ctx: &Ctx) -> Result<Arc<rustls::ClientConfig>, ProbeError> {
+pub fn cached_config(spec: &TlsSpec, ctx: &Ctx) -> Result<Arc<rustls::ClientConfig>, ProbeError> {
     let cert = spec.client_cert.as_deref().map(|p| ctx.path(p));
     let key = spec.client_key.as_deref().map(|p| ctx.path(p));
     let cache_key = format!("{cert:?}\0{key:?}\0{}", spec.alpn.join(","));
@@ -187,7 +187,7 @@ fn file_error(e: FileError) -> ProbeError {
     ProbeError::local(e.class(), e.to_string())
 }
 
-fn judge(
+pub fn judge(
     spec: &TlsSpec,
     expect: &TlsExpect,
     ctx: &Ctx,

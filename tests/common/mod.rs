@@ -261,7 +261,8 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn server_config(o: TlsOpts) -> Arc<ServerConfig> {
+/// The rustls server config of an in-process TLS server.
+pub fn server_config(o: TlsOpts) -> Arc<ServerConfig> {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(o.versions)
         .expect("versions");

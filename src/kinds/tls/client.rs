@@ -52,7 +52,8 @@ impl Target {
         })
     }
 
-    fn addr(&self) -> String {
+    /// `host:port`, IPv6 hosts in brackets.
+    pub fn addr(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -60,7 +61,8 @@ impl Target {
         }
     }
 
-    fn sni(&self) -> Option<String> {
+    /// The SNI sent: the name when it is a DNS name.
+    pub fn sni(&self) -> Option<String> {
         match &self.server_name {
             ServerName::DnsName(d) => Some(d.as_ref().to_string()),
             _ => None,
@@ -117,6 +119,51 @@ pub async fn handshake(
     deadline: Instant,
     budget: Duration,
 ) -> Result<Session, Failed> {
+    let mut open = open(target, template, deadline, budget).await?;
+    if let Err(e) = linger(&mut open.stream, deadline).await {
+        let failure = open.watch.failure(Phase::AfterHandshake, &e);
+        let chain = open.session.chain;
+        return Err(Failed { failure, chain });
+    }
+    close(&mut open.stream, deadline).await;
+    Ok(open.session)
+}
+
+/// A connection whose handshake finished: the stream to speak on, what was negotiated, and
+/// what classifies a later failure on it.
+pub struct Open {
+    pub stream: tokio_rustls::client::TlsStream<Sniff>,
+    pub session: Session,
+    pub watch: Watch,
+}
+
+/// Classifies a failure on an open connection with what the peer sent so far.
+pub struct Watch {
+    peer: Peer,
+    seen: Arc<Seen>,
+}
+
+impl Watch {
+    /// The classified failure of an I/O error in `phase`.
+    pub fn failure(&self, phase: Phase, e: &io::Error) -> Failure {
+        classify::classify(e, phase, &self.peer())
+    }
+
+    /// The peer as seen so far (address, SNI, bytes received).
+    pub fn peer(&self) -> Peer {
+        let mut peer = self.peer.clone();
+        self.seen.describe(&mut peer);
+        peer
+    }
+}
+
+/// Resolves, connects and handshakes before `deadline`, recording the presented chain.
+pub async fn open(
+    target: &Target,
+    template: &Arc<ClientConfig>,
+    deadline: Instant,
+    budget: Duration,
+) -> Result<Open, Failed> {
     let mut peer = Peer {
         addr: target.addr(),
         sni: target.sni(),
@@ -151,20 +198,25 @@ pub async fn handshake(
         };
         Failed { failure, chain }
     };
-    let mut stream = match timeout_at(deadline, connecting).await {
+    let stream = match timeout_at(deadline, connecting).await {
         Err(_) => return Err(fail(Phase::Handshake, None)),
         Ok(Err(e)) => return Err(fail(Phase::Handshake, Some(e))),
         Ok(Ok(s)) => s,
     };
-    if let Err(e) = linger(&mut stream, deadline).await {
-        return Err(fail(Phase::AfterHandshake, Some(e)));
-    }
     let session = describe(&stream, recorder.take());
-    close(&mut stream, deadline).await;
-    Ok(session)
+    if let Some(leaf) = session.chain.first() {
+        peer.unsupported_critical = crate::certs::unsupported_critical(leaf);
+    }
+    let watch = Watch { peer, seen };
+    Ok(Open {
+        stream,
+        session,
+        watch,
+    })
 }
 
-async fn connect(
+/// Resolves and connects (TCP) before `deadline`; the first address that answers wins.
+pub async fn connect(
     target: &Target,
     peer: &Peer,
     deadline: Instant,
@@ -332,7 +384,7 @@ impl Seen {
 }
 
 /// A TCP stream that remembers the first bytes the peer sent, for "does not speak TLS".
-struct Sniff {
+pub struct Sniff {
     inner: TcpStream,
     seen: Arc<Seen>,
 }
