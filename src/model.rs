@@ -322,11 +322,17 @@ impl CheckResult {
     pub fn chain_reason(&self) -> Option<&str> {
         self.assertions
             .iter()
-            .find(|a| {
-                (a.name == "chain" || a.name.starts_with("chain:")) && a.status != Status::Pass
-            })
+            .find(|a| is_chain_verdict(&a.name) && a.status != Status::Pass)
             .and_then(|a| a.reason.as_deref())
     }
+}
+
+/// `chain` and `complete_chain` (per file: `chain:<file>`, `complete_chain:<file>`): an
+/// incomplete chain keeps its `incomplete_chain` reason in `rotcheck_chain_failure` also when
+/// every configured client accepts it and it only warns.
+fn is_chain_verdict(name: &str) -> bool {
+    let what = name.split(':').next().unwrap_or(name);
+    what == "chain" || what == "complete_chain"
 }
 
 fn facts_empty(f: &Facts) -> bool {

@@ -47,7 +47,9 @@ family!(
     "Runs of the check that failed to connect, by failure class, since the exporter started."
 );
 family!(CHAIN_FAILURE, "rotcheck_chain_failure", Gauge,
-    "1 for the reason the certificate chain did not validate in the check's last run; absent when it validated.");
+    "1 for the reason a client refused the certificate chain in the check's last run, or incomplete_chain when the chain lacks an intermediate (also when it only warns); absent otherwise.");
+family!(CHAIN_CLIENT_ACCEPTS, "rotcheck_chain_client_accepts", Gauge,
+    "1 if a client of that family (openssl, go, rustls) would accept the chain the check saw with its ca_file as trust store, 0 if it would refuse it; absent without expect.chain.");
 family!(
     CERT_NOT_AFTER,
     "rotcheck_cert_not_after_timestamp_seconds",
@@ -77,7 +79,7 @@ family!(
     "rotcheck's version; always 1."
 );
 /// The families of every check, before the kinds' own.
-const HEAD: [&Def; 12] = [
+const HEAD: [&Def; 13] = [
     &CHECK_SUCCESS,
     &CHECK_STATUS,
     &CHECK_DURATION,
@@ -87,6 +89,7 @@ const HEAD: [&Def; 12] = [
     &CONNECT_FAILURE,
     &CONNECT_FAILURES,
     &CHAIN_FAILURE,
+    &CHAIN_CLIENT_ACCEPTS,
     &CERT_NOT_AFTER,
     &CERT_NOT_BEFORE,
     &CERT_RATIO,
@@ -215,6 +218,27 @@ fn failure_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult)
     }
     if let Some(reason) = r.chain_reason() {
         e.sample(&CHAIN_FAILURE, &with(base, &[("reason", reason)]), 1.0);
+    }
+    client_series(e, base, r);
+}
+
+/// Per client family: 1 when every `accepted_by_<client>` assertion (one per file for a
+/// files check) passed.
+fn client_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult) {
+    let mut by_client: BTreeMap<&str, bool> = BTreeMap::new();
+    for a in &r.assertions {
+        let Some(rest) = a.name.strip_prefix("accepted_by_") else {
+            continue;
+        };
+        let client = rest.split(':').next().unwrap_or(rest);
+        *by_client.entry(client).or_insert(true) &= a.status == Status::Pass;
+    }
+    for (client, ok) in by_client {
+        e.sample(
+            &CHAIN_CLIENT_ACCEPTS,
+            &with(base, &[("client", client)]),
+            flag(ok),
+        );
     }
 }
 
@@ -436,11 +460,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn client_verdicts_become_one_series_per_family() {
+        let mut r = result("a", Status::Fail);
+        r.assertions = vec![
+            Assertion::fail("chain", "unknown_issuer", "openssl refuses it"),
+            Assertion::fail("accepted_by_openssl:a.crt", "unknown_issuer", "no root"),
+            Assertion::pass("accepted_by_openssl:b.crt", "ok"),
+            Assertion::pass("accepted_by_go:a.crt", "ok"),
+            Assertion::pass("accepted_by_go:b.crt", "ok"),
+        ];
+        let text = render_probe("p", &r, 0);
+        let l = lines(&text);
+        assert!(
+            l.contains(&"rotcheck_chain_client_accepts{suite=\"p\",check=\"a\",client=\"go\"} 1")
+        );
+        assert!(l.contains(
+            &"rotcheck_chain_client_accepts{suite=\"p\",check=\"a\",client=\"openssl\"} 0"
+        ));
+        assert!(!text.contains("client=\"rustls\""));
+    }
+
+    #[test]
     fn family_order_is_common_then_kinds_then_exporter() {
         let names: Vec<&str> = all().iter().map(|d| d.name).collect();
         assert_eq!(names.first(), Some(&"rotcheck_check_success"));
         assert_eq!(names.last(), Some(&"rotcheck_build_info"));
-        assert_eq!(names.len(), 23, "{names:?}");
+        assert_eq!(names.len(), 24, "{names:?}");
         let tls = names.iter().position(|n| *n == "rotcheck_tls_version_info");
         let skew = names
             .iter()
