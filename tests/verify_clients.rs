@@ -172,6 +172,9 @@ fn ca_file_with_the_intermediate_only() {
     let (code, text) = verify_text(&[&full, "--ca", &ca]);
     assert_eq!(code, 1);
     assert!(text.contains("openssl  refuses (unknown_issuer)"), "{text}");
+    let (code, v) = verify(&[&full, "--ca", &ca, "--partial"]);
+    assert_eq!(code, 0, "-partial_chain: {v:#}");
+    assert_eq!(accepts(&v), verdicts(true, true, true), "{v:#}");
 }
 
 #[test]
@@ -279,4 +282,18 @@ fn inspect_a_listener_with_a_ca_file() {
     assert_eq!(accepts(&v), verdicts(true, true, true), "{v:#}");
     let (_, v) = rotcheck_json(&["inspect", &srv, "--format", "json"]);
     assert!(v["clients"].is_null(), "no verdicts without --ca");
+}
+
+#[test]
+fn inspect_a_file_with_a_ca_file() {
+    let (env, pki) = (Env::new(), Pki::new());
+    let full = env.write("full.crt", pem_of(&[&pki.leaf, &pki.inter.cert]));
+    let inter = env.write("inter.pem", &pki.inter.cert.pem);
+    let (code, v) = rotcheck_json(&[
+        "inspect", &full, "--ca", &inter, "--at", AT, "--format", "json",
+    ]);
+    assert_eq!(code, 0, "inspect judges, it does not fail: {v:#}");
+    assert_eq!(accepts(&v), verdicts(false, true, true), "{v:#}");
+    let out = rotcheck(&["inspect", &full, "--host", "localhost"]);
+    assert_eq!(out.status.code(), Some(2), "--host needs --ca");
 }

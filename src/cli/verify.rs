@@ -1,7 +1,7 @@
 //! `rotcheck verify`: would each client family (OpenSSL, Go, rustls) accept a certificate and
-//! its chain with a CA file as trust store? Offline, with the chain judgement the tls and files
-//! probes use, plus the file's order, the chain's completeness and private-PKI lint. Exit 0
-//! when every selected client accepts, 1 otherwise, 2 on usage or unreadable input.
+//! its chain with a CA file as trust store? Offline, with the shared chain judgement
+//! (`expect::chain::judge`), plus the file's order, the chain's completeness and private-PKI
+//! lint. Exit 0 when every selected client accepts, 1 otherwise, 2 on usage or bad input.
 
 use super::{clients, error, parse_at, ClientArg, EXIT_USAGE};
 use crate::certs::{self, FileError};
