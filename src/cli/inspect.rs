@@ -1,16 +1,18 @@
 //! `rotcheck inspect FILE|HOST:PORT`: describes every certificate of a PEM file or of the chain
 //! a TLS listener presents (no validation): subject, issuer, SANs, validity and time left, key
-//! type, SHA-256, serial, and the chain order. Exit 0 when it could read or connect, 2 else.
+//! type, SHA-256, serial, and the chain order. With `--ca`, also each client family's
+//! verdict on what it saw. Exit 0 when it could read or connect, 2 else.
 
-use super::verify::OutputFormat;
-use super::{error, parse_at, parse_timeout, runtime, EXIT_USAGE};
+use super::verify::{client_lines, clients_json, pretty, OutputFormat};
+use super::{clients, error, parse_at, parse_timeout, runtime, ClientArg, EXIT_USAGE};
 use crate::certs;
-use crate::expect::chain::issued_by;
+use crate::expect::chain::judge::{judge, Request};
+use crate::expect::chain::{issued_by, Usage, Verdict};
 use crate::kinds::classify::Failure;
-use crate::kinds::tls::{cert_facts, client};
+use crate::kinds::tls::{cert_facts, client, unix_time};
 use crate::model::CertFacts;
 use rustls_pki_types::CertificateDer;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -28,6 +30,16 @@ pub struct InspectArgs {
     /// Compute time left at this RFC 3339 instant instead of now.
     #[arg(long, value_parser = parse_at)]
     pub at: Option<SystemTime>,
+    /// A CA file: show whether each client family, trusting it, accepts what was seen.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// The name the clients check on the leaf; defaults to --servername, else HOST (none
+    /// for a file).
+    #[arg(long, requires = "ca")]
+    pub host: Option<String>,
+    /// A client family to show (repeatable; default: all three).
+    #[arg(long = "client", value_enum, requires = "ca")]
+    pub clients: Vec<ClientArg>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
@@ -56,17 +68,14 @@ struct Seen {
     certs: Vec<CertificateDer<'static>>,
     session: Option<client::Session>,
     failure: Option<Failure>,
+    /// The name clients check: `--host`, else the listener's name.
+    name: Option<String>,
 }
 
 /// Runs inspect; returns the exit code.
 pub fn run(a: InspectArgs) -> u8 {
-    let seen = if is_network(&a.target) {
-        fetch(&a)
-    } else {
-        read_file(&a.target)
-    };
-    let seen = match seen {
-        Ok(s) => s,
+    let (seen, verdicts) = match look(&a) {
+        Ok(x) => x,
         Err(e) => {
             error(e);
             return EXIT_USAGE;
@@ -74,25 +83,61 @@ pub fn run(a: InspectArgs) -> u8 {
     };
     let now = unix(a.at.unwrap_or_else(SystemTime::now));
     let text = match a.format {
-        OutputFormat::Json => json(&seen, now),
-        OutputFormat::Human => human(&seen, now),
+        OutputFormat::Json => json(&seen, verdicts.as_deref(), now),
+        OutputFormat::Human => human(&seen, verdicts.as_deref(), now),
     };
     print!("{text}");
     0
+}
+
+/// Reads the CA file (when given), then the file or the listener, and judges what was seen.
+fn look(a: &InspectArgs) -> Result<(Seen, Option<Vec<Verdict>>), String> {
+    let store = a.ca.as_deref().map(certs::read_certs).transpose();
+    let store = store.map_err(|e| e.to_string())?;
+    let seen = if is_network(&a.target) {
+        fetch(a)?
+    } else {
+        read_file(&a.target, a.host.clone())?
+    };
+    let verdicts = store.map(|s| verdicts(a, &seen, &s));
+    Ok((seen, verdicts))
 }
 
 fn is_network(target: &str) -> bool {
     !Path::new(target).exists() && crate::suite::split_host_port(target).is_some()
 }
 
-fn read_file(path: &str) -> Result<Seen, String> {
+fn read_file(path: &str, name: Option<String>) -> Result<Seen, String> {
     let certs = certs::read_certs(Path::new(path)).map_err(|e| e.to_string())?;
     Ok(Seen {
         source: path.into(),
         certs,
         session: None,
         failure: None,
+        name,
     })
+}
+
+/// Each selected client's verdict on what was seen, trusting `store`: a listener's chain for
+/// server use, a file's for either use (it may be an mTLS client identity).
+fn verdicts(a: &InspectArgs, seen: &Seen, store: &[CertificateDer<'static>]) -> Vec<Verdict> {
+    let network = seen.session.is_some() || seen.failure.is_some();
+    let clients = clients(&a.clients);
+    let j = judge(&Request {
+        presented: &seen.certs,
+        store,
+        name: seen.name.as_deref(),
+        now: unix_time(a.at.unwrap_or_else(SystemTime::now)),
+        partial: false,
+        usage: if network {
+            Usage::Server
+        } else {
+            Usage::Either
+        },
+        clients: &clients,
+        complete: network || seen.certs.len() > 1,
+    });
+    j.verdicts
 }
 
 /// Handshakes with the recording verifier; a failed handshake that still showed a chain
@@ -106,18 +151,21 @@ fn fetch(a: &InspectArgs) -> Result<Seen, String> {
         client::handshake(&target, &cfg, deadline, a.timeout).await
     });
     let source = a.target.clone();
+    let name = Some(a.host.clone().unwrap_or(target.name));
     match result {
         Ok(s) => Ok(Seen {
             source,
             certs: s.chain.clone(),
             session: Some(s),
             failure: None,
+            name,
         }),
         Err(f) if !f.chain.is_empty() => Ok(Seen {
             source,
             certs: f.chain,
             session: None,
             failure: Some(f.failure),
+            name,
         }),
         Err(f) => Err(format!(
             "{}: {}",
@@ -146,7 +194,7 @@ fn order(certs: &[CertificateDer<'_>], facts: &[CertFacts]) -> Order {
     }
 }
 
-fn json(seen: &Seen, now: i64) -> String {
+fn json(seen: &Seen, verdicts: Option<&[Verdict]>, now: i64) -> String {
     let facts = facts_of(seen);
     let ord = order(&seen.certs, &facts);
     let certs: Vec<serde_json::Value> = facts
@@ -174,14 +222,12 @@ fn json(seen: &Seen, now: i64) -> String {
             "leaf_first": ord.leaf_first,
             "ordered": ord.issued_by_next.iter().all(|n| *n != Some(false)),
         },
+        "clients": verdicts.map(clients_json),
     });
-    let mut s =
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    s.push('\n');
-    s
+    pretty(&doc)
 }
 
-fn human(seen: &Seen, now: i64) -> String {
+fn human(seen: &Seen, verdicts: Option<&[Verdict]>, now: i64) -> String {
     let facts = facts_of(seen);
     let ord = order(&seen.certs, &facts);
     let mut s = header(seen);
@@ -190,7 +236,18 @@ fn human(seen: &Seen, now: i64) -> String {
         s.push_str(&link_line(i, &facts, ord.issued_by_next[i]));
     }
     s.push_str(&summary(&ord));
+    if let Some(v) = verdicts {
+        s.push_str(&clients_header(seen));
+        s.push_str(&client_lines(v));
+    }
     s
+}
+
+fn clients_header(seen: &Seen) -> String {
+    match &seen.name {
+        Some(n) => format!("\nclients, trusting the CA file, for {n:?}:\n"),
+        None => "\nclients, trusting the CA file:\n".to_string(),
+    }
 }
 
 fn header(seen: &Seen) -> String {

@@ -7,6 +7,7 @@ pub mod serve;
 pub mod suite_cmds;
 pub mod verify;
 
+use crate::expect::chain::Client;
 use std::io::Write;
 use std::path::Path;
 
@@ -77,4 +78,26 @@ pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
 /// Parses a wait flag (zero to 24h).
 pub fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
     crate::suite::parse_wait(s)
+}
+
+/// A client family for `--client` (`verify`, `inspect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientArg {
+    Openssl,
+    Go,
+    Rustls,
+}
+
+/// The families named by `--client`, in report order, each once; all three when none is.
+pub fn clients(named: &[ClientArg]) -> Vec<Client> {
+    let of = |c: &ClientArg| match c {
+        ClientArg::Openssl => Client::Openssl,
+        ClientArg::Go => Client::Go,
+        ClientArg::Rustls => Client::Rustls,
+    };
+    let picked: Vec<Client> = named.iter().map(of).collect();
+    Client::ALL
+        .into_iter()
+        .filter(|c| picked.is_empty() || picked.contains(c))
+        .collect()
 }

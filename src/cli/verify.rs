@@ -1,12 +1,14 @@
-//! `rotcheck verify`: validates a certificate (and its chain) against a CA file, offline, with
-//! the same chain and name logic as the tls probe. Exit 0 valid, 1 invalid, 2 usage or
-//! unreadable input.
+//! `rotcheck verify`: would each client family (OpenSSL, Go, rustls) accept a certificate and
+//! its chain with a CA file as trust store? Offline, with the shared chain judgement
+//! (`expect::chain::judge`), plus the file's order, the chain's completeness and private-PKI
+//! lint. Exit 0 when every selected client accepts, 1 otherwise, 2 on usage or bad input.
 
-use super::{error, parse_at, EXIT_USAGE};
+use super::{clients, error, parse_at, ClientArg, EXIT_USAGE};
 use crate::certs::{self, FileError};
-use crate::expect::chain::{self, ChainFailure, ValidPath};
+use crate::expect::chain::judge::{judge, Judgement, Request};
+use crate::expect::chain::{complete_chain, issued_by, Client, Usage, Verdict};
 use crate::kinds::tls::{cert_facts, unix_time};
-use crate::model::CertFacts;
+use crate::model::{Assertion, CertFacts, ChainReason, Status};
 use rustls_pki_types::CertificateDer;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -23,11 +25,10 @@ pub enum OutputFormat {
 pub struct VerifyArgs {
     /// The certificate: a leaf, or a fullchain with the leaf first.
     pub cert: PathBuf,
-    /// More intermediates the server would send (any order).
+    /// More intermediates that go with CERT (any order).
     #[arg(long)]
     pub chain: Option<PathBuf>,
-    /// The CA file: its self-signed roots are the trust anchors; its intermediates are only
-    /// used to diagnose an incomplete chain (what a server sending CERT and --chain would get).
+    /// The CA file: the trust store of every client.
     #[arg(long)]
     pub ca: PathBuf,
     /// The DNS name or IP address the leaf must be valid for.
@@ -36,38 +37,63 @@ pub struct VerifyArgs {
     /// Validate at this RFC 3339 instant instead of now.
     #[arg(long, value_parser = parse_at)]
     pub at: Option<SystemTime>,
-    /// Accept a path ending at any certificate of the CA file (OpenSSL -partial_chain).
+    /// OpenSSL clients run with -partial_chain: any certificate of the CA file ends a path.
     #[arg(long)]
     pub partial: bool,
+    /// A client family whose verdict counts (repeatable; default: all three).
+    #[arg(long = "client", value_enum)]
+    pub clients: Vec<ClientArg>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
 }
 
+type Der = CertificateDer<'static>;
+
+/// What verify read.
+struct Input {
+    /// The certificates of CERT, in file order.
+    file: Vec<Der>,
+    /// CERT, then the certificates of --chain it does not already hold.
+    presented: Vec<Der>,
+    ca: Vec<Der>,
+}
+
+/// Everything verify found.
+struct Findings {
+    judgement: Judgement,
+    /// Every selected client accepts, unless the file's order is wrong.
+    chain: Assertion,
+    complete: Assertion,
+    /// `(reason, message)` of each lint finding.
+    lint: Vec<(String, String)>,
+}
+
 /// Runs verify; returns the exit code.
 pub fn run(a: VerifyArgs) -> u8 {
-    let (presented, ca) = match read_inputs(&a) {
+    let input = match read_inputs(&a) {
         Ok(x) => x,
         Err(e) => {
             error(e);
             return EXIT_USAGE;
         }
     };
-    let at = a.at.unwrap_or_else(SystemTime::now);
-    let result = chain::validate(&presented, &ca, a.host.as_deref(), unix_time(at), a.partial);
-    let facts = cert_facts(&presented);
+    let found = examine(&a, &input);
+    let mut facts = cert_facts(&input.presented);
+    if found.chain.reason.as_deref() == Some(ORDER) {
+        by_kind(&mut facts);
+    }
     let text = match a.format {
-        OutputFormat::Json => json(&result, &facts),
-        OutputFormat::Human => human(&result, &facts),
+        OutputFormat::Json => json(&found, &facts),
+        OutputFormat::Human => human(&found, &facts),
     };
     print!("{text}");
-    u8::from(result.is_err())
+    u8::from(found.chain.status != Status::Pass)
 }
 
-fn read_inputs(
-    a: &VerifyArgs,
-) -> Result<(Vec<CertificateDer<'static>>, Vec<CertificateDer<'static>>), FileError> {
-    let mut presented = certs::read_certs(&a.cert)?;
+fn read_inputs(a: &VerifyArgs) -> Result<Input, FileError> {
+    let file = certs::read_certs(&a.cert)?;
+    let mut presented = file.clone();
     if let Some(c) = &a.chain {
         // A fullchain repeats the leaf: keep each certificate once.
         let more: Vec<_> = read_optional(c)?
@@ -77,60 +103,289 @@ fn read_inputs(
         presented.extend(more);
     }
     let ca = certs::read_certs(&a.ca)?;
-    Ok((presented, ca))
+    Ok(Input {
+        file,
+        presented,
+        ca,
+    })
 }
 
 /// A chain file may be empty (a leaf with no intermediates).
-fn read_optional(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileError> {
+fn read_optional(path: &Path) -> Result<Vec<Der>, FileError> {
     match certs::read_certs(path) {
         Err(FileError::Empty { .. }) => Ok(vec![]),
         other => other,
     }
 }
 
-fn json(result: &Result<ValidPath, ChainFailure>, facts: &[CertFacts]) -> String {
-    let doc = match result {
-        Ok(p) => serde_json::json!({
-            "valid": true,
-            "reason": null,
-            "message": message(result),
-            "anchor": p.anchor,
-            "certs": facts,
-        }),
-        Err(f) => serde_json::json!({
-            "valid": false,
-            "reason": f.reason.as_str(),
-            "message": f.message,
-            "certs": facts,
-        }),
+/// The reason of a CERT file that does not start with its leaf (the files check's token).
+const ORDER: &str = "chain_order";
+
+/// Positions by what each certificate is, not where it sits (the file is out of order).
+fn by_kind(facts: &mut [CertFacts]) {
+    for f in facts {
+        f.position = match (f.self_signed, f.is_ca) {
+            (true, _) => "root",
+            (false, true) => "intermediate",
+            _ => "leaf",
+        }
+        .into();
+    }
+}
+
+/// Judges the chain as given. A CERT file that does not start with its leaf fails on its
+/// order; its completeness, lint and what the clients would do once it is fixed come from
+/// the chain with the leaf moved first.
+fn examine(a: &VerifyArgs, input: &Input) -> Findings {
+    let judgement = judge_chain(a, &input.presented, &input.ca);
+    let Some((at, msg)) = order_problem(&a.cert, &input.file) else {
+        return Findings {
+            complete: completeness(&judgement, &input.presented, &input.ca),
+            lint: lint_list(&judgement),
+            chain: judgement.chain("chain"),
+            judgement,
+        };
     };
+    let fixed = leaf_first(&input.presented, at);
+    let after = judge_chain(a, &fixed, &input.ca);
+    let then = after.chain("chain").message;
+    let msg = format!("{msg}; with the leaf first: {then}");
+    Findings {
+        complete: completeness(&after, &fixed, &input.ca),
+        lint: lint_list(&after),
+        chain: Assertion::not_ok("chain", Status::Fail, ORDER, msg),
+        judgement,
+    }
+}
+
+/// Every selected client's verdict on `presented`, and the rest of the judgement.
+fn judge_chain(a: &VerifyArgs, presented: &[Der], ca: &[Der]) -> Judgement {
+    let clients = clients(&a.clients);
+    let mut judgement = judge(&Request {
+        presented,
+        store: ca,
+        name: a.host.as_deref(),
+        now: unix_time(a.at.unwrap_or_else(SystemTime::now)),
+        partial: a.partial,
+        // A certificate file may be an mTLS client identity.
+        usage: Usage::Either,
+        clients: &clients,
+        complete: presented.len() > 1,
+    });
+    if a.partial {
+        partial_chain(&mut judgement);
+    }
+    judgement
+}
+
+/// `presented` with certificate `at` (the leaf) moved first.
+fn leaf_first(presented: &[Der], at: usize) -> Vec<Der> {
+    let mut out = presented.to_vec();
+    let leaf = out.remove(at);
+    out.insert(0, leaf);
+    out
+}
+
+/// `--partial`: OpenSSL with -partial_chain trusts every certificate of the CA file, as Go
+/// and rustls do, so its unknown-issuer refusal stands only when no such path exists (the
+/// strict validation, run with `partial`, looked for one).
+fn partial_chain(j: &mut Judgement) {
+    let Some(anchor) = j.strict.as_ref().ok().and_then(|p| p.certs.last()) else {
+        return;
+    };
+    let anchor = plain_name(anchor);
+    let refused = |v: &&mut Verdict| {
+        v.client == Client::Openssl && v.reason == Some(ChainReason::UnknownIssuer)
+    };
+    for v in j.verdicts.iter_mut().filter(refused) {
+        v.accepts = true;
+        v.reason = None;
+        v.message = format!(
+            "openssl accepts the chain: with -partial_chain, the path ends at {anchor:?} of \
+             the CA file"
+        );
+    }
+}
+
+/// A CERT file whose first certificate is a CA while a leaf follows: reversed (each
+/// certificate issued the one before it) or otherwise out of order. Returns the leaf's index
+/// and the diagnosis.
+fn order_problem(path: &Path, file: &[Der]) -> Option<(usize, String)> {
+    let facts = cert_facts(file);
+    let at = facts.iter().position(|f| !f.is_ca)?;
+    if at == 0 {
+        return None;
+    }
+    let leaf = name_of(&facts[at]);
+    let (n, of, shown) = (at + 1, file.len(), path.display());
+    if (1..=at).all(|i| issued_by(&file[i], &file[i - 1])) {
+        let msg = format!(
+            "{shown} holds the chain in reverse order: the leaf {leaf:?} is certificate {n} of \
+             {of}, after the CA certificates that issued it; expected the leaf first, then each \
+             issuer: reorder the file (leaf, intermediate, ...)"
+        );
+        return Some((at, msg));
+    }
+    let msg = format!(
+        "{shown} does not start with the leaf: the leaf {leaf:?} is certificate {n} of {of} \
+         and certificate 1 is a CA; expected the leaf first, then each issuer in order"
+    );
+    Some((at, msg))
+}
+
+/// `complete_chain`: the judgement's for a chain; for a lone certificate, whether it reaches
+/// a root of the CA file on its own.
+fn completeness(j: &Judgement, presented: &[Der], ca: &[Der]) -> Assertion {
+    const NAME: &str = "complete_chain";
+    if let Some(a) = j.completeness(NAME, false) {
+        return a;
+    }
+    if complete_chain(presented, ca) {
+        return Assertion::pass(
+            NAME,
+            "the certificate reaches a root of the CA file directly",
+        );
+    }
+    let leaf = presented.first().map(plain_name).unwrap_or_default();
+    Assertion::not_ok(
+        NAME,
+        Status::Warn,
+        ChainReason::IncompleteChain.as_str(),
+        format!(
+            "the certificate given holds only the leaf {leaf:?}; a client that trusts only the \
+             root also needs its intermediates: install the leaf followed by its intermediates \
+             (a fullchain file), or check them with --chain"
+        ),
+    )
+}
+
+/// The lint findings and, when every client accepts, the strict validation's profile
+/// finding (as the `lint` assertion reports them).
+fn lint_list(j: &Judgement) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = j
+        .lint
+        .iter()
+        .map(|l| (l.reason.as_str().to_string(), l.message.clone()))
+        .collect();
+    if let (true, Err(f)) = (j.accepted(), &j.strict) {
+        if f.reason != ChainReason::IncompleteChain {
+            out.push((f.reason.as_str().to_string(), f.message.clone()));
+        }
+    }
+    out
+}
+
+/// The anchor's plain name, when the chain is valid and the strict path reached one.
+fn anchor(f: &Findings) -> Option<String> {
+    if f.chain.status != Status::Pass {
+        return None;
+    }
+    f.judgement
+        .strict
+        .as_ref()
+        .ok()?
+        .certs
+        .last()
+        .map(plain_name)
+}
+
+/// A certificate's subject CN (its whole subject when it has no CN), unquoted.
+fn plain_name(der: &Der) -> String {
+    name_of(&certs::facts(der, ""))
+}
+
+fn name_of(f: &CertFacts) -> String {
+    if f.subject_cn.is_empty() {
+        f.subject.clone()
+    } else {
+        f.subject_cn.clone()
+    }
+}
+
+fn json(f: &Findings, facts: &[CertFacts]) -> String {
+    let lint: Vec<serde_json::Value> = f
+        .lint
+        .iter()
+        .map(|(r, m)| serde_json::json!({"reason": r, "message": m}))
+        .collect();
+    let doc = serde_json::json!({
+        "valid": f.chain.status == Status::Pass,
+        "reason": f.chain.reason,
+        "message": f.chain.message,
+        "anchor": anchor(f),
+        "certs": facts,
+        "clients": clients_json(&f.judgement.verdicts),
+        "complete_chain": {
+            "complete": f.complete.status == Status::Pass,
+            "reason": f.complete.reason,
+            "message": f.complete.message,
+        },
+        "lint": lint,
+    });
+    pretty(&doc)
+}
+
+/// `[{client, accepts, reason, message}]`, shared with `inspect`.
+pub(super) fn clients_json(verdicts: &[Verdict]) -> serde_json::Value {
+    let one = |v: &Verdict| {
+        serde_json::json!({
+            "client": v.client.as_str(),
+            "accepts": v.accepts,
+            "reason": v.reason.map(ChainReason::as_str),
+            "message": v.message,
+        })
+    };
+    serde_json::Value::Array(verdicts.iter().map(one).collect())
+}
+
+/// Pretty JSON, one document per run.
+pub(super) fn pretty(doc: &serde_json::Value) -> String {
     let mut s =
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        serde_json::to_string_pretty(doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }
 
-fn message(result: &Result<ValidPath, ChainFailure>) -> String {
-    match result {
-        Ok(p) => {
-            let path: Vec<String> = p.certs.iter().map(|c| chain::label(c)).collect();
-            format!("valid path {}", path.join(" <- "))
-        }
-        Err(f) => f.message.clone(),
-    }
-}
-
-fn human(result: &Result<ValidPath, ChainFailure>, facts: &[CertFacts]) -> String {
-    let verdict = match result {
-        Ok(_) => "valid".to_string(),
-        Err(f) => format!("invalid ({})", f.reason.as_str()),
+fn human(f: &Findings, facts: &[CertFacts]) -> String {
+    let mut s = match &f.chain.reason {
+        None => format!("valid: {}\n", f.chain.message),
+        Some(r) => format!("invalid ({r}): {}\n", f.chain.message),
     };
-    let mut s = format!("{verdict}: {}\n", message(result));
-    for f in facts {
+    s.push_str(&client_lines(&f.judgement.verdicts));
+    s.push_str(&complete_line(&f.complete));
+    for (reason, message) in &f.lint {
+        s.push_str(&format!("  lint {reason}: {message}\n"));
+    }
+    for c in facts {
         s.push_str(&format!(
             "  {:<12} {}  serial {}  not after {}\n",
-            f.position, f.subject, f.serial, f.not_after
+            c.position, c.subject, c.serial, c.not_after
         ));
     }
     s
+}
+
+/// One line per client: `  openssl  refuses (unknown_issuer): why`; shared with `inspect`.
+pub(super) fn client_lines(verdicts: &[Verdict]) -> String {
+    verdicts
+        .iter()
+        .map(|v| {
+            let what = match v.reason {
+                None => "accepts".to_string(),
+                Some(r) => format!("refuses ({})", r.as_str()),
+            };
+            let why = v
+                .message
+                .split_once(": ")
+                .map_or(v.message.as_str(), |(_, w)| w);
+            format!("  {:<8} {what}: {why}\n", v.client.as_str())
+        })
+        .collect()
+}
+
+fn complete_line(a: &Assertion) -> String {
+    match &a.reason {
+        None => format!("  complete_chain: yes: {}\n", a.message),
+        Some(r) => format!("  complete_chain: NO ({r}): {}\n", a.message),
+    }
 }
