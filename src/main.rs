@@ -20,7 +20,8 @@ enum Command {
     Lint(cli::suite_cmds::SuiteArg),
     /// List a suite's checks and stages.
     List(cli::suite_cmds::SuiteArg),
-    /// Verify a certificate against a CA file; exit 0 valid, 1 invalid, 2 usage.
+    /// Verify a certificate against a CA file per client (OpenSSL, Go, rustls); exit 0 when
+    /// every selected client accepts, 1 otherwise, 2 usage.
     Verify(cli::verify::VerifyArgs),
     /// Describe every certificate in a file or served by HOST:PORT.
     Inspect(cli::inspect::InspectArgs),

@@ -457,7 +457,7 @@ impl<'a> Pool<'a> {
         let at = label(anchor_der(&vp, &anchors, &ders));
         Some(ChainFailure::new(
             ChainReason::UnknownIssuer,
-            format!("the path ends at {at} in ca_file, which is an intermediate, not a self-signed root; add its root to ca_file, or set chain: {{valid: true, partial: true}} for clients that trust it directly"),
+            format!("the path ends at {at} in ca_file, which is an intermediate, not a self-signed root; add its root to ca_file, or allow a partial chain for clients that trust it directly (suite: chain: {{valid: true, partial: true}}; verify: --partial)"),
         ))
     }
 
