@@ -48,6 +48,27 @@ fn digest(parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
+/// `verify()`, remembered: a check that passed once for these `parts` (whatever identifies
+/// the key, the message, the signature and the algorithm) is not run again. Failures are
+/// never remembered. The client profiles verify the same signatures as the strict path and
+/// each other; this keeps their cost to one verification per signature per run.
+pub fn remembered(parts: &[&[u8]], verify: impl FnOnce() -> bool) -> bool {
+    let key = digest(parts);
+    let memo = || VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
+    if memo().contains(&key) {
+        return true;
+    }
+    if !verify() {
+        return false;
+    }
+    let mut m = memo();
+    if m.len() >= MAX_ENTRIES {
+        m.clear();
+    }
+    m.insert(key);
+    true
+}
+
 impl SignatureVerificationAlgorithm for Memoized {
     fn verify_signature(
         &self,

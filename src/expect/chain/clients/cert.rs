@@ -382,13 +382,22 @@ pub fn signed_by(child: &Cert<'_>, parent: &Cert<'_>) -> bool {
         return false;
     };
     let key = spki.subject_public_key.data.as_ref();
-    algorithms(&child.sig_oid, &child.sig_alg_der)
-        .into_iter()
-        .any(|alg| {
-            UnparsedPublicKey::new(alg, key)
-                .verify(&child.tbs, &child.signature)
-                .is_ok()
-        })
+    let parts: [&[u8]; 5] = [
+        b"client-profiles",
+        &parent.spki,
+        child.sig_oid.as_bytes(),
+        &child.tbs,
+        &child.signature,
+    ];
+    crate::expect::chain::memo::remembered(&parts, || {
+        algorithms(&child.sig_oid, &child.sig_alg_der)
+            .into_iter()
+            .any(|alg| {
+                UnparsedPublicKey::new(alg, key)
+                    .verify(&child.tbs, &child.signature)
+                    .is_ok()
+            })
+    })
 }
 
 /// The ring algorithms that may have made a signature with this OID (ECDSA names the hash,
