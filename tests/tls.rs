@@ -733,3 +733,33 @@ fn huge_chains_are_judged_or_classified_within_the_timeout() {
     assert!(!msg.is_empty(), "a one-line message says what happened");
     println!("huge chain: {class}: {msg}");
 }
+
+#[test]
+fn lint_warns_about_a_leaf_living_longer_than_max_validity() {
+    let (env, pki) = (Env::new(), Pki::new());
+    let ca = ca_file(&env, &pki, false);
+    let (g, s, _) = chain_verdict(
+        &env,
+        pki.fullchain(),
+        &pki.leaf,
+        &ca,
+        "{chain: {valid: true, max_validity: 1h}}",
+    );
+    assert_eq!(s, "pass");
+    assert_eq!(
+        g.verdict("t", "lint"),
+        ("warn".into(), Some("validity_too_long".into()))
+    );
+    assert_eq!(g.code, 0, "lint only warns");
+    let (g, _, _) = chain_verdict(&env, pki.fullchain(), &pki.leaf, &ca, "{chain: valid}");
+    let names: Vec<&str> = g.check("t")["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert!(
+        !names.contains(&"lint"),
+        "no finding, no lint assertion: {names:?}"
+    );
+}

@@ -136,6 +136,7 @@ fn verdicts(a: &InspectArgs, seen: &Seen, store: &[CertificateDer<'static>]) -> 
         },
         clients: &clients,
         complete: network || seen.certs.len() > 1,
+        max_validity: None,
     });
     j.verdicts
 }

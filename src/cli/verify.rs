@@ -6,7 +6,7 @@
 use super::{clients, error, parse_at, ClientArg, EXIT_USAGE};
 use crate::certs::{self, FileError};
 use crate::expect::chain::judge::{judge, Judgement, Request};
-use crate::expect::chain::{complete_chain, issued_by, Client, Usage, Verdict};
+use crate::expect::chain::{complete_chain, issued_by, Usage, Verdict};
 use crate::kinds::tls::{cert_facts, unix_time};
 use crate::model::{Assertion, CertFacts, ChainReason, Status};
 use rustls_pki_types::CertificateDer;
@@ -161,7 +161,9 @@ fn examine(a: &VerifyArgs, input: &Input) -> Findings {
 /// Every selected client's verdict on `presented`, and the rest of the judgement.
 fn judge_chain(a: &VerifyArgs, presented: &[Der], ca: &[Der]) -> Judgement {
     let clients = clients(&a.clients);
-    let mut judgement = judge(&Request {
+    // `partial` also makes OpenSSL accept a path ending at a CA-file certificate
+    // (-partial_chain), inside `judge`.
+    judge(&Request {
         presented,
         store: ca,
         name: a.host.as_deref(),
@@ -171,11 +173,8 @@ fn judge_chain(a: &VerifyArgs, presented: &[Der], ca: &[Der]) -> Judgement {
         usage: Usage::Either,
         clients: &clients,
         complete: presented.len() > 1,
-    });
-    if a.partial {
-        partial_chain(&mut judgement);
-    }
-    judgement
+        max_validity: None,
+    })
 }
 
 /// `presented` with certificate `at` (the leaf) moved first.
@@ -184,27 +183,6 @@ fn leaf_first(presented: &[Der], at: usize) -> Vec<Der> {
     let leaf = out.remove(at);
     out.insert(0, leaf);
     out
-}
-
-/// `--partial`: OpenSSL with -partial_chain trusts every certificate of the CA file, as Go
-/// and rustls do, so its unknown-issuer refusal stands only when no such path exists (the
-/// strict validation, run with `partial`, looked for one).
-fn partial_chain(j: &mut Judgement) {
-    let Some(anchor) = j.strict.as_ref().ok().and_then(|p| p.certs.last()) else {
-        return;
-    };
-    let anchor = plain_name(anchor);
-    let refused = |v: &&mut Verdict| {
-        v.client == Client::Openssl && v.reason == Some(ChainReason::UnknownIssuer)
-    };
-    for v in j.verdicts.iter_mut().filter(refused) {
-        v.accepts = true;
-        v.reason = None;
-        v.message = format!(
-            "openssl accepts the chain: with -partial_chain, the path ends at {anchor:?} of \
-             the CA file"
-        );
-    }
 }
 
 /// A CERT file whose first certificate is a CA while a leaf follows: reversed (each

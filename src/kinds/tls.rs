@@ -343,6 +343,7 @@ fn judge_chain(
         usage: chain::Usage::Server,
         clients: &clients,
         complete: true,
+        max_validity: want.max_validity,
     });
     let mut verdict = vec![j.chain("chain")];
     verdict.extend(j.per_client(""));

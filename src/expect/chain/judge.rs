@@ -29,6 +29,8 @@ pub struct Request<'a> {
     pub clients: &'a [Client],
     /// Whether `complete_chain` applies (a served chain or a chain file; not a lone cert).
     pub complete: bool,
+    /// Longest leaf lifetime `lint` accepts.
+    pub max_validity: Option<std::time::Duration>,
 }
 
 /// Everything one chain judgement found.
@@ -54,7 +56,7 @@ pub fn judge(r: &Request<'_>) -> Judgement {
         verdicts,
         strict,
         complete,
-        lint: lint(r.presented, r.store, None),
+        lint: lint(r.presented, r.store, r.max_validity),
     }
 }
 

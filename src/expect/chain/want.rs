@@ -1,9 +1,10 @@
 //! `expect.chain` as written: `chain: valid`, `chain: partial`, or a mapping
-//! `{valid, partial, clients: [openssl, go, rustls], complete: required|warn}`.
+//! `{valid, partial, clients: [openssl, go, rustls], complete: required|warn, max_validity}`.
 
 use super::clients::Client;
 use serde::de::Error;
 use serde::{Deserialize, Deserializer};
+use std::time::Duration;
 
 /// What a check expects of the chain it sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct ChainExpect {
     pub clients: ClientSet,
     /// An incomplete served chain fails the check (`complete: required`) instead of warning.
     pub complete_required: bool,
+    /// Longest leaf lifetime before `lint` warns `validity_too_long` (`max_validity: 398d`).
+    pub max_validity: Option<Duration>,
 }
 
 impl Default for ChainExpect {
@@ -25,6 +28,7 @@ impl Default for ChainExpect {
             partial: false,
             clients: ClientSet::ALL,
             complete_required: false,
+            max_validity: None,
         }
     }
 }
@@ -78,6 +82,7 @@ struct ChainMap {
     partial: bool,
     clients: Option<Vec<String>>,
     complete: Option<Complete>,
+    max_validity: Option<String>,
 }
 
 fn truthy() -> bool {
@@ -100,11 +105,19 @@ impl<'de> Deserialize<'de> for ChainExpect {
                     Some(names) => ClientSet::from_names(names).map_err(D::Error::custom)?,
                     None => ClientSet::ALL,
                 };
+                let max_validity = match &m.max_validity {
+                    Some(t) => Some(
+                        crate::suite::parse_duration(t)
+                            .map_err(|e| D::Error::custom(format!("max_validity: {e}")))?,
+                    ),
+                    None => None,
+                };
                 Ok(ChainExpect {
                     valid: m.valid,
                     partial: m.partial,
                     clients,
                     complete_required: m.complete == Some(Complete::Required),
+                    max_validity,
                 })
             }
             _ => Err(D::Error::custom(

@@ -76,6 +76,7 @@ fn chain(e: &Entry, loaded: &Loaded, want: ChainExpect, ctx: &Ctx) -> Vec<Assert
         usage: Usage::Either, // a certificate file may be an mTLS client identity
         clients: &clients,
         complete: e.spec.kind == FileKind::Chain,
+        max_validity: want.max_validity,
     });
     let suffix = e.name("");
     let mut out = vec![j.chain(&name)];
