@@ -5,11 +5,12 @@
 
 mod common;
 
+use common::peers::{find_bin, local, start};
 use common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -460,60 +461,6 @@ fn the_status_code_is_a_metric() {
 }
 
 // ---------------------------------------------------------------- real nginx and haproxy
-
-/// A child process stopped on drop: SIGTERM, SIGKILL after a grace period, then reaped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        for _ in 0..50 {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `cmd` and waits until `addr` accepts connections.
-fn start(mut cmd: Command, addr: SocketAddr, what: &str) -> Running {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let running = Running(child);
-    assert!(
-        wait_listening(addr, Duration::from_secs(10)),
-        "{what} did not listen on {addr}"
-    );
-    running
-}
-
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// A binary on PATH or in the sbin directories, or "skipped: <name> not installed".
-fn find_bin(name: &str) -> Option<String> {
-    let found = if have(name) {
-        Some(name.to_string())
-    } else {
-        ["/usr/sbin", "/usr/local/sbin", "/sbin"]
-            .iter()
-            .map(|d| format!("{d}/{name}"))
-            .find(|p| Path::new(p).exists())
-    };
-    if found.is_none() {
-        println!("skipped: {name} not installed");
-    }
-    found
-}
 
 /// nginx with one TLS server that requires a client certificate from `clients_ca`.
 fn nginx_conf(dir: &Path, port: u16, cert: &str, key: &str, clients_ca: &str) -> String {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bao;
+pub mod peers;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
