@@ -8,7 +8,7 @@ mod common;
 
 use common::bao::{self, DevServer, DEV_ROOT_TOKEN};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 /// The original's levels, in its order (later is worse).
@@ -132,6 +132,118 @@ fn rotcheck_verdicts(dev: &DevServer, s: &State) -> BTreeMap<String, (String, St
         .collect()
 }
 
+/// A writes below a mount: the path and its fields (none: a read, e.g. `crl/rotate`).
+type Step = (&'static str, &'static [&'static str]);
+
+/// Mounts made of a root (with its TTL) and a few writes below them.
+const SIMPLE: &[(&str, &str, &[Step])] = &[
+    ("fresh", "87600h", &[]),
+    ("expiring", "2400h", &[]),
+    (
+        "roles",
+        "87600h",
+        &[
+            (
+                "roles/web",
+                &["allowed_domains=example.com", "allow_localhost=true"],
+            ),
+            (
+                "roles/globs",
+                &[
+                    "allowed_domains=*.example.com",
+                    "allow_glob_domains=true",
+                    "allow_wildcard_certificates=true",
+                    "no_store=true",
+                    "allow_localhost=false",
+                ],
+            ),
+        ],
+    ),
+    (
+        "nostore",
+        "87600h",
+        &[(
+            "roles/quiet",
+            &[
+                "allowed_domains=example.com",
+                "allow_localhost=false",
+                "no_store=true",
+            ],
+        )],
+    ),
+    (
+        "leafy",
+        "87600h",
+        &[
+            (
+                "roles/web",
+                &["allowed_domains=example.com", "allow_subdomains=true"],
+            ),
+            ("issue/web", &["common_name=a.example.com", "ttl=1h"]),
+        ],
+    ),
+    (
+        "slowtidy",
+        "87600h",
+        &[(
+            "config/auto-tidy",
+            &[
+                "enabled=true",
+                "interval_duration=192h",
+                "pause_duration=500ms",
+                "tidy_cert_store=true",
+            ],
+        )],
+    ),
+    (
+        "stalecrl",
+        "87600h",
+        &[("config/crl", &["expiry=1m"]), ("crl/rotate", &[])],
+    ),
+    (
+        "acme",
+        "87600h",
+        // A cluster path that is not https: ACME is on but cannot work.
+        &[
+            ("config/cluster", &["path=http://127.0.0.1:9/v1/acme"]),
+            ("config/acme", &["enabled=true"]),
+        ],
+    ),
+    (
+        "tight",
+        "87600h",
+        &[
+            (
+                "roles/web",
+                &["allowed_domains=example.com", "allow_bare_domains=true"],
+            ),
+            ("issue/web", &["common_name=example.com", "ttl=1h"]),
+        ],
+    ),
+    (
+        "limited",
+        "87600h",
+        &[("roles/web", &["allowed_domains=example.com"])],
+    ),
+];
+
+/// The health-check configuration of a mount (the same for both tools).
+fn config(mount: &str) -> Value {
+    match mount {
+        // 2% of a one-minute CRL: stale after 1.2 s.
+        "stalecrl" => {
+            json!({"crl_validity_period": {"crl_expiry_pct_critical": 2, "delta_crl_expiry_pct_critical": 2}})
+        }
+        "tight" => json!({
+            "too_many_certs": {"count_warning": 1, "count_critical": 3},
+            "hardware_backed_root": {"enabled": true},
+            "tidy_last_run": {"enabled": false},
+            "ca_validity_period": {"root_expiry_informational": "3660d"},
+        }),
+        _ => json!({}),
+    }
+}
+
 fn pki(dev: &DevServer, mount: &str, ttl: &str) {
     dev.must(&["secrets", "enable", &format!("-path={mount}"), "pki"]);
     dev.must(&["secrets", "tune", "-max-lease-ttl=87600h", mount]);
@@ -144,10 +256,11 @@ fn pki(dev: &DevServer, mount: &str, ttl: &str) {
     ]);
 }
 
-fn role(dev: &DevServer, mount: &str, name: &str, fields: &[&str]) {
-    let mut args = vec!["write".to_string(), format!("{mount}/roles/{name}")];
-    args.extend(fields.iter().map(|f| f.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+fn step(dev: &DevServer, mount: &str, (path, fields): Step) {
+    let path = format!("{mount}/{path}");
+    let verb = if fields.is_empty() { "read" } else { "write" };
+    let mut args = vec![verb, path.as_str()];
+    args.extend_from_slice(fields);
     dev.must(&args);
 }
 
@@ -166,103 +279,36 @@ fn tidy(dev: &DevServer, mount: &str) {
 
 fn states(dev: &DevServer) -> Vec<State> {
     let mut out = vec![];
-    pki(dev, "fresh", "87600h");
-    out.push(State::new("fresh"));
-
-    pki(dev, "expiring", "2400h");
-    out.push(State::new("expiring"));
-
+    for (mount, ttl, steps) in SIMPLE {
+        pki(dev, mount, ttl);
+        steps.iter().for_each(|s| step(dev, mount, *s));
+        let mut state = State::new(mount);
+        state.config = config(mount);
+        out.push(state);
+    }
     bao::two_tier_pki(dev, "tier-root", "tier-int", false);
     out.push(State::new("tier-int"));
+    out.push(tidied(dev));
+    out.push(tuned(dev));
+    limit(dev, out.iter_mut().find(|s| s.mount == "limited").unwrap());
+    out
+}
 
-    pki(dev, "roles", "87600h");
-    role(
-        dev,
-        "roles",
-        "web",
-        &["allowed_domains=example.com", "allow_localhost=true"],
-    );
-    role(
-        dev,
-        "roles",
-        "globs",
-        &[
-            "allowed_domains=*.example.com",
-            "allow_glob_domains=true",
-            "allow_wildcard_certificates=true",
-            "no_store=true",
-            "allow_localhost=false",
-        ],
-    );
-    out.push(State::new("roles"));
-
-    pki(dev, "nostore", "87600h");
-    role(
-        dev,
-        "nostore",
-        "quiet",
-        &[
-            "allowed_domains=example.com",
-            "allow_localhost=false",
-            "no_store=true",
-        ],
-    );
-    out.push(State::new("nostore"));
-
-    pki(dev, "leafy", "87600h");
-    role(
-        dev,
-        "leafy",
-        "web",
-        &["allowed_domains=example.com", "allow_subdomains=true"],
-    );
-    dev.must(&[
-        "write",
-        "leafy/issue/web",
-        "common_name=a.example.com",
-        "ttl=1h",
-    ]);
-    out.push(State::new("leafy"));
-
+/// Auto-tidy on, and a tidy that has finished.
+fn tidied(dev: &DevServer) -> State {
     pki(dev, "tidied", "87600h");
-    dev.must(&[
-        "write",
-        "tidied/config/auto-tidy",
+    let settings: &[&str] = &[
         "enabled=true",
         "interval_duration=1h",
         "tidy_cert_store=true",
-    ]);
+    ];
+    step(dev, "tidied", ("config/auto-tidy", settings));
     tidy(dev, "tidied");
-    out.push(State::new("tidied"));
+    State::new("tidied")
+}
 
-    pki(dev, "slowtidy", "87600h");
-    dev.must(&[
-        "write",
-        "slowtidy/config/auto-tidy",
-        "enabled=true",
-        "interval_duration=192h",
-        "pause_duration=500ms",
-        "tidy_cert_store=true",
-    ]);
-    out.push(State::new("slowtidy"));
-
-    pki(dev, "stalecrl", "87600h");
-    dev.must(&["write", "stalecrl/config/crl", "expiry=1m"]);
-    dev.must(&["read", "stalecrl/crl/rotate"]);
-    let mut stale = State::new("stalecrl");
-    stale.config = json!({"crl_validity_period": {"crl_expiry_pct_critical": 2, "delta_crl_expiry_pct_critical": 2}});
-    out.push(stale);
-
-    pki(dev, "acme", "87600h");
-    // A cluster path that is not https: ACME is on but cannot work.
-    dev.must(&[
-        "write",
-        "acme/config/cluster",
-        "path=http://127.0.0.1:9/v1/acme",
-    ]);
-    dev.must(&["write", "acme/config/acme", "enabled=true"]);
-    out.push(State::new("acme"));
-
+/// Headers tuned for If-Modified-Since and ACME, and a working ACME directory.
+fn tuned(dev: &DevServer) -> State {
     pki(dev, "tuned", "87600h");
     dev.must(&[
         "secrets",
@@ -274,44 +320,14 @@ fn states(dev: &DevServer) -> Vec<State> {
         "-allowed-response-headers=Location",
         "tuned",
     ]);
-    dev.must(&[
-        "write",
-        "tuned/config/cluster",
-        &format!("path={}/v1/tuned", dev.url()),
-    ]);
+    let path = format!("path={}/v1/tuned", dev.url());
+    dev.must(&["write", "tuned/config/cluster", &path]);
     dev.must(&["write", "tuned/config/acme", "enabled=true"]);
-    out.push(State::new("tuned"));
-
-    pki(dev, "tight", "87600h");
-    role(
-        dev,
-        "tight",
-        "web",
-        &["allowed_domains=example.com", "allow_bare_domains=true"],
-    );
-    dev.must(&[
-        "write",
-        "tight/issue/web",
-        "common_name=example.com",
-        "ttl=1h",
-    ]);
-    let mut tight = State::new("tight");
-    tight.config = json!({
-        "too_many_certs": {"count_warning": 1, "count_critical": 3},
-        "hardware_backed_root": {"enabled": true},
-        "tidy_last_run": {"enabled": false},
-        "ca_validity_period": {"root_expiry_informational": "3660d"},
-    });
-    out.push(tight);
-
-    pki(dev, "limited", "87600h");
-    role(dev, "limited", "web", &["allowed_domains=example.com"]);
-    out.push(limited(dev));
-    out
+    State::new("tuned")
 }
 
-/// A state checked with a token that may read issuers and certificates but nothing else.
-fn limited(dev: &DevServer) -> State {
+/// `limited` is checked with a token that may read issuers and certificates but nothing else.
+fn limit(dev: &DevServer, s: &mut State) {
     let policy = "path \"limited/issuer*\" { capabilities = [\"read\", \"list\"] }\npath \"limited/cert*\" { capabilities = [\"read\"] }\n";
     let file = dev.dir.path().join("limited.hcl");
     std::fs::write(&file, policy).unwrap();
@@ -322,9 +338,60 @@ fn limited(dev: &DevServer) -> State {
         &file.display().to_string(),
     ]);
     let token = dev.must(&["token", "create", "-field=token", "-policy=limited-read"]);
-    let mut s = State::new("limited");
     s.token = token.trim().to_string();
-    s
+}
+
+/// One health check of one mount: bao's level, rotcheck's level and status.
+#[derive(Debug)]
+struct Row {
+    mount: &'static str,
+    check: String,
+    bao: String,
+    ours: String,
+    status: String,
+}
+
+impl Row {
+    /// Same level, and rotcheck's status is the level's documented mapping.
+    fn agrees(&self) -> bool {
+        self.bao == self.ours && (self.ours == "-" || verdict(&self.bao) == self.status)
+    }
+}
+
+/// Both tools on one state, a row per health check either of them ran.
+fn compare(dev: &DevServer, s: &State) -> Vec<Row> {
+    let theirs = bao_verdicts(dev, s);
+    let ours = rotcheck_verdicts(dev, s);
+    let names: BTreeSet<&String> = theirs.keys().chain(ours.keys()).collect();
+    let none = || ("-".to_string(), "-".to_string());
+    names
+        .into_iter()
+        .map(|name| {
+            let (level, status) = ours.get(name).cloned().unwrap_or_else(none);
+            Row {
+                mount: s.mount,
+                check: name.clone(),
+                bao: theirs.get(name).cloned().unwrap_or_else(|| "-".into()),
+                ours: level,
+                status,
+            }
+        })
+        .collect()
+}
+
+fn print(rows: &[Row]) {
+    let head = ("mount", "health check", "bao", "rotcheck", "status");
+    println!(
+        "{:<10} {:<27} {:<25} {:<25} {:<6} agree",
+        head.0, head.1, head.2, head.3, head.4
+    );
+    for r in rows {
+        let agree = if r.agrees() { "yes" } else { "NO" };
+        println!(
+            "{:<10} {:<27} {:<25} {:<25} {:<6} {agree}",
+            r.mount, r.check, r.bao, r.ours, r.status
+        );
+    }
 }
 
 #[test]
@@ -334,40 +401,16 @@ fn vault_pki_health_agrees_with_bao_pki_health_check() {
     };
     let dev = DevServer::start(&bin);
     let states = states(&dev);
+    // Lets the one-minute CRL of `stalecrl` pass 2% of its validity.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let mut rows = vec![];
-    for s in &states {
-        let theirs = bao_verdicts(&dev, s);
-        let ours = rotcheck_verdicts(&dev, s);
-        let names: Vec<&String> = theirs.keys().chain(ours.keys()).collect();
-        for name in names.into_iter().collect::<std::collections::BTreeSet<_>>() {
-            let bao_level = theirs.get(name).cloned().unwrap_or_else(|| "-".into());
-            let (level, status) = ours.get(name).cloned().unwrap_or(("-".into(), "-".into()));
-            let agree = bao_level == level && (level == "-" || verdict(&bao_level) == status);
-            rows.push((s.mount, name.clone(), bao_level, level, status, agree));
-        }
-    }
-    println!(
-        "{:<10} {:<27} {:<25} {:<25} {:<6} agree",
-        "mount", "health check", "bao", "rotcheck", "status"
-    );
-    for (m, n, b, l, st, ok) in &rows {
-        println!(
-            "{m:<10} {n:<27} {b:<25} {l:<25} {st:<6} {}",
-            if *ok { "yes" } else { "NO" }
-        );
-    }
-    let disagree: Vec<_> = rows.iter().filter(|r| !r.5).collect();
+    let rows: Vec<Row> = states.iter().flat_map(|s| compare(&dev, s)).collect();
+    print(&rows);
+    let disagree: Vec<&Row> = rows.iter().filter(|r| !r.agrees()).collect();
     assert!(disagree.is_empty(), "disagreements: {disagree:#?}");
-    let seen: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.2.as_str()).collect();
-    for level in [
-        "not_applicable",
-        "ok",
-        "informational",
-        "warning",
-        "critical",
-        "insufficient_permissions",
-    ] {
+    // The states exercise every level the server can produce here.
+    let seen: BTreeSet<&str> = rows.iter().map(|r| r.bao.as_str()).collect();
+    for level in &LEVELS[..5] {
         assert!(seen.contains(level), "no state produced {level}: {seen:?}");
     }
+    assert!(seen.contains("insufficient_permissions"), "{seen:?}");
 }

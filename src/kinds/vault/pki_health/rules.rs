@@ -3,6 +3,7 @@
 
 use super::fetch::{bad, parse_cert, pem_field, Fetcher, Got};
 use super::{Finding, Level, PkiHealthExpect};
+use crate::suite::Dur;
 use crate::vault::{encode_path, VaultError};
 use serde_json::Value;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -17,8 +18,14 @@ pub async fn run(name: &str, f: &mut Fetcher, e: &PkiHealthExpect, now: i64) -> 
         "crl_validity_period" => crl_validity(f, e, now).await,
         "hardware_backed_root" => hardware_backed_root(f).await,
         "root_issued_leaves" => root_issued_leaves(f, e).await,
-        "role_allows_localhost" => roles_check(f, allows_localhost).await,
-        "role_allows_glob_wildcards" => roles_check(f, glob_wildcards).await,
+        "role_allows_localhost" => {
+            let ok = "no role allows localhost beside its allowed_domains";
+            roles_check(f, allows_localhost, ok).await
+        }
+        "role_allows_glob_wildcards" => {
+            let ok = "no role allows wildcard certificates together with glob domains";
+            roles_check(f, glob_wildcards, ok).await
+        }
         "role_no_store_false" => no_store_false(f, e).await,
         "audit_visibility" => audit_visibility(f, e).await,
         "allow_if_modified_since" => if_modified_since(f).await,
@@ -300,54 +307,70 @@ fn signed_by(leaf_der: &[u8], root: &X509Certificate<'_>) -> bool {
         && leaf.verify_signature(Some(root.public_key())).is_ok()
 }
 
+/// The roles that could be read, and a finding for each that could not.
+struct Roles {
+    read: Vec<(String, Value)>,
+    denied: Vec<Finding>,
+}
+
 /// The roles, each read; `Err` with the finding when the roles cannot be listed.
-async fn roles(f: &mut Fetcher) -> Result<Result<Vec<(String, Got)>, Finding>, VaultError> {
+async fn roles(f: &mut Fetcher) -> Result<Result<Roles, Finding>, VaultError> {
     let listing = f.list("roles").await?;
     if listing == Got::Denied {
+        let path = f.path_of("roles");
         return Ok(Err(Finding::denied(
-            &f.path_of("roles"),
+            &path,
             "list",
             "the roles cannot be examined",
         )));
     }
-    let mut out = vec![];
-    for name in listing.keys() {
-        let got = f.read(&format!("roles/{}", encode_path(&name))).await?;
-        out.push((name, got));
-    }
-    Ok(Ok(out))
-}
-
-/// A role rule: a finding for a role, or none when it follows the practice.
-type RoleRule = fn(&str, &Value) -> Option<Finding>;
-
-async fn roles_check(f: &mut Fetcher, rule: RoleRule) -> Found {
-    let all = match roles(f).await? {
-        Ok(all) => all,
-        Err(denied) => return Ok(vec![denied]),
+    let mut roles = Roles {
+        read: vec![],
+        denied: vec![],
     };
-    let mut out = vec![];
-    let mut read = 0;
-    for (name, got) in &all {
-        match got {
-            Got::Denied => out.push(Finding::denied(
-                &f.path_of(&format!("roles/{name}")),
+    for name in listing.keys() {
+        let rel = format!("roles/{}", encode_path(&name));
+        match f.read(&rel).await? {
+            Got::Denied => roles.denied.push(Finding::denied(
+                &f.path_of(&rel),
                 "read",
                 "the role cannot be examined",
             )),
-            Got::Data(d) if !d.is_null() => {
-                read += 1;
-                out.extend(rule(name, d));
-            }
+            Got::Data(d) if !d.is_null() => roles.read.push((name, d)),
             _ => {}
         }
     }
-    if out.iter().any(|x| x.level == Level::InvalidVersion) {
-        out.retain(|x| x.level == Level::InvalidVersion);
-        out.truncate(1);
+    Ok(Ok(roles))
+}
+
+/// `prior` findings, then the denied roles and `rule`'s findings; `ok` when there are none and
+/// some role was read.
+fn judge_roles(
+    mut out: Vec<Finding>,
+    roles: Roles,
+    rule: impl Fn(&str, &Value) -> Option<Finding>,
+    ok: &str,
+) -> Vec<Finding> {
+    out.extend(roles.denied);
+    out.extend(roles.read.iter().filter_map(|(n, d)| rule(n, d)));
+    if out.is_empty() && !roles.read.is_empty() {
+        out.push(Finding::new(Level::Ok, ok));
     }
-    if out.is_empty() && read > 0 {
-        out.push(Finding::new(Level::Ok, "every role follows the practice"));
+    out
+}
+
+async fn roles_check(
+    f: &mut Fetcher,
+    rule: fn(&str, &Value) -> Option<Finding>,
+    ok: &str,
+) -> Found {
+    let mut out = match roles(f).await? {
+        Ok(roles) => judge_roles(vec![], roles, rule, ok),
+        Err(denied) => vec![denied],
+    };
+    // A server too old for the check says so once, as the original does.
+    if let Some(old) = out.iter().position(|x| x.level == Level::InvalidVersion) {
+        out = vec![out.swap_remove(old)];
     }
     Ok(out)
 }
@@ -378,45 +401,32 @@ fn glob_wildcards(name: &str, d: &Value) -> Option<Finding> {
 }
 
 async fn no_store_false(f: &mut Fetcher, e: &PkiHealthExpect) -> Found {
-    let all = match roles(f).await? {
-        Ok(all) => all,
+    let roles = match roles(f).await? {
+        Ok(roles) => roles,
         Err(denied) => return Ok(vec![denied]),
     };
-    let mut out = vec![];
     let config = f.read("config/crl").await?;
+    let mut prior = vec![];
     if config == Got::Denied {
-        out.push(Finding::denied(
-            &f.path_of("config/crl"),
+        let path = f.path_of("config/crl");
+        prior.push(Finding::denied(
+            &path,
             "read",
             "whether CRLs auto-rebuild is unknown",
         ));
     }
     let rebuild = flag(config.data(), "auto_rebuild");
     let allowed = &e.role_no_store_false.allowed_roles;
-    let mut read = 0;
-    for (name, got) in &all {
-        match got {
-            Got::Denied => out.push(Finding::denied(
-                &f.path_of(&format!("roles/{name}")),
-                "read",
-                "the role cannot be examined",
-            )),
-            Got::Data(d) if !d.is_null() => {
-                read += 1;
-                if !flag(Some(d), "no_store") && !allowed.contains(name) {
-                    out.push(stores(name, rebuild));
-                }
-            }
-            _ => {}
-        }
-    }
-    if out.is_empty() && read > 0 {
-        out.push(Finding::new(
-            Level::Ok,
-            "no role stores every certificate it issues",
-        ));
-    }
-    Ok(out)
+    let rule = |name: &str, d: &Value| {
+        let stored = !flag(Some(d), "no_store") && !allowed.iter().any(|a| a == name);
+        stored.then(|| stores(name, rebuild))
+    };
+    Ok(judge_roles(
+        prior,
+        roles,
+        rule,
+        "no role stores every certificate it issues",
+    ))
 }
 
 fn stores(name: &str, rebuild: bool) -> Finding {
@@ -561,31 +571,53 @@ fn secs(v: Option<&Value>) -> f64 {
     }
 }
 
+/// The `data` at `rel`; else the findings the original gives: none when absent, one when the
+/// server is too old or the token may not `read` it (`lost` says what is then unknown).
+async fn read_or(
+    f: &mut Fetcher,
+    rel: &str,
+    lost: &str,
+) -> Result<Result<Value, Vec<Finding>>, VaultError> {
+    let path = f.path_of(rel);
+    Ok(match f.read(rel).await? {
+        Got::Data(d) if !d.is_null() => Ok(d),
+        Got::Unsupported => Err(vec![Finding::new(
+            Level::InvalidVersion,
+            format!("{path} is not supported by the server"),
+        )]),
+        Got::Denied => Err(vec![Finding::denied(&path, "read", lost)]),
+        _ => Err(vec![]),
+    })
+}
+
+/// `Critical` at or past `crit`, `Warning` at or past `warn`.
+fn at_least(v: f64, crit: Dur, warn: Dur) -> Option<Level> {
+    if v >= crit.0.as_secs_f64() {
+        Some(Level::Critical)
+    } else if v >= warn.0.as_secs_f64() {
+        Some(Level::Warning)
+    } else {
+        None
+    }
+}
+
 async fn auto_tidy(f: &mut Fetcher, e: &PkiHealthExpect) -> Found {
-    let path = f.path_of("config/auto-tidy");
-    let d = match f.read("config/auto-tidy").await? {
-        Got::Data(d) => d,
-        Got::Unsupported => {
-            return Ok(vec![Finding::new(
-                Level::InvalidVersion,
-                format!("{path} is not supported by the server"),
-            )])
-        }
-        Got::Denied => {
-            return Ok(vec![Finding::denied(
-                &path,
-                "read",
-                "the auto-tidy configuration is unknown",
-            )])
-        }
-        Got::Missing => return Ok(vec![]),
+    let d = match read_or(
+        f,
+        "config/auto-tidy",
+        "the auto-tidy configuration is unknown",
+    )
+    .await?
+    {
+        Ok(d) => d,
+        Err(found) => return Ok(found),
     };
+    let path = f.path_of("config/auto-tidy");
     if !flag(Some(&d), "enabled") {
         return Ok(vec![Finding::new(Level::Informational, format!("auto-tidy is off; turn it on ({path} enabled=true) so expired certificates are removed periodically"))]);
     }
     let c = &e.enable_auto_tidy;
-    let mut out = vec![];
-    for (key, crit, warn) in [
+    let limits = [
         (
             "interval_duration",
             c.interval_duration_critical,
@@ -596,16 +628,13 @@ async fn auto_tidy(f: &mut Fetcher, e: &PkiHealthExpect) -> Found {
             c.pause_duration_critical,
             c.pause_duration_warning,
         ),
-    ] {
+    ];
+    let mut out = vec![];
+    for (key, crit, warn) in limits {
         let v = secs(d.get(key));
-        let level = if v >= crit.0.as_secs_f64() {
-            Level::Critical
-        } else if v >= warn.0.as_secs_f64() {
-            Level::Warning
-        } else {
-            continue;
-        };
-        out.push(Finding::new(level, format!("auto-tidy's {key} is {v}s, too long; tidies run too rarely or take too long; lower {key} on {path}")));
+        if let Some(level) = at_least(v, crit, warn) {
+            out.push(Finding::new(level, format!("auto-tidy's {key} is {v}s, too long; tidies run too rarely or take too long; lower {key} on {path}")));
+        }
     }
     if out.is_empty() {
         out.push(Finding::new(
@@ -617,47 +646,31 @@ async fn auto_tidy(f: &mut Fetcher, e: &PkiHealthExpect) -> Found {
 }
 
 async fn tidy_last_run(f: &mut Fetcher, e: &PkiHealthExpect, now: i64) -> Found {
-    let path = f.path_of("tidy-status");
-    let d = match f.read("tidy-status").await? {
-        Got::Data(d) if !d.is_null() => d,
-        Got::Unsupported => {
-            return Ok(vec![Finding::new(
-                Level::InvalidVersion,
-                format!("{path} is not supported by the server"),
-            )])
-        }
-        Got::Denied => {
-            return Ok(vec![Finding::denied(
-                &path,
-                "read",
-                "when tidy last ran is unknown",
-            )])
-        }
-        _ => return Ok(vec![]),
+    let d = match read_or(f, "tidy-status", "when tidy last ran is unknown").await? {
+        Ok(d) => d,
+        Err(found) => return Ok(found),
     };
     let Some(when) = finished(d.get("time_finished")) else {
         return Ok(vec![Finding::new(Level::Critical, "tidy has never run on this mount; turn on auto-tidy (config/auto-tidy enabled=true) or run tidy periodically")]);
     };
-    let c = &e.tidy_last_run;
-    let ago = now - when;
+    Ok(vec![last_run(&e.tidy_last_run, now - when, when)])
+}
+
+/// Tidy finished at `when`, `ago` seconds before the run's instant.
+fn last_run(c: &super::TidyLastRun, ago: i64, when: i64) -> Finding {
     let level = if ago > c.last_run_critical.0.as_secs() as i64 {
         Level::Critical
     } else if ago > c.last_run_warning.0.as_secs() as i64 {
         Level::Warning
     } else {
-        return Ok(vec![Finding::new(
-            Level::Ok,
-            format!("tidy last finished {}", date(when)),
-        )]);
+        return Finding::new(Level::Ok, format!("tidy last finished {}", date(when)));
     };
-    Ok(vec![Finding::new(
-        level,
-        format!(
-            "tidy last finished {} ({} ago); check auto-tidy or the external tidy job",
-            date(when),
-            span(ago)
-        ),
-    )])
+    let msg = format!(
+        "tidy last finished {} ({} ago); check auto-tidy or the external tidy job",
+        date(when),
+        span(ago)
+    );
+    Finding::new(level, msg)
 }
 
 /// `time_finished` as Unix seconds (RFC 3339 text or a number); `None` when never.
