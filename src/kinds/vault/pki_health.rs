@@ -182,12 +182,13 @@ fn validate(spec: &VaultPkiHealthSpec, e: &PkiHealthExpect) -> Result<(), Invali
         ));
     }
     if let Some(bad) = e.skip.iter().find(|s| !CHECKS.contains(&s.as_str())) {
+        let hint = crate::suite::suggest::suggest(bad, CHECKS)
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
+        let known = CHECKS.join(", ");
         return Err(Invalid::new(
             ".expect.skip",
-            format!(
-                "`{bad}` is not a health check; known: {}",
-                CHECKS.join(", ")
-            ),
+            format!("`{bad}` is not a health check; {hint}known: {known}"),
         ));
     }
     ranges(e)

@@ -76,9 +76,27 @@ async fn ca_validity(f: &mut Fetcher, e: &PkiHealthExpect, now: i64) -> Found {
 }
 
 fn ca_finding(id: &str, c: &X509Certificate<'_>, e: &PkiHealthExpect, now: i64) -> Finding {
-    let t = &e.ca_validity_period;
     let root = crate::certs::is_self_signed(c);
-    let windows = if root {
+    let after = c.validity().not_after.timestamp();
+    let what = format!(
+        "{} issuer {id} ({})",
+        if root { "root" } else { "intermediate" },
+        crate::certs::first_cn(c.subject())
+    );
+    for (level, window) in windows(&e.ca_validity_period, root) {
+        let w = window.0.as_secs() as i64;
+        if after < now + w {
+            return Finding::new(level, format!(
+                "{what} is valid until {} and expires within {}; start rotating it to a new key (generate a new issuer and re-sign below it)",
+                date(after), span(w)));
+        }
+    }
+    Finding::new(Level::Ok, format!("{what} is valid until {}", date(after)))
+}
+
+/// The windows of a root or an intermediate, most severe first.
+fn windows(t: &super::CaValidity, root: bool) -> [(Level, Dur); 3] {
+    if root {
         [
             (Level::Critical, t.root_expiry_critical),
             (Level::Warning, t.root_expiry_warning),
@@ -90,21 +108,7 @@ fn ca_finding(id: &str, c: &X509Certificate<'_>, e: &PkiHealthExpect, now: i64) 
             (Level::Warning, t.intermediate_expiry_warning),
             (Level::Informational, t.intermediate_expiry_informational),
         ]
-    };
-    let after = c.validity().not_after.timestamp();
-    let what = if root { "root" } else { "intermediate" };
-    for (level, window) in windows {
-        let w = window.0.as_secs() as i64;
-        if after < now + w {
-            return Finding::new(level, format!(
-                "{what} issuer {id} is valid until {} and expires within {}; start rotating it to a new key (generate a new issuer and re-sign below it)",
-                date(after), span(w)));
-        }
     }
-    Finding::new(
-        Level::Ok,
-        format!("{what} issuer {id} is valid until {}", date(after)),
-    )
 }
 
 async fn crl_validity(f: &mut Fetcher, e: &PkiHealthExpect, now: i64) -> Found {
@@ -834,6 +838,28 @@ mod tests {
     async fn check(name: &str, answers: &[(&str, Got)], e: &PkiHealthExpect) -> Vec<Level> {
         let mut f = Fetcher::seeded("pki", answers);
         levels(run(name, &mut f, e, 2_000_000_000).await)
+    }
+
+    #[test]
+    fn ca_windows_differ_for_roots_and_intermediates() {
+        use crate::rotate::material::testpki::ca;
+        let root = ca("Root", None);
+        let int = ca("Int", Some(&root));
+        let e = PkiHealthExpect::default();
+        for (pem, want) in [
+            (&root.cert_pem, Level::Critical),
+            (&int.cert_pem, Level::Informational),
+        ] {
+            let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+            let c = p.parse_x509().unwrap();
+            let after = c.validity().not_after.timestamp();
+            let found = ca_finding("id", &c, &e, after - 100 * 86_400);
+            assert_eq!(found.level, want, "{}", found.message);
+            assert_eq!(
+                ca_finding("id", &c, &e, after - 3000 * 86_400).level,
+                Level::Ok
+            );
+        }
     }
 
     #[tokio::test]
