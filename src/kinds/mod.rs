@@ -197,6 +197,7 @@ registry! {
     VaultLogin => vault::login::VaultLogin,
     VaultCertRole => vault::cert_role::VaultCertRole,
     VaultPkiRole => vault::pki_role::VaultPkiRole,
+    VaultPkiHealth => vault::pki_health::VaultPkiHealth,
     VaultKv => vault::kv::VaultKv,
     VersionSkew => vault::skew::VersionSkew,
     Command => command::Command,

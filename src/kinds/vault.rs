@@ -1,11 +1,12 @@
 //! Vault check kinds (`vault_health`, `vault_login`, `vault_cert_role`, `vault_pki_role`,
-//! `vault_kv`, `version_skew`): one file per kind under `vault/`, and the helpers they share —
+//! `vault_pki_health`, `vault_kv`, `version_skew`): one file per kind under `vault/`, and the helpers they share —
 //! resolving the profile, the run's token, and turning a `VaultError` into an outcome.
 
 pub mod cert_role;
 pub mod health;
 pub mod kv;
 pub mod login;
+pub mod pki_health;
 pub mod pki_role;
 pub mod skew;
 
