@@ -5,6 +5,7 @@
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use rustls_pki_types::CertificateDer;
 use std::net::IpAddr;
+use x509_parser::der_parser::asn1_rs::{Any, FromDer as _};
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::*;
 use x509_parser::public_key::PublicKey;
@@ -84,6 +85,10 @@ pub struct Cert<'a> {
     tbs: Vec<u8>,
     sig_alg_der: Vec<u8>,
     signature: Vec<u8>,
+    /// The signatureAlgorithm and the SPKI algorithm as rustls-webpki names algorithms (DER
+    /// contents of the AlgorithmIdentifier), to share its verifications.
+    sig_alg_id: Option<Vec<u8>>,
+    pk_alg_id: Option<Vec<u8>>,
 }
 
 /// Extensions OpenSSL decodes when it first looks at a certificate: basicConstraints,
@@ -142,6 +147,8 @@ impl<'a> Cert<'a> {
             tbs: c.tbs_certificate.as_ref().to_vec(),
             sig_alg_der: alg_params(&c),
             signature: c.signature_value.data.to_vec(),
+            sig_alg_id: sig_alg_id(der),
+            pk_alg_id: pk_alg_id(c.public_key().raw),
         };
         let mut seen = std::collections::HashSet::new();
         for e in c.extensions() {
@@ -389,6 +396,9 @@ pub fn signed_by(child: &Cert<'_>, parent: &Cert<'_>) -> bool {
         &child.tbs,
         &child.signature,
     ];
+    if shared_verification(child, parent, key) {
+        return true;
+    }
     crate::expect::chain::memo::remembered(&parts, || {
         algorithms(&child.sig_oid, &child.sig_alg_der)
             .into_iter()
@@ -398,6 +408,37 @@ pub fn signed_by(child: &Cert<'_>, parent: &Cert<'_>) -> bool {
                     .is_ok()
             })
     })
+}
+
+/// The verification rustls-webpki does for the same signature, through the memo the strict
+/// path fills: a signature already verified there costs nothing here. Only a success counts;
+/// a failure (e.g. an RSA-1024 key webpki refuses) falls through to the legacy algorithms.
+fn shared_verification(child: &Cert<'_>, parent: &Cert<'_>, key: &[u8]) -> bool {
+    let (Some(sig), Some(pk)) = (&child.sig_alg_id, &parent.pk_alg_id) else {
+        return false;
+    };
+    crate::expect::chain::memo::algorithms()
+        .iter()
+        .filter(|a| a.signature_alg_id().as_ref() == sig && a.public_key_alg_id().as_ref() == pk)
+        .any(|a| {
+            a.verify_signature(key, &child.tbs, &child.signature)
+                .is_ok()
+        })
+}
+
+/// DER contents of a certificate's outer signatureAlgorithm.
+fn sig_alg_id(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert) = Any::from_der(der).ok()?;
+    let (rest, _tbs) = Any::from_der(cert.data).ok()?;
+    let (_, alg) = Any::from_der(rest).ok()?;
+    Some(alg.data.to_vec())
+}
+
+/// DER contents of a SubjectPublicKeyInfo's algorithm.
+fn pk_alg_id(spki: &[u8]) -> Option<Vec<u8>> {
+    let (_, seq) = Any::from_der(spki).ok()?;
+    let (_, alg) = Any::from_der(seq.data).ok()?;
+    Some(alg.data.to_vec())
 }
 
 /// The ring algorithms that may have made a signature with this OID (ECDSA names the hash,
