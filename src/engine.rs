@@ -1,5 +1,5 @@
 //! Runs a suite: selection, bounded concurrency, one timeout per check, `--wait` retries.
-//! Produces a `Report` and nothing else.
+//! Produces a `Report` and nothing else (`--wait` hands each attempt to a callback).
 
 use crate::kinds::{self, Cache, Ctx};
 use crate::model::{Assertion, CheckResult, FailureClass, Outcome, ProbeError, Report, Status};
@@ -263,29 +263,95 @@ pub async fn run_with_wait(
     wait: Duration,
     interval: Duration,
 ) -> Report {
+    let wait = Wait { wait, interval };
+    run_with_progress(suite, checks, opts, wait, &mut |_| {}).await
+}
+
+/// How long `--wait` waits and how often it re-runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Wait {
+    pub wait: Duration,
+    pub interval: Duration,
+}
+
+/// Where a `--wait` stands after one attempt: the caller decides whether and how to show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1 for the first run.
+    pub number: u32,
+    pub elapsed: Duration,
+    pub wait: Duration,
+    /// The checks still failing or erroring, in suite order, with their reason token.
+    pub failing: Vec<(String, String)>,
+}
+
+/// [`run_with_wait`], handing an [`Attempt`] to `progress` after every run.
+pub async fn run_with_progress(
+    suite: &Arc<Suite>,
+    checks: &[&CheckSpec],
+    opts: &RunOptions,
+    wait: Wait,
+    progress: &mut (dyn FnMut(&Attempt) + Send),
+) -> Report {
     let started_at = SystemTime::now();
     let clock = Instant::now();
     let cache = Arc::new(Cache::default());
     let mut results = run_checks(suite, checks, opts, &cache).await;
     let mut warnings = close(&cache).await;
-    while clock.elapsed() + interval < wait && results.iter().any(|r| r.status > Status::Warn) {
-        tokio::time::sleep(interval).await;
-        let failing: Vec<&CheckSpec> = checks
-            .iter()
-            .zip(&results)
-            .filter(|(_, r)| r.status > Status::Warn)
-            .map(|(c, _)| *c)
-            .collect();
-        let fresh = Arc::new(Cache::default());
-        let mut again = run_checks(suite, &failing, opts, &fresh).await.into_iter();
-        warnings.extend(close(&fresh).await);
-        for r in results.iter_mut().filter(|r| r.status > Status::Warn) {
-            if let Some(n) = again.next() {
-                *r = n;
-            }
-        }
+    let mut number = 1;
+    progress(&attempt(number, clock.elapsed(), wait.wait, &results));
+    while clock.elapsed() + wait.interval < wait.wait && results.iter().any(failed) {
+        tokio::time::sleep(wait.interval).await;
+        warnings.extend(rerun_failing(suite, checks, opts, &mut results).await);
+        number += 1;
+        progress(&attempt(number, clock.elapsed(), wait.wait, &results));
     }
     let mut r = report(suite, started_at, clock.elapsed(), opts, results);
     r.warnings = warnings;
     r
+}
+
+fn failed(r: &CheckResult) -> bool {
+    r.status > Status::Warn
+}
+
+/// Re-runs the failing checks in place; returns the run's warnings.
+async fn rerun_failing(
+    suite: &Arc<Suite>,
+    checks: &[&CheckSpec],
+    opts: &RunOptions,
+    results: &mut [CheckResult],
+) -> Vec<String> {
+    let failing: Vec<&CheckSpec> = checks
+        .iter()
+        .zip(results.iter())
+        .filter(|(_, r)| failed(r))
+        .map(|(c, _)| *c)
+        .collect();
+    let fresh = Arc::new(Cache::default());
+    let mut again = run_checks(suite, &failing, opts, &fresh).await.into_iter();
+    let warnings = close(&fresh).await;
+    for r in results.iter_mut().filter(|r| failed(r)) {
+        if let Some(n) = again.next() {
+            *r = n;
+        }
+    }
+    warnings
+}
+
+fn attempt(number: u32, elapsed: Duration, wait: Duration, results: &[CheckResult]) -> Attempt {
+    let failing = results
+        .iter()
+        .filter(|r| failed(r))
+        .map(|r| {
+            let reason = r.failure_reason().unwrap_or("fail");
+            (r.name.clone(), reason.to_string())
+        })
+        .collect();
+    Attempt {
+        number,
+        elapsed,
+        wait,
+        failing,
+    }
 }

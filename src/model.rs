@@ -325,6 +325,39 @@ impl CheckResult {
             .find(|a| is_chain_verdict(&a.name) && a.status != Status::Pass)
             .and_then(|a| a.reason.as_deref())
     }
+
+    /// Why the check fails: the reason token of its first failing assertion, else its probe
+    /// error's class; none when it passed or only warned.
+    pub fn failure_reason(&self) -> Option<&str> {
+        if self.status <= Status::Warn {
+            return None;
+        }
+        let failing = self.assertions.iter().find(|a| a.status > Status::Warn);
+        failing
+            .and_then(|a| a.reason.as_deref())
+            .or(self.error.as_ref().map(|e| e.class.as_str()))
+            .or(Some(self.status.as_str()))
+    }
+
+    /// The reason token and one-line message that explain the status: the first assertion
+    /// with the check's status, else the probe error; `ok` when it passed.
+    pub fn headline(&self) -> (&str, String) {
+        if self.status == Status::Pass {
+            return ("ok", format!("{} assertions passed", self.assertions.len()));
+        }
+        let worst = self.assertions.iter().find(|a| a.status == self.status);
+        if let Some(a) = worst.or(self.assertions.iter().find(|a| a.status != Status::Pass)) {
+            let reason = a.reason.as_deref().unwrap_or(a.name.as_str());
+            return (reason, format!("{}: {}", a.name, a.message));
+        }
+        match &self.error {
+            Some(e) => (e.class.as_str(), e.message.clone()),
+            None => (
+                self.status.as_str(),
+                format!("check {}", self.status.as_str()),
+            ),
+        }
+    }
 }
 
 /// `chain` and `complete_chain` (per file: `chain:<file>`, `complete_chain:<file>`): an

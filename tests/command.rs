@@ -143,3 +143,55 @@ fn timeouts_and_missing_programs() {
     assert_eq!(check(&r, "not-found")["error"]["class"], "not_found");
     expect(&r, "bad-cwd", "run", "error", Some("bad_cwd"));
 }
+
+/// `gate --wait` on a check that passes once a file appears (written 2.5 s in).
+#[test]
+fn gate_wait_shows_each_attempt_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ready");
+    let suite = dir.path().join("suite.yaml");
+    let body = format!(
+        "suite: wait\nchecks:\n  - name: appears\n    command: [test, -e, {}]\n  - name: fine\n    command: [\"true\"]\n",
+        marker.display()
+    );
+    std::fs::write(&suite, body).unwrap();
+    let gate = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rotcheck"))
+            .args(["gate", "--format", "json", "-c"])
+            .arg(&suite)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let plain = gate(&[]);
+    assert_eq!(plain.status.code(), Some(1));
+    assert!(plain.stderr.is_empty(), "no progress without --wait");
+
+    let writer = {
+        let marker = marker.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(2500));
+            std::fs::write(marker, "").unwrap();
+        })
+    };
+    let out = gate(&["--wait", "30s", "--interval", "1s"]);
+    writer.join().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() >= 3, "{stderr}");
+    assert!(
+        lines[0].starts_with("rotcheck: wait: attempt 1 after "),
+        "{stderr}"
+    );
+    assert!(
+        lines[0].ends_with(" of 30s: 1 check still failing: appears (exit)"),
+        "{stderr}"
+    );
+    let last = lines.last().unwrap();
+    let n = lines.len().to_string();
+    assert!(last.contains(&format!("attempt {n} after ")), "{stderr}");
+    assert!(last.ends_with(": every check passes"), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "pass", "stdout is the report alone");
+}

@@ -896,6 +896,26 @@ fn real_prometheus_scrapes_loads_rules_fires_alerts_and_runs_the_dashboard() {
             })
         })
     });
+    // RotcheckCheckFailing says why, from rotcheck_check_failure_reason.
+    let why = p
+        .query("rotcheck_check_failure_reason{suite=\"itest\",check=\"refused\"}")
+        .unwrap();
+    let reason = why[0]["metric"]["reason"].as_str().unwrap().to_string();
+    let alerts = p.api("/api/v1/alerts").unwrap()["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let failing = alerts
+        .iter()
+        .find(|a| {
+            a["labels"]["alertname"] == "RotcheckCheckFailing" && a["labels"]["check"] == "refused"
+        })
+        .unwrap();
+    let description = failing["annotations"]["description"].as_str().unwrap();
+    assert!(
+        description.ends_with(&format!("; reason: {reason}.")),
+        "{description}"
+    );
     let alerts = p.api("/api/v1/alerts").unwrap()["alerts"]
         .as_array()
         .cloned()
@@ -1050,4 +1070,152 @@ fn serve_revokes_the_vault_tokens_its_rounds_obtain() {
         live <= 4,
         "{live} live tokens after {issued} logins: tokens are not revoked"
     );
+}
+
+/// A check that fails until a file appears (printing a token-shaped secret on stderr), one
+/// that passes, and one whose first run takes 3 s.
+const EXPLAIN_SUITE: &str = r#"
+suite: explain
+defaults: { interval: 1s, timeout: 10s }
+checks:
+  - name: marker
+    command: [sh, -c, 'echo "login token hvs.ABCDEFGHIJKLMNOPQRSTUVWX" >&2; test -e {marker}']
+  - name: steady
+    command: ["true"]
+  - name: slow
+    interval: 1h
+    command: [sleep, "3"]
+"#;
+
+fn explain_suite(dir: &std::path::Path, marker: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("explain.yaml");
+    let text = EXPLAIN_SUITE.replace("{marker}", &marker.display().to_string());
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn labels<'a>(check: &'a str, more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut v = vec![("suite", "explain"), ("check", check)];
+    v.extend_from_slice(more);
+    v
+}
+
+/// `/status` parsed, with its `X-Rotcheck-Pending` count.
+fn status(serve: &Serve) -> (Value, usize) {
+    let r = serve.get("/status");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let pending = r.header("x-rotcheck-pending").unwrap().parse().unwrap();
+    (serde_json::from_str(&r.body).unwrap(), pending)
+}
+
+fn status_of<'a>(report: &'a Value, check: &str) -> Option<&'a Value> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == check)
+}
+
+#[test]
+fn serve_explains_failures_in_status_debug_probes_logs_and_a_reason_gauge() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let serve = Serve::start(&explain_suite(dir.path(), &marker), &[]);
+    let reason = labels("marker", &[("reason", "exit")]);
+    let m = serve.wait_metrics("marker's failure reason", secs(15), |m| {
+        m.value("rotcheck_check_failure_reason", &reason) == Some(1.0)
+    });
+    assert_eq!(m.find("rotcheck_check_failure_reason", &[]).len(), 1);
+    assert_eq!(m.types["rotcheck_check_failure_reason"], "gauge");
+
+    // /status: the gate's JSON; the slow check has not finished its first run and is left out.
+    let (report, pending) = status(&serve);
+    assert_eq!(report["suite"], "explain");
+    assert_eq!(report["status"], "fail");
+    let failing = status_of(&report, "marker").unwrap();
+    assert_eq!(failing["assertions"][0]["reason"], "exit");
+    assert!(status_of(&report, "slow").is_none(), "{report:#}");
+    assert_eq!(pending, 1);
+    assert!(
+        !report.to_string().contains("ABCDEFGH"),
+        "secret in /status"
+    );
+
+    let line = "check=marker from=pending to=fail reason=exit";
+    serve.wait_log(line, secs(5));
+    let logged = serve.log().into_iter().find(|l| l.contains(line)).unwrap();
+    assert!(logged.starts_with("ts="), "{logged}");
+    assert!(logged.contains("level=warn event=status_change suite=explain"));
+    assert!(logged.contains("hvs.[redacted]"), "{logged}");
+    assert!(!logged.contains("ABCDEFGH"), "secret in the log: {logged}");
+    assert!(
+        !serve.log().iter().any(|l| l.contains("check=steady")),
+        "a first pass is no change"
+    );
+
+    // /probe?debug=true: the human report of a fresh run, passing assertions too.
+    let r = serve.get("/probe?check=marker&debug=true");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert!(r.body.starts_with("FAIL   marker"), "{}", r.body);
+    assert!(r.body.contains("fail exit (exit): "), "{}", r.body);
+    assert!(r.body.contains("hvs.[redacted]") && !r.body.contains("ABCDEFGH"));
+    assert!(r.body.contains("1 check: 0 pass, 0 warn, 1 fail, 0 error"));
+    let ok = serve.get("/probe?check=steady&debug=true").body;
+    assert!(ok.contains("pass exit (-): "), "{ok}");
+    let plain = serve.get("/probe?check=marker");
+    assert!(plain
+        .header("content-type")
+        .unwrap()
+        .contains("version=0.0.4"));
+    let m = Metrics::parse(&plain.body);
+    assert_eq!(m.value("rotcheck_check_failure_reason", &reason), Some(1.0));
+    let bad = serve.get("/probe?check=marker&debug=maybe");
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("expected debug=true or debug=false"));
+
+    // The file appears: the change is logged, the gauge goes, /status shows every check.
+    std::fs::write(&marker, "").unwrap();
+    serve.wait_log("check=marker from=fail to=pass reason=ok", secs(10));
+    serve.wait_metrics("marker passing", secs(10), |m| {
+        m.find("rotcheck_check_failure_reason", &[]).is_empty()
+            && m.value("rotcheck_check_success", &labels("marker", &[])) == Some(1.0)
+    });
+    serve.wait_ready(secs(10));
+    let (report, pending) = status(&serve);
+    assert_eq!((report["status"].as_str(), pending), (Some("pass"), 0));
+    let names: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["marker", "steady", "slow"]);
+    assert!(serve.stop().success());
+}
+
+#[test]
+fn status_changes_log_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = explain_suite(dir.path(), &dir.path().join("never"));
+    let serve = Serve::start(&suite, &["--log-format", "json"]);
+    serve.wait_log("\"event\":\"status_change\"", secs(15));
+    let line = serve
+        .log()
+        .into_iter()
+        .find(|l| l.contains("status_change"))
+        .unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["check"], "marker");
+    assert_eq!(
+        (v["from"].as_str(), v["to"].as_str()),
+        (Some("pending"), Some("fail"))
+    );
+    assert_eq!(v["reason"], "exit");
+    assert_eq!(v["level"], "warn");
+    assert!(v["msg"].as_str().unwrap().contains("hvs.[redacted]"), "{v}");
+    assert!(!line.contains("ABCDEFGH"));
+    assert!(v["ts"].as_str().unwrap().ends_with('Z'));
+    assert!(serve.stop().success());
 }

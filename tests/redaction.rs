@@ -2,7 +2,8 @@
 //! key, an env_file whose bad line holds a token, a Vault error body (from the lab) that echoes
 //! tokens, a token cut at a truncation boundary, and a failed revoke of the suite's cert-login
 //! token (reported, not silent) — through every format (human, json, junit, tap, prom), stderr,
-//! `serve`'s `/metrics`, `/probe`, `POST /-/reload` answers and log, and `rotate` output.
+//! `serve`'s `/metrics`, `/probe` (with `debug=true` too), `/status`, `POST /-/reload` answers
+//! and log (status changes included), and `rotate` output.
 
 mod exporter_support;
 
@@ -184,7 +185,7 @@ fn env_file_errors_name_the_line_not_its_content() {
 }
 
 #[test]
-fn serve_redacts_metrics_probe_reload_answers_and_log() {
+fn serve_redacts_metrics_probe_status_reload_answers_and_log() {
     let dir = tempfile::tempdir().unwrap();
     let key = key_pem();
     let suite = leaky_suite(dir.path(), &key);
@@ -213,7 +214,19 @@ fn serve_redacts_metrics_probe_reload_answers_and_log() {
         let r = serve.get(&format!("/probe?check={check}"));
         assert_eq!(r.status, 200, "{}", r.body);
         assert_clean(&format!("/probe?check={check}"), &r.body, &key);
+        let debug = format!("/probe?check={check}&debug=true");
+        let r = serve.get(&debug);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_clean(&debug, &r.body, &key);
     }
+    let status = serve.get("/status").body;
+    assert_clean("/status", &status, &key);
+    assert!(status.contains("\"name\": \"prints-secrets\""), "{status}");
+    // The status changes are logged with their messages, which quote the secrets file.
+    serve.wait_log(
+        "check=prints-secrets from=pending to=fail",
+        Duration::from_secs(10),
+    );
 
     // A reload that fails on the env file answers (and logs) the line number only.
     std::fs::write(&env, format!("A=1\nB=2\nAuthorization: Bearer {TOKEN}\n")).unwrap();

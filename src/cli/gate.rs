@@ -1,10 +1,10 @@
 //! `rotcheck gate`: run the selected checks once (or until they pass) and exit 0/1/2.
 
 use super::{emit, error, parse_at, parse_interval, parse_wait, EXIT_USAGE};
-use crate::engine::{self, RunOptions, Selection};
+use crate::engine::{self, Attempt, RunOptions, Selection, Wait};
 use crate::report::{self, Format, RenderOptions};
 use crate::suite;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,7 +29,8 @@ pub struct GateArgs {
     /// Write the output to this file instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Re-run failing checks until all pass or this much time has passed (e.g. 60s).
+    /// Re-run failing checks until all pass or this much time has passed (e.g. 60s); each
+    /// attempt prints one progress line on stderr.
     #[arg(long, value_parser = parse_wait)]
     pub wait: Option<std::time::Duration>,
     /// Pause between re-runs with --wait.
@@ -80,7 +81,13 @@ pub fn run(a: GateArgs) -> u8 {
     };
     let report = rt.block_on(async {
         match a.wait {
-            Some(w) => engine::run_with_wait(&suite, &checks, &opts, w, a.interval).await,
+            Some(wait) => {
+                let wait = Wait {
+                    wait,
+                    interval: a.interval,
+                };
+                engine::run_with_progress(&suite, &checks, &opts, wait, &mut show_attempt).await
+            }
             None => engine::run(&suite, &checks, &opts).await,
         }
     });
@@ -99,4 +106,9 @@ pub fn run(a: GateArgs) -> u8 {
         return 1;
     }
     report.exit_code(a.strict) as u8
+}
+
+/// One `--wait` progress line on stderr: attempt, elapsed time, the checks still failing.
+fn show_attempt(a: &Attempt) {
+    let _ = writeln!(std::io::stderr(), "rotcheck: {}", report::progress::line(a));
 }

@@ -1,6 +1,7 @@
 //! `rotcheck serve`: run the suite continuously and serve Prometheus metrics until SIGTERM.
 
 use super::{error, parse_interval, EXIT_USAGE};
+use crate::exporter::events::LogFormat;
 use crate::exporter::{self, ServeOptions};
 use std::path::PathBuf;
 
@@ -10,7 +11,7 @@ pub struct ServeArgs {
     /// The suite file.
     #[arg(short = 'c', long = "config")]
     pub config: PathBuf,
-    /// Address to serve /metrics, /probe, /healthz, /ready and /-/reload on.
+    /// Address to serve /metrics, /probe, /status, /healthz, /ready and /-/reload on.
     #[arg(long, default_value = "127.0.0.1:9847")]
     pub listen: String,
     /// Run each check this often, unless the check sets its own interval
@@ -27,6 +28,9 @@ pub struct ServeArgs {
     /// At the cap a new connection closes the stalest one that is not serving a request.
     #[arg(long = "web.max-connections", default_value_t = crate::exporter::conns::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// How status changes of checks are logged on stderr: logfmt or json.
+    #[arg(long = "log-format", value_enum, default_value = "logfmt")]
+    pub log_format: LogFormat,
 }
 
 /// Runs the exporter; returns 0 after a clean shutdown, 2 on a suite or web config error,
@@ -39,6 +43,7 @@ pub fn run(a: ServeArgs) -> u8 {
         web_config: a.web_config,
         concurrency: a.concurrency,
         max_connections: a.max_connections,
+        log_format: a.log_format,
     };
     let rt = match super::serve_runtime() {
         Ok(rt) => rt,

@@ -1,5 +1,6 @@
 //! The HTTP endpoints: `/metrics` (latest results from memory), `/probe?check=NAME` (one
-//! suite check run now), `/healthz`, `/ready`, `POST /-/reload`, and a landing page. Plain
+//! suite check run now; `&debug=true` for its human report), `/status` (latest results as
+//! the gate's JSON), `/healthz`, `/ready`, `POST /-/reload`, and a landing page. Plain
 //! HTTP or TLS per `--web-config`; basic auth on everything but `/healthz` and `/ready`.
 //! Bad requests get a 4xx with a message, never a panic.
 
@@ -9,6 +10,7 @@ use super::metrics;
 use super::probes::{ProbeGate, ProbeJob};
 use super::scheduler::Runner;
 use super::state::{unix_now, State};
+use super::status;
 use super::webconfig::{Auth, WebConfig};
 use crate::metrics::text::CONTENT_TYPE;
 use crate::suite::{CheckSpec, Suite};
@@ -306,6 +308,7 @@ async fn route(app: &App, req: &Parts, caller: Caller) -> Resp {
     match (req.uri.path(), get) {
         ("/metrics", true) => metrics_page(app),
         ("/probe", true) => probe(app, req, caller).await,
+        ("/status", true) => status_page(app),
         ("/healthz", true) => text(StatusCode::OK, "ok\n"),
         ("/ready", true) => ready(app),
         ("/", true) => landing(),
@@ -313,10 +316,12 @@ async fn route(app: &App, req: &Parts, caller: Caller) -> Resp {
             reload(app).await
         }
         ("/-/reload", _) => not_allowed("POST, PUT"),
-        ("/metrics" | "/probe" | "/healthz" | "/ready" | "/", false) => not_allowed("GET, HEAD"),
+        ("/metrics" | "/probe" | "/status" | "/healthz" | "/ready" | "/", false) => {
+            not_allowed("GET, HEAD")
+        }
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found; endpoints: /metrics, /probe?check=NAME, /healthz, /ready, POST /-/reload\n",
+            "not found; endpoints: /metrics, /probe?check=NAME[&debug=true], /status, /healthz, /ready, POST /-/reload\n",
         ),
     }
 }
@@ -375,6 +380,20 @@ fn metrics_page(app: &App) -> Resp {
     exposition(metrics::render_serve(&app.state.snapshot(), now_unix()))
 }
 
+/// The latest result of every check that has run, as `gate --format json` prints it; the
+/// checks still waiting for their first run are counted in `X-Rotcheck-Pending`.
+fn status_page(app: &App) -> Resp {
+    let (body, pending) = status::render_json(&app.state.snapshot());
+    let mut r = text(StatusCode::OK, body);
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert("x-rotcheck-pending", HeaderValue::from(pending));
+    r
+}
+
 fn ready(app: &App) -> Resp {
     if app.state.is_ready() {
         return text(StatusCode::OK, "ready\n");
@@ -389,7 +408,8 @@ fn ready(app: &App) -> Resp {
 fn landing() -> Resp {
     let body = "<html><head><title>rotcheck</title></head><body><h1>rotcheck exporter</h1><ul>\
         <li><a href=\"/metrics\">/metrics</a> latest results of every check</li>\
-        <li>/probe?check=NAME runs one check of the suite now</li>\
+        <li>/probe?check=NAME runs one check of the suite now (&amp;debug=true: its report)</li>\
+        <li><a href=\"/status\">/status</a> latest results as JSON</li>\
         <li><a href=\"/healthz\">/healthz</a>, <a href=\"/ready\">/ready</a></li>\
         <li>POST /-/reload reloads the suite</li></ul></body></html>\n";
     let mut r = text(StatusCode::OK, body);
@@ -422,8 +442,10 @@ pub enum ProbeRequestError {
     Missing,
     #[error("give one check parameter, not several")]
     Repeated,
-    #[error("unknown parameter {0:?}; /probe only takes check=NAME: it runs checks of the suite, never arbitrary targets")]
+    #[error("unknown parameter {0:?}; /probe only takes check=NAME (and debug=true): it runs checks of the suite, never arbitrary targets")]
     UnknownParam(String),
+    #[error("debug={0:?}: expected debug=true or debug=false")]
+    BadDebug(String),
     #[error("bad percent-encoding in the query string")]
     BadEncoding,
     #[error("unknown check {name:?}; checks of the suite: {known}")]
@@ -432,22 +454,43 @@ pub enum ProbeRequestError {
     UnknownCheckHidden { name: String },
 }
 
-/// Reads `check=NAME` from a query string; anything else is refused (no SSRF).
-pub fn probe_param(query: Option<&str>) -> Result<String, ProbeRequestError> {
-    let mut found = None;
+/// What a `/probe` request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeQuery {
+    pub check: String,
+    /// `debug=true`: the human report of the run instead of its metrics.
+    pub debug: bool,
+}
+
+/// Reads `check=NAME` (and `debug=true|false`) from a query string; anything else is
+/// refused (no SSRF).
+pub fn probe_param(query: Option<&str>) -> Result<ProbeQuery, ProbeRequestError> {
+    let (mut found, mut debug) = (None, false);
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = percent_decode(k)?;
-        if k != "check" {
-            return Err(ProbeRequestError::UnknownParam(k));
-        }
-        if found.replace(percent_decode(v)?).is_some() {
-            return Err(ProbeRequestError::Repeated);
+        let (k, v) = (percent_decode(k)?, percent_decode(v)?);
+        match k.as_str() {
+            "check" => {
+                if found.replace(v).is_some() {
+                    return Err(ProbeRequestError::Repeated);
+                }
+            }
+            "debug" => debug = debug_flag(v)?,
+            _ => return Err(ProbeRequestError::UnknownParam(k)),
         }
     }
-    found
+    let check = found
         .filter(|n| !n.is_empty())
-        .ok_or(ProbeRequestError::Missing)
+        .ok_or(ProbeRequestError::Missing)?;
+    Ok(ProbeQuery { check, debug })
+}
+
+fn debug_flag(v: String) -> Result<bool, ProbeRequestError> {
+    match v.as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ProbeRequestError::BadDebug(v.chars().take(20).collect())),
+    }
 }
 
 fn percent_decode(s: &str) -> Result<String, ProbeRequestError> {
@@ -513,7 +556,9 @@ pub fn scrape_budget(header: Option<&HeaderValue>) -> Option<Duration> {
 async fn probe(app: &App, req: &Parts, caller: Caller) -> Resp {
     let (suite, generation) = app.state.suite();
     let reveal = caller != Caller::Anonymous;
-    let check = match probe_param(req.uri.query()).and_then(|n| find_check(&suite, &n, reveal)) {
+    let asked = probe_param(req.uri.query());
+    let found = asked.and_then(|q| find_check(&suite, &q.check, reveal).map(|c| (c, q.debug)));
+    let (check, debug) = match found {
         Ok(c) => c,
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
@@ -524,6 +569,10 @@ async fn probe(app: &App, req: &Parts, caller: Caller) -> Resp {
         budget: scrape_budget(req.headers.get("x-prometheus-scrape-timeout-seconds")),
     };
     match app.probes.probe(job).await {
+        Ok(result) if debug => text(
+            StatusCode::OK,
+            status::render_debug(&suite.file.suite, result),
+        ),
         Ok(result) => exposition(crate::metrics::render_probe(
             &suite.file.suite,
             &result,
@@ -539,11 +588,27 @@ mod tests {
 
     #[test]
     fn probe_takes_only_a_check_name() {
+        let q = |check: &str, debug| ProbeQuery {
+            check: check.into(),
+            debug,
+        };
         assert_eq!(
             probe_param(Some("check=vault-listener")).unwrap(),
-            "vault-listener"
+            q("vault-listener", false)
         );
-        assert_eq!(probe_param(Some("check=a%2Db")).unwrap(), "a-b");
+        assert_eq!(probe_param(Some("check=a%2Db")).unwrap(), q("a-b", false));
+        assert_eq!(
+            probe_param(Some("debug=true&check=a")).unwrap(),
+            q("a", true)
+        );
+        assert_eq!(
+            probe_param(Some("check=a&debug=yes")),
+            Err(ProbeRequestError::BadDebug("yes".into()))
+        );
+        assert_eq!(
+            probe_param(Some("debug=true")),
+            Err(ProbeRequestError::Missing)
+        );
         assert_eq!(probe_param(None), Err(ProbeRequestError::Missing));
         assert_eq!(probe_param(Some("check=")), Err(ProbeRequestError::Missing));
         assert_eq!(

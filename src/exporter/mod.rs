@@ -1,17 +1,20 @@
 //! The Prometheus exporter behind `rotcheck serve`: a background scheduler runs the suite
 //! (scheduler.rs) into shared state (state.rs); the HTTP server (http.rs) renders it with the
 //! metric families of metrics.rs in the text format of text.rs, behind the optional
-//! exporter-toolkit web config (webconfig.rs). SIGHUP or `POST /-/reload` reload the suite,
-//! SIGTERM/SIGINT shut down cleanly.
+//! exporter-toolkit web config (webconfig.rs); `/status` and `/probe?debug=true` answer with
+//! the gate's report formats (status.rs) and status changes are logged (events.rs). SIGHUP or
+//! `POST /-/reload` reload the suite, SIGTERM/SIGINT shut down cleanly.
 
 pub mod admission;
 pub mod conns;
+pub mod events;
 pub mod fdlimit;
 pub mod http;
 pub mod metrics;
 pub mod probes;
 pub mod scheduler;
 pub mod state;
+pub mod status;
 pub mod webconfig;
 
 use crate::suite::{self, Suite, SuiteError};
@@ -44,6 +47,8 @@ pub struct ServeOptions {
     /// `--web.max-connections`: open connections at most (lowered to half the open-file
     /// limit when that is smaller).
     pub max_connections: usize,
+    /// `--log-format`: how status changes of checks are logged.
+    pub log_format: events::LogFormat,
 }
 
 /// bcrypt password checks at once: one, so a flood of wrong passwords costs one core at
@@ -186,7 +191,8 @@ pub fn start(
         runner.clone(),
         permits.clone(),
         opts.interval,
-    );
+    )
+    .with_log_format(opts.log_format);
     sched.start();
     let addr = listener.local_addr().ok();
     log_start(&suite, &web, addr, &opts.listen);

@@ -5,6 +5,7 @@
 //! bursting. Reloads stop every loop, swap the suite and start again; unchanged checks keep
 //! their result and resume on their next slot.
 
+use super::events::{self, LogFormat};
 use super::state::State;
 use crate::engine;
 use crate::kinds::Cache;
@@ -150,6 +151,7 @@ pub struct Scheduler {
     timing: Timing,
     origin: Instant,
     tasks: Vec<JoinHandle<()>>,
+    log_format: LogFormat,
 }
 
 impl Scheduler {
@@ -167,8 +169,15 @@ impl Scheduler {
             flag_interval,
             timing: Timing::default(),
             origin: Instant::now(),
+            log_format: LogFormat::default(),
             tasks: Vec::new(),
         }
+    }
+
+    /// How status changes are logged (`--log-format`).
+    pub fn with_log_format(mut self, format: LogFormat) -> Self {
+        self.log_format = format;
+        self
     }
 
     /// Other time constants (tests).
@@ -195,6 +204,7 @@ impl Scheduler {
                 generation,
                 slots,
                 first,
+                log_format: self.log_format,
             };
             let (state, runner, permits) = (
                 self.state.clone(),
@@ -246,6 +256,7 @@ struct Job {
     generation: u64,
     slots: Slots,
     first: Instant,
+    log_format: LogFormat,
 }
 
 impl Job {
@@ -259,7 +270,9 @@ impl Job {
                 };
                 runner.run(self.suite.clone(), self.check.clone()).await
             };
-            state.record(self.generation, result);
+            if let Some(change) = state.record(self.generation, result) {
+                events::log(&change, self.log_format);
+            }
             at = self.slots.next_after(Instant::now());
         }
     }

@@ -3,6 +3,7 @@
 //! rendered when they arrive; scrapes copy a snapshot out under a short lock and never wait
 //! on a probe.
 
+use super::events::Transition;
 use super::metrics::{CheckEntry, Snapshot};
 use crate::model::{CheckResult, FailureClass};
 use crate::suite::Suite;
@@ -71,15 +72,15 @@ impl State {
     }
 
     /// Stores and renders a finished run; ignored when the suite changed since it started.
-    pub fn record(&self, generation: u64, result: CheckResult) {
+    /// Returns the status change it brings, if any, for the log.
+    pub fn record(&self, generation: u64, result: CheckResult) -> Option<Transition> {
         let mut g = self.lock();
         if g.generation != generation {
-            return;
+            return None;
         }
         let suite = g.suite.file.suite.clone();
-        let Some(entry) = g.entries.get_mut(&result.name) else {
-            return;
-        };
+        let entry = g.entries.get_mut(&result.name)?;
+        let change = Transition::between(&suite, entry.result.as_deref(), &result);
         let class = result.error.as_ref().and_then(|e| e.failure_class());
         if let Some(i) = class.and_then(|c| FailureClass::ALL.iter().position(|x| *x == c)) {
             entry.failures[i] += 1;
@@ -89,6 +90,7 @@ impl State {
         if !self.is_ready() && g.all_ran() {
             self.ready.store(true, Ordering::Release);
         }
+        change
     }
 
     /// Puts a reloaded suite in force. Results survive only for checks `keep` accepts (still

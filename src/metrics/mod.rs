@@ -18,6 +18,8 @@ family!(
     Gauge,
     "1 for the check's current status (pass, warn, fail, error), 0 for the other three."
 );
+family!(CHECK_FAILURE_REASON, "rotcheck_check_failure_reason", Gauge,
+    "1 for the reason token of the first failing assertion of the check's last run (else its error class); absent when it passed or only warned.");
 family!(
     CHECK_DURATION,
     "rotcheck_check_duration_seconds",
@@ -79,9 +81,10 @@ family!(
     "rotcheck's version; always 1."
 );
 /// The families of every check, before the kinds' own.
-const HEAD: [&Def; 13] = [
+const HEAD: [&Def; 14] = [
     &CHECK_SUCCESS,
     &CHECK_STATUS,
+    &CHECK_FAILURE_REASON,
     &CHECK_DURATION,
     &CHECK_LAST_RUN,
     &CHECK_INTERVAL,
@@ -187,6 +190,10 @@ fn status_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult) 
     for s in Status::ALL {
         let labels = with(base, &[("status", s.as_str())]);
         e.sample(&CHECK_STATUS, &labels, flag(s == r.status));
+    }
+    if let Some(reason) = r.failure_reason() {
+        let labels = with(base, &[("reason", reason)]);
+        e.sample(&CHECK_FAILURE_REASON, &labels, 1.0);
     }
     e.sample(&CHECK_DURATION, base, r.duration_seconds.as_secs_f64());
     e.sample(&CHECK_LAST_RUN, base, r.finished_unix);
@@ -401,6 +408,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn failure_reason_names_the_first_failing_assertion() {
+        let mut r = result("a", Status::Fail);
+        r.assertions = vec![
+            Assertion::pass("handshake", "ok"),
+            Assertion::not_ok("expiry", Status::Warn, "expiring", "soon"),
+            Assertion::fail("chain", "incomplete_chain", "only the leaf"),
+            Assertion::fail("names", "name_mismatch", "wrong host"),
+        ];
+        let text = render_probe("p", &r, 0);
+        assert!(text.contains(
+            "rotcheck_check_failure_reason{suite=\"p\",check=\"a\",reason=\"incomplete_chain\"} 1\n"
+        ));
+        assert_eq!(text.matches("rotcheck_check_failure_reason{").count(), 1);
+        r.assertions.clear();
+        r.status = Status::Error;
+        r.error = Some(ProbeError::connect(FailureClass::Refused, "refused"));
+        assert_eq!(r.failure_reason(), Some("refused"));
+        r.status = Status::Warn;
+        assert!(!render_probe("p", &r, 0).contains("rotcheck_check_failure_reason{"));
+    }
+
+    #[test]
     fn connect_failure_only_for_connection_classes() {
         let mut r = result("a", Status::Error);
         r.error = Some(ProbeError::connect(FailureClass::Reset, "reset by peer"));
@@ -485,7 +514,7 @@ pub(crate) mod tests {
         let names: Vec<&str> = all().iter().map(|d| d.name).collect();
         assert_eq!(names.first(), Some(&"rotcheck_check_success"));
         assert_eq!(names.last(), Some(&"rotcheck_build_info"));
-        assert_eq!(names.len(), 24, "{names:?}");
+        assert_eq!(names.len(), 25, "{names:?}");
         let tls = names.iter().position(|n| *n == "rotcheck_tls_version_info");
         let skew = names
             .iter()

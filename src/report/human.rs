@@ -1,6 +1,7 @@
 //! Human output: one line per check (status, name, stage, kind, duration), the details of
 //! every non-passing assertion indented under it, certificate facts for failing TLS checks,
-//! then a summary line. ANSI colour only when asked for.
+//! then a summary line. ANSI colour only when asked for. `render_all` lists passing
+//! assertions too (serve's `/probe?debug=true`).
 
 use crate::model::{Assertion, CertFacts, CheckResult, Report, Status};
 use std::fmt::Write;
@@ -10,11 +11,21 @@ const INDENT: &str = "      ";
 
 /// Renders the report, redacted; `color` adds ANSI colour to the status words.
 pub fn render(report: &Report, color: bool) -> String {
-    let (paint, widths) = (Paint(color), Widths::of(&report.checks));
+    render_with(report, Paint(color), false)
+}
+
+/// The same without colour, listing every assertion (passing ones too) and every
+/// certificate: what serve's `/probe?debug=true` answers.
+pub fn render_all(report: &Report) -> String {
+    render_with(report, Paint(false), true)
+}
+
+fn render_with(report: &Report, paint: Paint, every: bool) -> String {
+    let widths = Widths::of(&report.checks);
     let mut s = String::new();
     for c in &report.checks {
         check_line(&mut s, c, &widths, paint);
-        details(&mut s, c, paint);
+        details(&mut s, c, paint, every);
     }
     for w in &report.warnings {
         let word = paint.status(Status::Warn, "warning");
@@ -81,11 +92,11 @@ fn upper(st: Status) -> String {
     st.as_str().to_ascii_uppercase()
 }
 
-fn details(s: &mut String, c: &CheckResult, paint: Paint) {
+fn details(s: &mut String, c: &CheckResult, paint: Paint, every: bool) {
     let bad: Vec<&Assertion> = c
         .assertions
         .iter()
-        .filter(|a| a.status != Status::Pass)
+        .filter(|a| every || a.status != Status::Pass)
         .collect();
     for a in &bad {
         assertion_line(s, a, paint);
@@ -99,7 +110,7 @@ fn details(s: &mut String, c: &CheckResult, paint: Paint) {
         let (class, msg) = (clean(&e.class), clean(&e.message));
         let _ = writeln!(s, "{INDENT}{word} ({class}): {msg}");
     }
-    if c.kind == "tls" && c.status != Status::Pass {
+    if c.kind == "tls" && (every || c.status != Status::Pass) {
         c.certs.iter().for_each(|cert| cert_line(s, cert));
     }
 }

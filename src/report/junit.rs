@@ -101,32 +101,13 @@ fn outcome(w: &mut Xml, c: &CheckResult) -> io::Result<()> {
             return Ok(());
         }
     };
-    let (message, kind) = headline(c);
+    // The first problem: the worst assertion, else the probe error.
+    let (kind, message) = c.headline();
     w.create_element(tag)
         .with_attribute(("message", clean(&message).as_ref()))
-        .with_attribute(("type", clean(&kind).as_ref()))
+        .with_attribute(("type", clean(kind).as_ref()))
         .write_text_content(BytesText::new(&body))?;
     Ok(())
-}
-
-/// The first problem's message and reason: the worst assertion, else the probe error.
-fn headline(c: &CheckResult) -> (String, String) {
-    let worst = c
-        .assertions
-        .iter()
-        .filter(|a| a.status == c.status)
-        .chain(c.assertions.iter().filter(|a| a.status != Status::Pass));
-    if let Some(a) = worst.into_iter().next() {
-        let reason = a.reason.clone().unwrap_or_else(|| a.name.clone());
-        return (format!("{}: {}", a.name, a.message), reason);
-    }
-    match &c.error {
-        Some(e) => (e.message.clone(), e.class.clone()),
-        None => (
-            format!("check {}", c.status.as_str()),
-            c.status.as_str().into(),
-        ),
-    }
 }
 
 /// One line per non-passing assertion, the probe error, and (for TLS) the certificates.

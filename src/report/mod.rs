@@ -1,9 +1,11 @@
-//! Output formats. Each file only formats a `Report`; nothing here probes. Every format's
+//! Output formats. Each file only formats a `Report` (progress.rs: a `--wait` attempt);
+//! nothing here probes. Every format's
 //! `render` passes its finished text through `crate::redact` last.
 
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod progress;
 pub mod prom;
 pub mod tap;
 
