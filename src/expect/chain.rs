@@ -20,7 +20,7 @@
 
 pub mod clients;
 pub mod judge;
-mod memo;
+pub(crate) mod memo;
 mod profile;
 pub mod want;
 

@@ -1,7 +1,9 @@
 //! The facts of one certificate that the client profiles decide on, parsed once (x509-parser),
 //! and the issuer test they share: names chain and the signature verifies with the parent's
-//! key (ring, with the legacy RSA 1024+ and SHA-1 algorithms the profiles then judge).
+//! key (ring, with the legacy RSA 1024+ and SHA-1 algorithms the profiles then judge;
+//! remembered, as each profile checks the same signatures).
 
+use crate::expect::chain::memo;
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use rustls_pki_types::CertificateDer;
 use std::net::IpAddr;
@@ -382,13 +384,21 @@ pub fn signed_by(child: &Cert<'_>, parent: &Cert<'_>) -> bool {
         return false;
     };
     let key = spki.subject_public_key.data.as_ref();
-    algorithms(&child.sig_oid, &child.sig_alg_der)
-        .into_iter()
-        .any(|alg| {
-            UnparsedPublicKey::new(alg, key)
-                .verify(&child.tbs, &child.signature)
-                .is_ok()
-        })
+    let verify = || {
+        algorithms(&child.sig_oid, &child.sig_alg_der)
+            .into_iter()
+            .any(|alg| {
+                UnparsedPublicKey::new(alg, key)
+                    .verify(&child.tbs, &child.signature)
+                    .is_ok()
+            })
+    };
+    let scope = [
+        b"profiles".as_slice(),
+        child.sig_oid.as_bytes(),
+        &child.sig_alg_der,
+    ];
+    memo::remembered(&scope, key, &child.tbs, &child.signature, verify)
 }
 
 /// The ring algorithms that may have made a signature with this OID (ECDSA names the hash,

@@ -30,7 +30,7 @@ pub(super) fn check(
         Purpose::ClientAuth => KeyUsage::client_auth(),
     };
     leaf.verify_for_usage(
-        webpki::ALL_VERIFICATION_ALGS,
+        crate::expect::chain::memo::algorithms(),
         &anchors,
         &presented[1..],
         now,
