@@ -15,7 +15,7 @@ With --baseline OTHER, every round also runs OTHER (an earlier build) right afte
 the same listeners, and the medians of both and their ratio are printed: a same-run A/B.
 
 Usage: bench/tls_bench.py [--n 300] [--rounds 5] [--rotcheck target/release/rotcheck]
-                          [--baseline PATH]
+                          [--baseline PATH] [--protocols TLSv1.3]
 Needs: nginx, openssl, prometheus-blackbox-exporter (Debian packages).
 """
 import argparse, concurrent.futures, os, resource, shutil, socket, statistics, subprocess
@@ -72,9 +72,10 @@ def free_ports(n):
     return ports
 
 
-def start_nginx(d, ports):
+def start_nginx(d, ports, protocols=None):
+    only = f"ssl_protocols {protocols};" if protocols else ""
     servers = "\n".join(f"""  server {{
-    listen 127.0.0.1:{p} ssl;
+    listen 127.0.0.1:{p} ssl;{only}
     server_name {NAME};
     ssl_certificate {d}/leaf{i}.fullchain.pem;
     ssl_certificate_key {d}/leaf{i}.key;
@@ -175,6 +176,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--rotcheck", default="target/release/rotcheck")
     ap.add_argument("--baseline", help="an earlier rotcheck binary to compare in the same run")
+    ap.add_argument("--protocols", help='nginx ssl_protocols, e.g. "TLSv1.3" (default: nginx\'s own)')
     a = ap.parse_args()
     for tool in ("nginx", "openssl", "prometheus-blackbox-exporter"):
         if not shutil.which(tool):
@@ -184,7 +186,7 @@ def main():
         make_pki(d, a.n)
         ports = free_ports(a.n + 1)
         bb_port, ports = ports[0], ports[1:]
-        nginx = start_nginx(d, ports)
+        nginx = start_nginx(d, ports, a.protocols)
         bb = start_blackbox(d, bb_port)
         try:
             run(a, d, binary, ports, bb, bb_port)
