@@ -74,9 +74,7 @@ pub fn with_ca_intermediates(
     ca: &[CertificateDer<'static>],
 ) -> Vec<CertificateDer<'static>> {
     let mut out = certs.to_vec();
-    let intermediates = ca
-        .iter()
-        .filter(|c| !crate::certs::facts(c, "").self_signed);
+    let intermediates = ca.iter().filter(|c| !is_self_signed(c));
     out.extend(intermediates.filter(|c| !certs.contains(c)).cloned());
     out
 }
