@@ -8,13 +8,14 @@ then in the same run:
     names, expiry); CPU = the child's user+system time from getrusage, divided by N;
   * blackbox_exporter: the tcp prober with `tls: true`, the same CA and server name, probed
     once per listener through /probe; CPU = the exporter's utime+stime delta from /proc.
-Each side runs ROUNDS times; medians are reported. Also times `gate` on a 15-check suite.
+Each side runs ROUNDS times; medians are reported: CPU per check, the wall time of all N
+checks, and the wall time of a 15-check suite (15 probes for blackbox), side by side.
 
 With --baseline OTHER, every round also runs OTHER (an earlier build) right after rotcheck on
 the same listeners, and the medians of both and their ratio are printed: a same-run A/B.
 
 Usage: bench/tls_bench.py [--n 300] [--rounds 5] [--rotcheck target/release/rotcheck]
-                          [--baseline PATH]
+                          [--baseline PATH] [--protocols TLSv1.3]
 Needs: nginx, openssl, prometheus-blackbox-exporter (Debian packages).
 """
 import argparse, concurrent.futures, os, resource, shutil, socket, statistics, subprocess
@@ -71,9 +72,10 @@ def free_ports(n):
     return ports
 
 
-def start_nginx(d, ports):
+def start_nginx(d, ports, protocols=None):
+    only = f"ssl_protocols {protocols};" if protocols else ""
     servers = "\n".join(f"""  server {{
-    listen 127.0.0.1:{p} ssl;
+    listen 127.0.0.1:{p} ssl;{only}
     server_name {NAME};
     ssl_certificate {d}/leaf{i}.fullchain.pem;
     ssl_certificate_key {d}/leaf{i}.key;
@@ -153,16 +155,19 @@ def start_blackbox(d, port):
 
 
 def blackbox_round(bb, bb_port, ports, workers=16):
+    """CPU per probe of the exporter process, and the wall time of probing all `ports`."""
     def probe(p):
         url = f"http://127.0.0.1:{bb_port}/probe?module=tls&target=127.0.0.1:{p}"
         body = urllib.request.urlopen(url, timeout=30).read().decode()
         return "probe_success 1" in body
     before = proc_cpu(bb.pid)
+    t0 = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(workers) as ex:
         ok = list(ex.map(probe, ports))
+    wall = time.perf_counter() - t0
     if not all(ok):
         sys.exit(f"blackbox: {ok.count(False)} probes failed; the bench needs every probe to pass")
-    return (proc_cpu(bb.pid) - before) / len(ports)
+    return (proc_cpu(bb.pid) - before) / len(ports), wall
 
 
 def main():
@@ -171,6 +176,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--rotcheck", default="target/release/rotcheck")
     ap.add_argument("--baseline", help="an earlier rotcheck binary to compare in the same run")
+    ap.add_argument("--protocols", help='nginx ssl_protocols, e.g. "TLSv1.3" (default: nginx\'s own)')
     a = ap.parse_args()
     for tool in ("nginx", "openssl", "prometheus-blackbox-exporter"):
         if not shutil.which(tool):
@@ -180,7 +186,7 @@ def main():
         make_pki(d, a.n)
         ports = free_ports(a.n + 1)
         bb_port, ports = ports[0], ports[1:]
-        nginx = start_nginx(d, ports)
+        nginx = start_nginx(d, ports, a.protocols)
         bb = start_blackbox(d, bb_port)
         try:
             run(a, d, binary, ports, bb, bb_port)
@@ -193,31 +199,43 @@ def main():
 def run(a, d, binary, ports, bb, bb_port):
     suite = write_suite(d, ports)
     small = write_suite(d, ports[:15], "small.yaml")
-    blackbox_round(bb, bb_port, ports)  # warm-up: page in, JIT-free but caches
-    rotcheck_round(binary, suite, a.n)
-    base = os.path.abspath(a.baseline) if a.baseline else None
-    if base:
-        rotcheck_round(base, suite, a.n)
-    rc, bbx, walls, small_walls, bc = [], [], [], [], []
+    tools = {"rotcheck gate": binary}
+    if a.baseline:
+        tools["baseline gate"] = os.path.abspath(a.baseline)
+    blackbox_round(bb, bb_port, ports)  # warm-up: page cache, connections
+    for b in tools.values():
+        rotcheck_round(b, suite, a.n)
+    cpu = {k: [] for k in [*tools, "blackbox"]}
+    wall, wall15 = {k: [] for k in cpu}, {k: [] for k in cpu}
     for _ in range(a.rounds):
-        cpu, wall = rotcheck_round(binary, suite, a.n)
-        rc.append(cpu)
-        walls.append(wall)
-        if base:
-            bc.append(rotcheck_round(base, suite, a.n)[0])
-        bbx.append(blackbox_round(bb, bb_port, ports))
-        small_walls.append(rotcheck_round(binary, small, 15)[1])
-    r, b = statistics.median(rc), statistics.median(bbx)
+        for k, b in tools.items():
+            c, w = rotcheck_round(b, suite, a.n)
+            cpu[k].append(c)
+            wall[k].append(w)
+            wall15[k].append(rotcheck_round(b, small, 15)[1])
+        c, w = blackbox_round(bb, bb_port, ports)
+        cpu["blackbox"].append(c)
+        wall["blackbox"].append(w)
+        wall15["blackbox"].append(blackbox_round(bb, bb_port, ports[:15])[1])
+    report(a, cpu, wall, wall15)
+
+
+def report(a, cpu, wall, wall15):
+    med = statistics.median
     print(f"listeners: {a.n}, rounds: {a.rounds} (medians)")
-    print(f"rotcheck gate : {r * 1e3:.3f} ms CPU per check (whole process incl. start-up), "
-          f"wall {statistics.median(walls):.2f} s for {a.n} checks")
-    print(f"blackbox tcp+tls: {b * 1e3:.3f} ms CPU per probe (exporter process only)")
-    print(f"ratio rotcheck/blackbox: {r / b:.2f}x")
-    print(f"gate wall time, 15-check suite: {statistics.median(small_walls) * 1e3:.0f} ms")
-    if base:
-        m = statistics.median(bc)
-        print(f"baseline gate : {m * 1e3:.3f} ms CPU per check; rotcheck/baseline {r / m:.3f}x "
-              f"(rounds: {', '.join(f'{x * 1e3:.3f}/{y * 1e3:.3f}' for x, y in zip(rc, bc))})")
+    print(f"{'':<16}{'CPU per check':>15}{f'wall, {a.n} checks':>20}{'wall, 15 checks':>18}")
+    for k in cpu:
+        print(f"{k:<16}{med(cpu[k]) * 1e3:>12.3f} ms{med(wall[k]):>18.3f} s"
+              f"{med(wall15[k]) * 1e3:>15.1f} ms")
+    print("rotcheck: the whole gate process, start-up included; blackbox: the exporter process's CPU,"
+          " probes sent 16 at a time")
+    r, b = med(cpu["rotcheck gate"]), med(cpu["blackbox"])
+    print(f"ratio rotcheck/blackbox: CPU {r / b:.2f}x, wall {a.n}: "
+          f"{med(wall['rotcheck gate']) / med(wall['blackbox']):.2f}x")
+    if "baseline gate" in cpu:
+        m = med(cpu["baseline gate"])
+        print(f"rotcheck/baseline: CPU {r / m:.3f}x (rounds: "
+              f"{', '.join(f'{x * 1e3:.3f}/{y * 1e3:.3f}' for x, y in zip(cpu['rotcheck gate'], cpu['baseline gate']))})")
 
 
 if __name__ == "__main__":

@@ -337,9 +337,19 @@ fn ip_text(b: &[u8]) -> Option<String> {
     }
 }
 
-/// True when subject equals issuer and the signature verifies with the cert's own key.
+/// True when subject equals issuer and the signature verifies with the cert's own key
+/// (remembered: a CA file's root is asked again for every certificate judged against it).
 pub fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
-    cert.subject().as_raw() == cert.issuer().as_raw() && cert.verify_signature(None).is_ok()
+    if cert.subject().as_raw() != cert.issuer().as_raw() {
+        return false;
+    }
+    let alg = &cert.signature_algorithm;
+    let params = alg.parameters.as_ref().map_or(&[][..], |p| p.as_bytes());
+    let scope = [b"x509-parser".as_slice(), alg.algorithm.as_bytes(), params];
+    let (key, tbs) = (cert.public_key().raw, cert.tbs_certificate.as_ref());
+    let signature = cert.signature_value.data.as_ref();
+    let verify = || cert.verify_signature(None).is_ok();
+    crate::expect::chain::memo::remembered(&scope, key, tbs, signature, verify)
 }
 
 /// `RSA 2048`, `ECDSA P-256`, `Ed25519`, or the algorithm OID.

@@ -1,11 +1,13 @@
 //! The tls probe against real TLS stacks an operator runs: `openssl s_server` (full chain,
-//! leaf only, a required client certificate) and nginx (full chain vs leaf only). Each test
-//! prints "skipped: <bin> not installed" and returns when the binary is missing.
+//! leaf only, a required client certificate) and nginx (full chain vs leaf only, verifying
+//! client certificates). Each test prints "skipped: <bin> not installed" and returns when
+//! the binary is missing.
 
 mod common;
 
 use common::peers::{find_bin, local, start, Running};
 use common::*;
+use rotcheck::kinds::tls::settle::Waited;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -133,6 +135,11 @@ fn openssl_requiring_a_client_certificate() {
         );
     }
     assert_eq!(g.status("with-cert"), "pass", "{:#}", g.json);
+    // OpenSSL sends its session tickets once it accepted our certificate and Finished: the
+    // wait for a late rejection ends there.
+    let s = handshake(addr, Some(&me)).expect("handshake");
+    assert!(s.asked_for_client_cert);
+    assert_eq!(s.waited, Waited::Ticket);
 }
 
 fn nginx() -> Option<String> {
@@ -143,19 +150,74 @@ fn nginx() -> Option<String> {
     bin
 }
 
-/// A throwaway nginx config: one TLS server per (port, certificate file).
-fn nginx_conf(dir: &Path, servers: &[(u16, &str, &str)]) -> String {
+/// A throwaway nginx config: one TLS server per (port, certificate file), each with the
+/// `extra` directives.
+fn nginx_conf(dir: &Path, servers: &[(u16, &str, &str)], extra: &str) -> String {
     let d = dir.display();
     let mut s = format!(
         "worker_processes 1;\nerror_log {d}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n"
     );
     for (port, cert, key) in servers {
         s.push_str(&format!(
-            "  server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {cert};\n    ssl_certificate_key {key};\n    return 200 \"ok\\n\";\n  }}\n"
+            "  server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {cert};\n    ssl_certificate_key {key};\n{extra}    return 200 \"ok\\n\";\n  }}\n"
         ));
     }
     s.push_str("}\n");
     s
+}
+
+/// nginx in the foreground with `conf`, once `port` listens.
+fn start_nginx(bin: &str, env: &Env, conf: &str, port: u16) -> Running {
+    let prefix = env.dir.path().display().to_string();
+    let globals = format!("daemon off; pid {prefix}/nginx.pid;");
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "-p",
+        &prefix,
+        "-e",
+        &format!("{prefix}/error.log"),
+        "-c",
+        conf,
+        "-g",
+        &globals,
+    ]);
+    start(cmd, local(port), "nginx")
+}
+
+#[test]
+fn nginx_verifying_client_certificates() {
+    let Some(bin) = nginx() else { return };
+    let (env, pki) = (Env::new(), Pki::new());
+    let clients = Authority::root("rotcheck test client ca");
+    let me = clients.client("rotcheck-agent");
+    let full = env.write("fullchain.crt", pem_of(&[&pki.leaf, &pki.inter.cert]));
+    let key = env.write("server.key", &pki.leaf.key_pem);
+    let client_ca = env.write("clients.pem", &clients.cert.pem);
+    let extra = format!(
+        "    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_verify_client on;\n    ssl_client_certificate {client_ca};\n"
+    );
+    let port = free_port();
+    let conf = env.write(
+        "nginx.conf",
+        nginx_conf(env.dir.path(), &[(port, &full, &key)], &extra),
+    );
+    let _nginx = start_nginx(&bin, &env, &conf, port);
+    let (cert, key) = (
+        env.write("me.crt", &me.pem),
+        env.write("me.key", &me.key_pem),
+    );
+    let suite = format!(
+        "suite: peers\ndefaults:\n  timeout: 5s\nchecks:\n  - name: with-cert\n    tls: {{addr: \"{}\", server_name: localhost, client_cert: \"{cert}\", client_key: \"{key}\"}}\n",
+        local(port)
+    );
+    let g = env.gate(&suite, &[]);
+    assert_eq!(g.status("with-cert"), "pass", "{:#}", g.json);
+    // nginx asks for a certificate (TLS 1.3), accepts ours, and its session tickets end the
+    // wait for a late rejection.
+    let s = handshake(local(port), Some(&me)).expect("handshake");
+    assert_eq!(s.version.as_deref(), Some("1.3"));
+    assert!(s.asked_for_client_cert);
+    assert_eq!(s.waited, Waited::Ticket);
 }
 
 #[test]
@@ -168,22 +230,9 @@ fn nginx_full_chain_passes_and_leaf_only_is_incomplete() {
     let (p1, p2) = (free_port(), free_port());
     let conf = env.write(
         "nginx.conf",
-        nginx_conf(env.dir.path(), &[(p1, &full, &key), (p2, &bare, &key)]),
+        nginx_conf(env.dir.path(), &[(p1, &full, &key), (p2, &bare, &key)], ""),
     );
-    let prefix = env.dir.path().display().to_string();
-    let globals = format!("daemon off; pid {prefix}/nginx.pid;");
-    let mut cmd = Command::new(&bin);
-    cmd.args([
-        "-p",
-        &prefix,
-        "-e",
-        &format!("{prefix}/error.log"),
-        "-c",
-        &conf,
-        "-g",
-        &globals,
-    ]);
-    let _nginx = start(cmd, local(p1), "nginx");
+    let _nginx = start_nginx(&bin, &env, &conf, p1);
     assert!(wait_listening(local(p2), Duration::from_secs(5)));
     let g = env.gate(
         &chain_suite(&env, &pki, &[("full", local(p1)), ("bare", local(p2))]),

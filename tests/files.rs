@@ -744,3 +744,52 @@ fn client_certificate_files_validate_for_client_use() {
     // A clientAuth-only identity is valid for what it is for; only a TLS listener needs serverAuth.
     run.expect("admin", "chain:admin.crt", "pass", None);
 }
+
+#[test]
+fn a_long_list_is_judged_in_entry_order() {
+    // Long enough to be split across threads; a bad file in the middle of every slice.
+    let d = Dir::new();
+    let p = pki();
+    d.write("root.pem", &p.root.made.cert);
+    d.write("int.pem", &p.inter.made.cert);
+    let mut checks = String::from("  - name: many\n    expect: {chain: valid}\n    files:\n");
+    let names: Vec<String> = (0..300).map(|i| format!("c{i:03}.crt")).collect();
+    for (i, n) in names.iter().enumerate() {
+        match i % 97 {
+            50 => d.write(n, "not a certificate"),
+            _ => d.write(n, cat(&[&p.leaf.cert, &p.inter.made.cert])),
+        };
+        checks.push_str(&format!(
+            "      - {{path: {n}, kind: chain, ca_file: root.pem}}\n"
+        ));
+    }
+    let run = d.gate(&checks, &["--at", AT]);
+    let c = run.check("many");
+    let modes: Vec<&str> = c["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .filter(|n| n.starts_with("exists:"))
+        .collect();
+    let want: Vec<String> = names.iter().map(|n| format!("exists:{n}")).collect();
+    assert_eq!(modes, want);
+    let files: Vec<&str> = c["facts"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!(files.len(), 300);
+    assert!(files
+        .iter()
+        .zip(&names)
+        .all(|(f, n)| f.ends_with(n.as_str())));
+    for bad in [50, 147, 244] {
+        let a = run.assertion("many", &format!("parse:c{bad:03}.crt"));
+        assert_eq!(a["status"], "error", "{a}");
+    }
+    run.expect("many", "chain:c000.crt", "pass", None);
+    run.expect("many", "chain:c299.crt", "pass", None);
+    assert_eq!(run.status("many"), "error");
+}

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use rotcheck::kinds::tls::settle::Waited;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -201,6 +202,72 @@ fn mtls_with_a_client_cert_passes() {
     );
     assert_eq!(g.code, 0, "{:#}", g.json);
     assert_eq!(g.verdict("t", "handshake").0, "pass");
+}
+
+#[test]
+fn no_wait_after_the_handshake_without_a_certificate_request() {
+    let pki = Pki::new();
+    let s = handshake(good_server(&pki), None).expect("handshake");
+    assert_eq!(s.version.as_deref(), Some("1.3"));
+    assert!(!s.asked_for_client_cert);
+    assert_eq!(s.waited, Waited::No);
+}
+
+#[test]
+fn the_wait_for_a_late_rejection_ends_at_the_session_ticket() {
+    let pki = Pki::new();
+    let clients = Authority::root("rotcheck test client ca");
+    let me = clients.client("rotcheck-agent");
+    let s = handshake(mtls_server(&pki, &clients), Some(&me)).expect("handshake");
+    assert!(s.asked_for_client_cert);
+    assert_eq!(s.waited, Waited::Ticket);
+}
+
+#[test]
+fn without_a_ticket_the_wait_runs_its_course() {
+    let pki = Pki::new();
+    let clients = Authority::root("rotcheck test client ca");
+    let me = clients.client("rotcheck-agent");
+    let mut o = TlsOpts::new(pki.fullchain(), &pki.leaf);
+    o.client_ca = Some(clients.cert.der.clone());
+    o.versions = TLS13_ONLY;
+    o.tickets = 0;
+    let s = handshake(tls_server(o), Some(&me)).expect("handshake");
+    assert!(s.asked_for_client_cert);
+    assert_eq!(s.waited, Waited::Elapsed);
+}
+
+#[test]
+fn tls12_client_auth_is_settled_in_the_handshake() {
+    let pki = Pki::new();
+    let clients = Authority::root("rotcheck test client ca");
+    let mut o = TlsOpts::new(pki.fullchain(), &pki.leaf);
+    o.client_ca = Some(clients.cert.der.clone());
+    o.versions = TLS12_ONLY;
+    let me = clients.client("rotcheck-agent");
+    let s = handshake(tls_server(o), Some(&me)).expect("handshake");
+    assert_eq!(s.version.as_deref(), Some("1.2"));
+    assert!(s.asked_for_client_cert);
+    assert_eq!(s.waited, Waited::No);
+}
+
+#[test]
+fn a_late_certificate_required_alert_is_still_caught() {
+    let pki = Pki::new();
+    let clients = Authority::root("rotcheck test client ca");
+    let f = handshake(mtls_server(&pki, &clients), None).expect_err("rejected");
+    assert_eq!(f.failure.alert.as_deref(), Some("certificate_required"));
+    assert_eq!(f.chain.len(), 2);
+}
+
+#[test]
+fn a_client_cert_from_another_ca_is_rejected_after_the_handshake() {
+    let pki = Pki::new();
+    let clients = Authority::root("rotcheck test client ca");
+    let stranger = Authority::root("some other ca").client("rotcheck-agent");
+    let f = handshake(mtls_server(&pki, &clients), Some(&stranger)).expect_err("rejected");
+    assert_eq!(f.failure.class.as_str(), "tls_alert", "{:?}", f.failure);
+    assert!(f.failure.alert.is_some(), "{:?}", f.failure);
 }
 
 #[test]

@@ -20,7 +20,7 @@
 
 pub mod clients;
 pub mod judge;
-mod memo;
+pub(crate) mod memo;
 mod profile;
 pub mod want;
 
@@ -74,9 +74,7 @@ pub fn with_ca_intermediates(
     ca: &[CertificateDer<'static>],
 ) -> Vec<CertificateDer<'static>> {
     let mut out = certs.to_vec();
-    let intermediates = ca
-        .iter()
-        .filter(|c| !crate::certs::facts(c, "").self_signed);
+    let intermediates = ca.iter().filter(|c| !is_self_signed(c));
     out.extend(intermediates.filter(|c| !certs.contains(c)).cloned());
     out
 }

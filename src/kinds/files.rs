@@ -183,12 +183,58 @@ fn stopped(class: &str, message: String) -> Outcome {
     }
 }
 
-/// The synchronous work: every entry in order, then nothing else.
+/// Entries one worker thread takes at least: fewer are not worth a thread.
+const PER_WORKER: usize = 64;
+
+/// The synchronous work: every entry, its results in entry order. A long list is split
+/// into consecutive slices inspected on scoped threads, one per core (reading and chain
+/// validation are CPU-bound); each entry is independent, so only the order is merged.
 pub fn inspect(entries: &[FileEntry], expect: &FilesExpect, ctx: &Ctx) -> Outcome {
+    let labelled: Vec<(&FileEntry, String)> = entries.iter().zip(labels(entries)).collect();
+    let workers = workers(entries.len());
+    if workers < 2 {
+        return inspect_slice(&labelled, expect, ctx);
+    }
+    let size = labelled.len().div_ceil(workers);
+    let parts: Vec<Outcome> = std::thread::scope(|s| {
+        let running: Vec<_> = labelled
+            .chunks(size)
+            .map(|part| s.spawn(move || inspect_slice(part, expect, ctx)))
+            .collect();
+        running.into_iter().map(joined).collect()
+    });
+    merge(parts)
+}
+
+/// How many threads inspect `n` entries: one per core, each with at least `PER_WORKER`.
+fn workers(n: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    cores.min(n / PER_WORKER)
+}
+
+/// A worker's outcome; its panic goes on to the probe, which reports the crash.
+fn joined(h: std::thread::ScopedJoinHandle<'_, Outcome>) -> Outcome {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+fn inspect_slice(entries: &[(&FileEntry, String)], expect: &FilesExpect, ctx: &Ctx) -> Outcome {
     let mut out = Outcome::default();
-    for (spec, label) in entries.iter().zip(labels(entries)) {
+    for (spec, label) in entries {
         let path = ctx.path(&spec.path);
+        let label = label.clone();
         Entry { spec, label, path }.inspect(expect, ctx, &mut out);
+    }
+    out
+}
+
+/// The outcomes of consecutive slices as one, in order.
+fn merge(parts: Vec<Outcome>) -> Outcome {
+    let mut out = Outcome::default();
+    for p in parts {
+        out.error = out.error.or(p.error);
+        out.assertions.extend(p.assertions);
+        out.certs.extend(p.certs);
+        out.facts.files.extend(p.facts.files);
     }
     out
 }
@@ -263,6 +309,12 @@ mod tests {
             ca_file: None,
             exists: true,
         }
+    }
+
+    #[test]
+    fn small_lists_stay_on_one_thread() {
+        assert_eq!(workers(PER_WORKER - 1), 0);
+        assert!(workers(PER_WORKER * 64) >= 1);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 pub mod client;
 pub mod progress;
+pub mod settle;
 
 use crate::certs::{self, FileError};
 use crate::expect::chain::judge;

@@ -239,6 +239,8 @@ pub struct TlsOpts {
     /// Require a client certificate issued by this CA.
     pub client_ca: Option<CertificateDer<'static>>,
     pub versions: &'static [&'static SupportedProtocolVersion],
+    /// TLS 1.3 session tickets sent after the client's Finished (rustls' default: 2).
+    pub tickets: usize,
 }
 
 impl TlsOpts {
@@ -249,6 +251,7 @@ impl TlsOpts {
             key: leaf.key(),
             client_ca: None,
             versions: rustls::ALL_VERSIONS,
+            tickets: 2,
         }
     }
 }
@@ -281,11 +284,35 @@ pub fn server_config(o: TlsOpts) -> Arc<ServerConfig> {
         }
         None => builder.with_no_client_auth(),
     };
-    Arc::new(
-        builder
-            .with_single_cert(o.chain, o.key)
-            .expect("server cert"),
-    )
+    let mut cfg = builder
+        .with_single_cert(o.chain, o.key)
+        .expect("server cert");
+    cfg.send_tls13_tickets = o.tickets;
+    Arc::new(cfg)
+}
+
+/// One handshake through the library's TLS client (what the report does not show: whether
+/// the server asked for a client certificate, how the wait after the handshake ended).
+pub fn handshake(
+    addr: SocketAddr,
+    identity: Option<&Issued>,
+) -> Result<rotcheck::kinds::tls::client::Session, rotcheck::kinds::tls::client::Failed> {
+    use rotcheck::kinds::tls::client;
+    let id = identity.map(|i| client::Identity {
+        chain: vec![i.der.clone()],
+        key: i.key(),
+    });
+    let cfg = Arc::new(client::config(id, &[]).expect("client config"));
+    let target = client::Target::parse(&addr.to_string(), Some("localhost")).expect("target");
+    let budget = Duration::from_secs(5);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let deadline = tokio::time::Instant::now() + budget;
+        client::handshake(&target, &cfg, deadline, budget).await
+    })
 }
 
 /// A rustls server on 127.0.0.1:0: handshakes, then reads until the client closes.

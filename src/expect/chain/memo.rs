@@ -1,7 +1,9 @@
 //! Signature verification with a memo of verified `(algorithm, key, message, signature)`
-//! triples. Verifying the same signature twice always gives the same answer, so a memo is
+//! tuples. Verifying the same signature twice always gives the same answer, so a memo is
 //! sound; it saves the intermediate→root verification that every listener sharing an
-//! intermediate repeats (one of the three ECDSA/RSA verifications of a TLS check).
+//! intermediate repeats (one of the three ECDSA/RSA verifications of a TLS check), and the
+//! repeats of one judgement: the main path, then each client profile, check the same
+//! signatures.
 
 use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm};
 use std::collections::HashSet;
@@ -37,25 +39,20 @@ pub fn algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
     &ALGS
 }
 
-fn digest(parts: &[&[u8]]) -> [u8; 32] {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for p in parts {
-        ctx.update(&(p.len() as u64).to_be_bytes());
-        ctx.update(p);
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
-}
-
-/// `verify()`, remembered: a check that passed once for these `parts` (whatever identifies
-/// the key, the message, the signature and the algorithm) is not run again. Failures are
-/// never remembered. The client profiles verify the same signatures as the strict path and
-/// each other; this keeps their cost to one verification per signature per run.
-pub fn remembered(parts: &[&[u8]], verify: impl FnOnce() -> bool) -> bool {
-    let key = digest(parts);
+/// `verify()`, unless this signature over this message already verified with this key under
+/// `scope` (the algorithm, as its caller names it); only successes are remembered.
+pub fn remembered(
+    scope: &[&[u8]],
+    key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+    verify: impl FnOnce() -> bool,
+) -> bool {
+    let mut parts = scope.to_vec();
+    parts.extend([key, message, signature]);
+    let id = digest(&parts);
     let memo = || VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
-    if memo().contains(&key) {
+    if memo().contains(&id) {
         return true;
     }
     if !verify() {
@@ -65,8 +62,19 @@ pub fn remembered(parts: &[&[u8]], verify: impl FnOnce() -> bool) -> bool {
     if m.len() >= MAX_ENTRIES {
         m.clear();
     }
-    m.insert(key);
+    m.insert(id);
     true
+}
+
+fn digest(parts: &[&[u8]]) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for p in parts {
+        ctx.update(&(p.len() as u64).to_be_bytes());
+        ctx.update(p);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
 impl SignatureVerificationAlgorithm for Memoized {
@@ -80,25 +88,16 @@ impl SignatureVerificationAlgorithm for Memoized {
             self.inner.public_key_alg_id(),
             self.inner.signature_alg_id(),
         );
-        let key = digest(&[
-            pk_alg.as_ref(),
-            sig_alg.as_ref(),
-            public_key,
-            message,
-            signature,
-        ]);
-        let memo = || VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
-        if memo().contains(&key) {
-            return Ok(());
+        let scope = [pk_alg.as_ref(), sig_alg.as_ref()];
+        let verify = || {
+            self.inner
+                .verify_signature(public_key, message, signature)
+                .is_ok()
+        };
+        match remembered(&scope, public_key, message, signature, verify) {
+            true => Ok(()),
+            false => Err(InvalidSignature),
         }
-        self.inner
-            .verify_signature(public_key, message, signature)?;
-        let mut m = memo();
-        if m.len() >= MAX_ENTRIES {
-            m.clear();
-        }
-        m.insert(key);
-        Ok(())
     }
 
     fn public_key_alg_id(&self) -> AlgorithmIdentifier {

@@ -1,10 +1,12 @@
 //! The TLS client side of the probe: a reusable rustls config, a verifier that records the
 //! presented chain instead of judging it (handshake signatures are still verified, so a
 //! server without the certificate's key fails), and one deadline-bounded connect, handshake
-//! and short read. Used by the `tls` probe and by `rotcheck inspect HOST:PORT`.
+//! and, when a late client-certificate rejection can still come, a short read ([`settle`]).
+//! Used by the `tls` probe and by `rotcheck inspect HOST:PORT`.
 
 use crate::kinds::classify::{self, Failure, Peer, Phase};
 use crate::kinds::tls::progress::Progress;
+use crate::kinds::tls::settle::{self, Signals, Waited};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::Resumption;
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -16,12 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
-
-/// How long to keep reading after the handshake to catch a TLS 1.3 client-cert rejection.
-pub const LINGER: Duration = Duration::from_millis(150);
 
 /// Where to connect and which name to send and verify.
 #[derive(Debug, Clone)]
@@ -77,7 +76,8 @@ pub struct Identity {
 }
 
 /// Builds the template config: ring, TLS 1.2 + 1.3, no session resumption (a resumed
-/// session shows no certificate), the recording verifier, optional identity and ALPN.
+/// session shows no certificate; each connection's store keeps nothing, see [`settle`]),
+/// the recording verifier, optional identity and ALPN.
 pub fn config(identity: Option<Identity>, alpn: &[String]) -> Result<ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let algs = provider.signature_verification_algorithms;
@@ -103,6 +103,10 @@ pub struct Session {
     pub alpn: Option<String>,
     /// The presented chain, leaf first, as sent.
     pub chain: Vec<CertificateDer<'static>>,
+    /// The server sent a CertificateRequest.
+    pub asked_for_client_cert: bool,
+    /// How the wait for a late client-certificate rejection ended.
+    pub waited: Waited,
 }
 
 /// A failed connection, with whatever chain the server presented before it failed.
@@ -112,7 +116,9 @@ pub struct Failed {
     pub chain: Vec<CertificateDer<'static>>,
 }
 
-/// Resolves, connects, handshakes and reads briefly, all before `deadline`.
+/// Resolves, connects and handshakes, then, when the server may still reject our client
+/// certificate (TLS 1.3 and it asked for one), reads until it shows how it took our
+/// Finished; all before `deadline`.
 pub async fn handshake(
     target: &Target,
     template: &Arc<ClientConfig>,
@@ -120,10 +126,16 @@ pub async fn handshake(
     budget: Duration,
 ) -> Result<Session, Failed> {
     let mut open = open(target, template, deadline, budget).await?;
-    if let Err(e) = linger(&mut open.stream, deadline).await {
-        let failure = open.watch.failure(Phase::AfterHandshake, &e);
-        let chain = open.session.chain;
-        return Err(Failed { failure, chain });
+    let s = &open.session;
+    if settle::may_reject_late(s.version.as_deref(), s.asked_for_client_cert) {
+        match settle::linger(&mut open.stream, &open.watch.signals, deadline).await {
+            Ok(w) => open.session.waited = w,
+            Err(e) => {
+                let failure = open.watch.failure(Phase::AfterHandshake, &e);
+                let chain = open.session.chain;
+                return Err(Failed { failure, chain });
+            }
+        }
     }
     close(&mut open.stream, deadline).await;
     Ok(open.session)
@@ -141,6 +153,7 @@ pub struct Open {
 pub struct Watch {
     peer: Peer,
     seen: Arc<Seen>,
+    signals: Arc<Signals>,
 }
 
 impl Watch {
@@ -179,6 +192,7 @@ pub async fn open(
     let recorder = Arc::new(Recorder::new(algs));
     let mut cfg = ClientConfig::clone(template);
     cfg.dangerous().set_certificate_verifier(recorder.clone());
+    let signals = settle::install(&mut cfg);
     let seen = Arc::new(Seen::default());
     let sniff = Sniff {
         inner: tcp,
@@ -203,11 +217,16 @@ pub async fn open(
         Ok(Err(e)) => return Err(fail(Phase::Handshake, Some(e))),
         Ok(Ok(s)) => s,
     };
-    let session = describe(&stream, recorder.take());
+    let mut session = describe(&stream, recorder.take());
+    session.asked_for_client_cert = signals.asked();
     if let Some(leaf) = session.chain.first() {
         peer.unsupported_critical = crate::certs::unsupported_critical(leaf);
     }
-    let watch = Watch { peer, seen };
+    let watch = Watch {
+        peer,
+        seen,
+        signals,
+    };
     Ok(Open {
         stream,
         session,
@@ -245,17 +264,6 @@ pub async fn connect(
     })
 }
 
-/// Reads for a moment: a TLS 1.3 server rejects a client certificate only after our
-/// Finished, so its alert (or reset) arrives here. Silence, data or close_notify are fine.
-async fn linger<S: AsyncRead + Unpin>(stream: &mut S, deadline: Instant) -> io::Result<()> {
-    let until = deadline.min(Instant::now() + LINGER);
-    let mut buf = [0u8; 512];
-    match timeout_at(until, stream.read(&mut buf)).await {
-        Err(_) | Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e),
-    }
-}
-
 /// Sends close_notify, briefly bounded.
 async fn close<S: AsyncWrite + Unpin>(stream: &mut S, deadline: Instant) {
     let until = deadline.min(Instant::now() + Duration::from_millis(100));
@@ -284,6 +292,8 @@ fn describe(
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
         chain,
+        asked_for_client_cert: false,
+        waited: Waited::No,
     }
 }
 

@@ -1,7 +1,9 @@
 //! The facts of one certificate that the client profiles decide on, parsed once (x509-parser),
 //! and the issuer test they share: names chain and the signature verifies with the parent's
-//! key (ring, with the legacy RSA 1024+ and SHA-1 algorithms the profiles then judge).
+//! key (ring, with the legacy RSA 1024+ and SHA-1 algorithms the profiles then judge;
+//! remembered, as each profile checks the same signatures).
 
+use crate::expect::chain::memo;
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use rustls_pki_types::CertificateDer;
 use std::net::IpAddr;
@@ -389,17 +391,10 @@ pub fn signed_by(child: &Cert<'_>, parent: &Cert<'_>) -> bool {
         return false;
     };
     let key = spki.subject_public_key.data.as_ref();
-    let parts: [&[u8]; 5] = [
-        b"client-profiles",
-        &parent.spki,
-        child.sig_oid.as_bytes(),
-        &child.tbs,
-        &child.signature,
-    ];
     if shared_verification(child, parent, key) {
         return true;
     }
-    crate::expect::chain::memo::remembered(&parts, || {
+    let verify = || {
         algorithms(&child.sig_oid, &child.sig_alg_der)
             .into_iter()
             .any(|alg| {
@@ -407,7 +402,13 @@ pub fn signed_by(child: &Cert<'_>, parent: &Cert<'_>) -> bool {
                     .verify(&child.tbs, &child.signature)
                     .is_ok()
             })
-    })
+    };
+    let scope = [
+        b"profiles".as_slice(),
+        child.sig_oid.as_bytes(),
+        &child.sig_alg_der,
+    ];
+    memo::remembered(&scope, key, &child.tbs, &child.signature, verify)
 }
 
 /// The verification rustls-webpki does for the same signature, through the memo the strict
@@ -417,7 +418,7 @@ fn shared_verification(child: &Cert<'_>, parent: &Cert<'_>, key: &[u8]) -> bool 
     let (Some(sig), Some(pk)) = (&child.sig_alg_id, &parent.pk_alg_id) else {
         return false;
     };
-    crate::expect::chain::memo::algorithms()
+    memo::algorithms()
         .iter()
         .filter(|a| a.signature_alg_id().as_ref() == sig && a.public_key_alg_id().as_ref() == pk)
         .any(|a| {
