@@ -4,6 +4,8 @@
 //! Assertions are named `<what>:<file>` (`mode:server.key`, `pairs_with:admin.key`,
 //! `expiry:fullchain.crt`), where `<file>` is the entry's file name, or its path as written
 //! when two entries share a file name. A problem with one entry never stops the others.
+//! `not_revoked:<file>` judges a cert or chain entry against its issuer's CRL (the entry's
+//! `crl_file`, else the distribution points; issuers from the file, then its `ca_file`).
 
 mod content;
 mod expect;
@@ -11,6 +13,7 @@ mod meta;
 mod pairing;
 
 use crate::expect::chain::want::ChainExpect;
+use crate::expect::revocation::NotRevoked;
 use crate::kinds::{Base, CheckKind, Ctx, Invalid};
 use crate::metrics::text::{family, Def, Exposition};
 use crate::model::{Assertion, CheckResult, FailureClass, Outcome, ProbeError, Status};
@@ -59,6 +62,9 @@ pub struct FileEntry {
     pub contains: Option<String>,
     /// Trust anchors for `expect.chain` on cert/chain entries.
     pub ca_file: Option<String>,
+    /// CRLs for `expect.not_revoked` on cert/chain entries (PEM or DER); else the
+    /// certificates' distribution points.
+    pub crl_file: Option<String>,
     /// `false` for a file that must not exist. Defaults to true.
     #[serde(default = "yes")]
     pub exists: bool,
@@ -77,6 +83,7 @@ pub struct FilesExpect {
     pub expiry: Option<ExpiryThresholds>,
     pub issuer_cn: Option<String>,
     pub issuer_dn: Option<String>,
+    pub not_revoked: Option<NotRevoked>,
 }
 
 family!(
@@ -261,6 +268,7 @@ mod tests {
             pairs_with: None,
             contains: None,
             ca_file: None,
+            crl_file: None,
             exists: true,
         }
     }

@@ -18,6 +18,7 @@
 
 pub mod classify;
 pub mod command;
+pub mod crl;
 pub mod files;
 pub mod http;
 pub mod tls;
@@ -193,6 +194,7 @@ registry! {
     Tls => tls::Tls,
     Http => http::Http,
     Files => files::Files,
+    Crl => crl::CrlKind,
     VaultHealth => vault::health::VaultHealth,
     VaultLogin => vault::login::VaultLogin,
     VaultCertRole => vault::cert_role::VaultCertRole,
@@ -245,6 +247,8 @@ pub struct Cache {
     /// chain judgements (`chain`, `accepted_by_*`, `complete_chain`, `lint`) of the tls probe, keyed by presented chain, CA file, name, mode and
     /// instant: many listeners serving one chain are validated once per run.
     pub chains: Mutex<HashMap<String, Vec<crate::model::Assertion>>>,
+    /// CRLs read or fetched this run, keyed by `file:PATH` or `url:URL`.
+    pub crls: Mutex<HashMap<String, Result<Arc<Vec<crate::crl::Crl>>, crate::crl::CrlError>>>,
     /// Vault tokens this run obtained (the profile's cert login); the engine revokes them.
     pub vault: crate::vault::Session,
 }
@@ -292,7 +296,14 @@ mod tests {
     fn expectation_keys_come_from_each_kinds_own_type() {
         assert_eq!(
             expect_keys("files"),
-            ["chain", "names", "expiry", "issuer_cn", "issuer_dn"]
+            [
+                "chain",
+                "names",
+                "expiry",
+                "issuer_cn",
+                "issuer_dn",
+                "not_revoked"
+            ]
         );
         assert_eq!(expect_keys("vault_kv"), ["kv_version", "path_exists"]);
         assert!(expect_keys("tls").contains(&"serves_file"));
