@@ -221,12 +221,12 @@ pub async fn judge(
     let file = crl_file.map(Source::File);
     let mut verdicts = Vec::new();
     let mut flags = vec![None; p.chain.len()];
-    for i in 0..p.chain.len() {
+    for (i, flag) in flags.iter_mut().enumerate() {
         if p.facts.get(i).is_some_and(|f| f.self_signed) {
             continue;
         }
         let v = one(p, i, file.as_ref(), ctx, deadline).await;
-        flags[i] = v.revoked();
+        *flag = v.revoked();
         verdicts.push((who(p, i), v));
     }
     (summarize(&verdicts, want), flags)

@@ -236,6 +236,9 @@ impl Ctx {
     }
 }
 
+/// CRLs read from one file or URL (or why not).
+type Crls = Result<Arc<Vec<crate::crl::Crl>>, crate::crl::CrlError>;
+
 type Loaded = Result<Arc<Vec<CertificateDer<'static>>>, crate::certs::FileError>;
 
 /// Per-run caches (CA bundles are read once however many checks name them).
@@ -248,7 +251,7 @@ pub struct Cache {
     /// instant: many listeners serving one chain are validated once per run.
     pub chains: Mutex<HashMap<String, Vec<crate::model::Assertion>>>,
     /// CRLs read or fetched this run, keyed by `file:PATH` or `url:URL`.
-    pub crls: Mutex<HashMap<String, Result<Arc<Vec<crate::crl::Crl>>, crate::crl::CrlError>>>,
+    pub crls: Mutex<HashMap<String, Crls>>,
     /// Vault tokens this run obtained (the profile's cert login); the engine revokes them.
     pub vault: crate::vault::Session,
 }
