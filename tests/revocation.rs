@@ -2,7 +2,8 @@
 //! rustls listener serves; `not_revoked` passes, `pki/revoke` makes the next check fail
 //! `revoked` with the serial; the mount's CRL passes the `crl` kind (file and URL); a CRL past
 //! its nextUpdate is `crl_stale`, one signed by another CA `crl_bad_signature`, and an
-//! unreachable distribution point `crl_unavailable`.
+//! unreachable distribution point `crl_unavailable`. And, with an rcgen PKI, an intermediate
+//! revoked by its root, found in a `crl_file` holding both CAs' CRLs.
 
 mod common;
 
@@ -129,6 +130,12 @@ fn a_revoked_leaf_and_the_crls_of_a_real_openbao() {
     );
     let g = env.gate(&suite(&tls), &["--at", &now()]);
     assert_eq!(verdict(&g, "served", "not_revoked"), pass(), "{:#}", g.json);
+    let msg = message(&g, "served", "not_revoked");
+    assert!(
+        msg.contains(&crl_url),
+        "the distribution point was used: {msg}"
+    );
+    assert_eq!(g.check("served")["certs"][0]["revoked"], false);
 
     dev.must(&[
         "write",
@@ -240,4 +247,41 @@ fn unreachable(dev: &DevServer, env: &Env) {
     );
     let msg = message(&g, "dead", "not_revoked:dead.pem");
     assert!(msg.contains(&url), "{msg}");
+}
+
+/// The raw serial of a DER certificate.
+fn raw_serial(der: &[u8]) -> Vec<u8> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).unwrap();
+    cert.raw_serial().to_vec()
+}
+
+#[test]
+fn an_intermediate_revoked_by_its_root_fails_a_chain_file() {
+    let pki = common::Pki::new();
+    let env = Env::new();
+    let chain = env.write(
+        "fullchain.pem",
+        common::pem_of(&[&pki.leaf, &pki.inter.cert]),
+    );
+    let root = env.write("root.pem", &pki.root.cert.pem);
+    let serial = raw_serial(&pki.inter.cert.der);
+    let inter_crl = pki.inter.crl(&[], common::VALID);
+    let both = env.write(
+        "both.crl",
+        format!("{inter_crl}{}", pki.root.crl(&[&serial], common::VALID)),
+    );
+    let only_inter = env.write("inter.crl", &inter_crl);
+    let check = |name: &str, crl: &str| {
+        format!("  - name: {name}\n    files: [{{ path: '{chain}', kind: chain, ca_file: '{root}', crl_file: '{crl}' }}]\n    expect: {{ not_revoked: true }}\n")
+    };
+    let checks = check("both", &both) + &check("leaf-only", &only_inter);
+    let g = env.gate(&suite(&checks), &[]);
+    let a = "not_revoked:fullchain.pem";
+    assert_eq!(verdict(&g, "both", a), fail("revoked"), "{:#}", g.json);
+    let msg = message(&g, "both", a);
+    let hex: String = serial.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(msg.contains(hex.trim_start_matches("00")), "{msg}");
+    assert!(msg.contains("reason code 1"), "{msg}");
+    assert_eq!(verdict(&g, "leaf-only", a), pass(), "{:#}", g.json);
+    assert!(message(&g, "leaf-only", a).contains("not checked"));
 }
