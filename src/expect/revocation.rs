@@ -13,7 +13,7 @@
 //! warn with `not_revoked: {crl_stale: warn, crl_unavailable: warn}`). OCSP is not consulted.
 
 use crate::crl::{self, fetch, Crl, CrlError};
-use crate::kinds::Ctx;
+use crate::kinds::{Crls, Ctx};
 use crate::model::{Assertion, CertFacts, Status};
 use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Deserializer};
@@ -108,17 +108,12 @@ impl Source {
 }
 
 /// The CRLs at `src`, read or fetched once per run.
-pub async fn load(src: &Source, ctx: &Ctx, deadline: Instant) -> Result<Arc<Vec<Crl>>, CrlError> {
-    let key = src.key();
-    if let Some(hit) = ctx
-        .cache
-        .crls
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&key)
-    {
-        return hit.clone();
-    }
+pub async fn load(src: &Source, ctx: &Ctx, deadline: Instant) -> Crls {
+    let slot = ctx.cache.crl_slot(&src.key());
+    slot.get_or_init(|| read(src, deadline)).await.clone()
+}
+
+async fn read(src: &Source, deadline: Instant) -> Crls {
     let name = src.name();
     let bytes = match src {
         Source::File(p) => {
@@ -126,16 +121,11 @@ pub async fn load(src: &Source, ctx: &Ctx, deadline: Instant) -> Result<Arc<Vec<
         }
         Source::Url(u) => fetch::fetch(u, deadline).await,
     };
-    let loaded = bytes
-        .map_err(|detail| CrlError::Unavailable {
-            origin: name.clone(),
-            detail,
-        })
-        .and_then(|b| crl::parse_all(&b, &name))
-        .map(Arc::new);
-    let mut map = ctx.cache.crls.lock().unwrap_or_else(|p| p.into_inner());
-    map.insert(key, loaded.clone());
-    loaded
+    let bytes = bytes.map_err(|detail| CrlError::Unavailable {
+        origin: name.clone(),
+        detail,
+    })?;
+    crl::parse_all(&bytes, &name).map(Arc::new)
 }
 
 /// What is judged: the certificates in order (leaf first) with their facts, and the extra

@@ -237,7 +237,7 @@ impl Ctx {
 }
 
 /// CRLs read from one file or URL (or why not).
-type Crls = Result<Arc<Vec<crate::crl::Crl>>, crate::crl::CrlError>;
+pub type Crls = Result<Arc<Vec<crate::crl::Crl>>, crate::crl::CrlError>;
 
 type Loaded = Result<Arc<Vec<CertificateDer<'static>>>, crate::certs::FileError>;
 
@@ -250,13 +250,20 @@ pub struct Cache {
     /// chain judgements (`chain`, `accepted_by_*`, `complete_chain`, `lint`) of the tls probe, keyed by presented chain, CA file, name, mode and
     /// instant: many listeners serving one chain are validated once per run.
     pub chains: Mutex<HashMap<String, Vec<crate::model::Assertion>>>,
-    /// CRLs read or fetched this run, keyed by `file:PATH` or `url:URL`.
-    pub crls: Mutex<HashMap<String, Crls>>,
+    /// CRLs read or fetched this run, keyed by `file:PATH` or `url:URL`; checks that need
+    /// one at the same time wait for a single fetch.
+    crls: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Crls>>>>,
     /// Vault tokens this run obtained (the profile's cert login); the engine revokes them.
     pub vault: crate::vault::Session,
 }
 
 impl Cache {
+    /// The slot of the CRLs under `key`, shared by every check of the run.
+    pub fn crl_slot(&self, key: &str) -> Arc<tokio::sync::OnceCell<Crls>> {
+        let mut map = self.crls.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key.to_string()).or_default().clone()
+    }
+
     /// Reads a PEM certificate file once per cache.
     pub fn certs(&self, path: &Path) -> Loaded {
         if let Some(hit) = self
