@@ -3,7 +3,8 @@
 //! `revoked` with the serial; the mount's CRL passes the `crl` kind (file and URL); a CRL past
 //! its nextUpdate is `crl_stale`, one signed by another CA `crl_bad_signature`, and an
 //! unreachable distribution point `crl_unavailable`. And, with an rcgen PKI, an intermediate
-//! revoked by its root, found in a `crl_file` holding both CAs' CRLs.
+//! revoked by its root, found in a `crl_file` holding both CAs' CRLs; a distribution point
+//! fetched once per run however many checks need it, and one too large refused.
 
 mod common;
 
@@ -12,6 +13,9 @@ use common::{Env, Gate, TlsOpts};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// An RFC 3339 instant `ahead` from now, for `--at`.
@@ -284,4 +288,70 @@ fn an_intermediate_revoked_by_its_root_fails_a_chain_file() {
     assert!(msg.contains("reason code 1"), "{msg}");
     assert_eq!(verdict(&g, "leaf-only", a), pass(), "{:#}", g.json);
     assert!(message(&g, "leaf-only", a).contains("not checked"));
+}
+
+/// A plain-HTTP server answering every request with `body`; counts the requests.
+fn crl_server(body: Vec<u8>) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+        }
+    });
+    (addr, count)
+}
+
+#[test]
+fn a_distribution_point_is_fetched_once_per_run_and_capped() {
+    let pki = common::Pki::new();
+    let env = Env::new();
+    let (addr, count) = crl_server(pki.inter.crl(&[], common::VALID).into_bytes());
+    let leaf = pki.inter.leaf_with_crl_url(
+        common::NAMES,
+        common::VALID,
+        &format!("http://{addr}/inter.crl"),
+    );
+    let chain = env.write("fullchain.pem", common::pem_of(&[&leaf, &pki.inter.cert]));
+    let (big, _) = crl_server(vec![b'x'; 5 * 1024 * 1024]);
+    let huge = pki.inter.leaf_with_crl_url(
+        common::NAMES,
+        common::VALID,
+        &format!("http://{big}/big.crl"),
+    );
+    let huge = env.write("huge.pem", common::pem_of(&[&huge, &pki.inter.cert]));
+    let check = |name: &str, path: &str| {
+        format!("  - name: {name}\n    files: [{{ path: '{path}', kind: chain }}]\n    expect: {{ not_revoked: true }}\n")
+    };
+    let checks =
+        check("a", &chain) + &check("b", &chain) + &check("c", &chain) + &check("big", &huge);
+    let g = env.gate(&suite(&checks), &[]);
+    for c in ["a", "b", "c"] {
+        assert_eq!(
+            verdict(&g, c, "not_revoked:fullchain.pem"),
+            pass(),
+            "{:#}",
+            g.json
+        );
+    }
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "one fetch for three checks"
+    );
+    assert_eq!(
+        verdict(&g, "big", "not_revoked:huge.pem"),
+        fail("crl_unavailable")
+    );
+    assert!(message(&g, "big", "not_revoked:huge.pem").contains("4 MiB"));
 }

@@ -163,6 +163,16 @@ impl Authority {
         issued(params.signed_by(&key, &self.issuer).expect("leaf"), &key)
     }
 
+    /// A server leaf for `names` naming `crl_url` as its CRL distribution point.
+    pub fn leaf_with_crl_url(&self, names: &[&str], v: Validity, crl_url: &str) -> Issued {
+        let key = KeyPair::generate().expect("key");
+        let mut params = leaf_params(names, v, ExtendedKeyUsagePurpose::ServerAuth);
+        params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+            uris: vec![crl_url.to_string()],
+        }];
+        issued(params.signed_by(&key, &self.issuer).expect("leaf"), &key)
+    }
+
     /// A leaf for `names` that only allows clientAuth (wrong for a server).
     pub fn client_only_leaf(&self, names: &[&str]) -> Issued {
         let key = KeyPair::generate().expect("key");
