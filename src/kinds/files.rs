@@ -138,21 +138,33 @@ fn validate_entries(files: &[FileEntry]) -> Result<(), Invalid> {
         ));
     }
     for (j, f) in files.iter().enumerate() {
-        let k = format!(".files[{j}]");
-        if f.pairs_with.is_some() && f.kind != FileKind::Key {
-            return Err(Invalid::new(
-                format!("{k}.pairs_with"),
-                format!("pairs_with applies to kind: key, not {}", f.kind.as_str()),
-            ));
-        }
-        if f.contains.is_some() && !matches!(f.kind, FileKind::Bundle | FileKind::Chain) {
-            return Err(Invalid::new(
-                format!("{k}.contains"),
-                format!(
-                    "contains applies to kind: bundle or chain, not {}",
-                    f.kind.as_str()
-                ),
-            ));
+        validate_entry(&format!(".files[{j}]"), f)?;
+    }
+    Ok(())
+}
+
+/// The keys that apply to some kinds of file only: set, and which kinds.
+fn validate_entry(k: &str, f: &FileEntry) -> Result<(), Invalid> {
+    use FileKind::*;
+    let rules: [(&str, bool, &[FileKind], &str); 3] = [
+        ("pairs_with", f.pairs_with.is_some(), &[Key], "key"),
+        (
+            "crl_file",
+            f.crl_file.is_some(),
+            &[Cert, Chain],
+            "cert or chain",
+        ),
+        (
+            "contains",
+            f.contains.is_some(),
+            &[Bundle, Chain],
+            "bundle or chain",
+        ),
+    ];
+    for (key, set, kinds, named) in rules {
+        if set && !kinds.contains(&f.kind) {
+            let msg = format!("{key} applies to kind: {named}, not {}", f.kind.as_str());
+            return Err(Invalid::new(format!("{k}.{key}"), msg));
         }
     }
     Ok(())
@@ -271,6 +283,19 @@ mod tests {
             crl_file: None,
             exists: true,
         }
+    }
+
+    #[test]
+    fn crl_file_is_for_certificates() {
+        let mut key = entry("server.key");
+        key.kind = FileKind::Key;
+        key.crl_file = Some("ca.crl".into());
+        let err = validate_entries(&[key]).unwrap_err();
+        assert_eq!(err.key, ".files[0].crl_file");
+        let mut cert = entry("server.crt");
+        cert.kind = FileKind::Cert;
+        cert.crl_file = Some("ca.crl".into());
+        assert_eq!(validate_entries(&[cert]), Ok(()));
     }
 
     #[test]
