@@ -177,12 +177,11 @@ pub fn parse_all(bytes: &[u8], source: &str) -> Result<Vec<Crl>, CrlError> {
     ders.iter().map(|d| Crl::from_der(d, source)).collect()
 }
 
-/// The CRL of `crls` issued under `issuer_raw` (the certificate's issuer name), else the
-/// first: a CRL file holding one CRL is always tried (and fails its issuer check if wrong).
-pub fn pick<'a>(crls: &'a [Crl], issuer_raw: &[u8]) -> Option<&'a Crl> {
-    crls.iter()
-        .find(|c| c.issuer_raw == issuer_raw)
-        .or(crls.first())
+/// Which CRL of `crls` is issued under `issuer_raw` (the certificate's issuer name), else
+/// the first: a source holding one CRL is always tried (and fails its issuer check if wrong).
+pub fn pick(crls: &[Crl], issuer_raw: &[u8]) -> Option<usize> {
+    let named = crls.iter().position(|c| c.issuer_raw == issuer_raw);
+    named.or((!crls.is_empty()).then_some(0))
 }
 
 /// The http(s) URLs of a certificate's CRL distribution points, in order.

@@ -251,11 +251,11 @@ async fn one(
             Verdict::Unchecked(format!("not checked: {why}"))
         };
     };
-    let crl = match crl_for(&cert, leaf, file, ctx, deadline).await {
+    let chosen = match crl_for(&cert, leaf, file, ctx, deadline).await {
         Ok(c) => c,
         Err(v) => return v,
     };
-    judge_with(&crl, issuer, &cert, ctx.now_unix())
+    judge_with(&chosen.all[chosen.at], issuer, &cert, ctx.now_unix())
 }
 
 /// The issuer of certificate `i`: the first later certificate, then anchor, named as its issuer.
@@ -268,6 +268,12 @@ fn find_issuer<'a>(p: &'a Presented<'_>, i: usize, cert: &X509Certificate<'_>) -
         .find(|d| X509Certificate::from_der(d).is_ok_and(|(_, c)| c.subject().as_raw() == want))
 }
 
+/// One CRL of those read from a source (shared by the run, not copied).
+struct Chosen {
+    all: Arc<Vec<Crl>>,
+    at: usize,
+}
+
 /// The CRL to judge `cert` by: `crl_file`'s, else one from its distribution points.
 async fn crl_for(
     cert: &X509Certificate<'_>,
@@ -275,15 +281,18 @@ async fn crl_for(
     file: Option<&Source>,
     ctx: &Ctx,
     deadline: Instant,
-) -> Result<Crl, Verdict> {
+) -> Result<Chosen, Verdict> {
     let issuer = cert.issuer().as_raw();
     if let Some(src) = file {
-        let crls = load(src, ctx, deadline).await.map_err(unusable)?;
-        let exact = crls.iter().find(|c| c.issuer_raw == issuer);
-        match (exact, leaf) {
-            (Some(c), _) => return Ok(c.clone()),
-            (None, true) => return crl::pick(&crls, issuer).cloned().ok_or_else(none_in_file),
-            (None, false) => {}
+        let all = load(src, ctx, deadline).await.map_err(unusable)?;
+        // The leaf is judged by the file's CRL even when none names its issuer (it then
+        // fails as crl_bad_signature); an intermediate falls back to its distribution point.
+        let at = match leaf {
+            true => crl::pick(&all, issuer),
+            false => all.iter().position(|c| c.issuer_raw == issuer),
+        };
+        if let Some(at) = at {
+            return Ok(Chosen { all, at });
         }
     }
     let urls = crl::distribution_points(cert);
@@ -299,8 +308,8 @@ async fn crl_for(
     from_urls(&urls, issuer, ctx, deadline).await
 }
 
-fn none_in_file() -> Verdict {
-    Verdict::Unavailable("crl_file holds no CRL".into())
+fn no_crl() -> Verdict {
+    Verdict::Unavailable("no distribution point served a CRL".into())
 }
 
 /// The first distribution point that yields a CRL.
@@ -309,19 +318,19 @@ async fn from_urls(
     issuer: &[u8],
     ctx: &Ctx,
     deadline: Instant,
-) -> Result<Crl, Verdict> {
+) -> Result<Chosen, Verdict> {
     let mut last = None;
     for u in urls {
         match load(&Source::Url(u.clone()), ctx, deadline).await {
-            Ok(crls) => {
-                if let Some(c) = crl::pick(&crls, issuer) {
-                    return Ok(c.clone());
+            Ok(all) => {
+                if let Some(at) = crl::pick(&all, issuer) {
+                    return Ok(Chosen { all, at });
                 }
             }
             Err(e) => last = Some(e),
         }
     }
-    Err(last.map_or_else(none_in_file, unusable))
+    Err(last.map_or_else(no_crl, unusable))
 }
 
 fn unusable(e: CrlError) -> Verdict {
