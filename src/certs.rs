@@ -217,6 +217,7 @@ fn unparsed(der: &[u8], position: &str, detail: &str) -> CertFacts {
         key_type: String::new(),
         is_ca: false,
         self_signed: false,
+        revoked: None,
     }
 }
 
@@ -242,6 +243,7 @@ fn facts_of(cert: &X509Certificate<'_>, der: &[u8], position: &str) -> CertFacts
         key_type: key_type(cert),
         is_ca: cert.is_ca(),
         self_signed: is_self_signed(cert),
+        revoked: None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod cli;
+pub mod crl;
 pub mod engine;
 pub mod expect;
 pub mod exporter;

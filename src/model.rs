@@ -214,6 +214,9 @@ pub struct CertFacts {
     pub key_type: String,
     pub is_ca: bool,
     pub self_signed: bool,
+    /// On its issuer's CRL (`not_revoked`); absent when not judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<bool>,
 }
 
 impl CertFacts {

@@ -223,6 +223,9 @@ fn metrics_cover_every_check_and_pass_promtool() {
         let expected_absent = [
             "rotcheck_vault_agent_version_info",
             "rotcheck_http_status_code",
+            // only with expect.not_revoked, and with a crl check
+            "rotcheck_cert_revoked",
+            "rotcheck_crl_next_update_timestamp_seconds",
         ]
         .contains(&family.name);
         assert!(seen || expected_absent, "family {} missing", family.name);
@@ -881,7 +884,7 @@ fn real_prometheus_scrapes_loads_rules_fires_alerts_and_runs_the_dashboard() {
             .iter()
             .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
             .collect();
-        rules.len() == 12 && rules.iter().all(|r| r["health"] == "ok")
+        rules.len() == 14 && rules.iter().all(|r| r["health"] == "ok")
     });
     deadline_loop("the alerts of the failing checks", secs(30), || {
         let alerts = p.api("/api/v1/alerts").unwrap()["alerts"]

@@ -623,3 +623,29 @@ fn haproxy_in_front_of_a_backend_with_a_wrong_chain_fails_on_status() {
         "haproxy never sent the request"
     );
 }
+
+// ---------------------------------------------------------------- revocation
+
+#[test]
+fn not_revoked_is_judged_on_the_served_chain_with_crl_file() {
+    let (env, pki) = (Env::new(), Pki::new());
+    let srv = https(&pki, fixed("200 OK", "ok\n"));
+    let ca = ca(&env, &pki);
+    let (_, leaf) = x509_parser::parse_x509_certificate(&pki.leaf.der).unwrap();
+    let crl = pki.inter.crl(&[leaf.raw_serial()], VALID);
+    let crl = env.write("inter.crl", crl);
+    let http = format!(
+        r#"{{url: "https://{}/", server_name: svc.rotcheck.test, ca_file: "{ca}", crl_file: "{crl}"}}"#,
+        srv.addr
+    );
+    let g = env.gate(&suite(&http, "{not_revoked: true}", "5s"), &[]);
+    assert_eq!(g.verdict("t", "status").0, "pass", "{:#}", g.json);
+    let got = g.verdict("t", "not_revoked");
+    assert_eq!(got, ("fail".into(), Some("revoked".into())), "{:#}", g.json);
+    let plain = r#"{url: "http://127.0.0.1:1/", crl_file: x.crl}"#;
+    let path = env.write("plain.yaml", suite(plain, "{}", "5s"));
+    let out = rotcheck(&["gate", "-c", &path]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("crl_file needs TLS"), "{err}");
+}

@@ -4,6 +4,8 @@
 //! Assertions are named `<what>:<file>` (`mode:server.key`, `pairs_with:admin.key`,
 //! `expiry:fullchain.crt`), where `<file>` is the entry's file name, or its path as written
 //! when two entries share a file name. A problem with one entry never stops the others.
+//! `not_revoked:<file>` judges a cert or chain entry against its issuer's CRL (the entry's
+//! `crl_file`, else the distribution points; issuers from the file, then its `ca_file`).
 
 mod content;
 mod expect;
@@ -11,6 +13,7 @@ mod meta;
 mod pairing;
 
 use crate::expect::chain::want::ChainExpect;
+use crate::expect::revocation::NotRevoked;
 use crate::kinds::{Base, CheckKind, Ctx, Invalid};
 use crate::metrics::text::{family, Def, Exposition};
 use crate::model::{Assertion, CheckResult, FailureClass, Outcome, ProbeError, Status};
@@ -59,6 +62,9 @@ pub struct FileEntry {
     pub contains: Option<String>,
     /// Trust anchors for `expect.chain` on cert/chain entries.
     pub ca_file: Option<String>,
+    /// CRLs for `expect.not_revoked` on cert/chain entries (PEM or DER); else the
+    /// certificates' distribution points.
+    pub crl_file: Option<String>,
     /// `false` for a file that must not exist. Defaults to true.
     #[serde(default = "yes")]
     pub exists: bool,
@@ -77,6 +83,7 @@ pub struct FilesExpect {
     pub expiry: Option<ExpiryThresholds>,
     pub issuer_cn: Option<String>,
     pub issuer_dn: Option<String>,
+    pub not_revoked: Option<NotRevoked>,
 }
 
 family!(
@@ -131,21 +138,33 @@ fn validate_entries(files: &[FileEntry]) -> Result<(), Invalid> {
         ));
     }
     for (j, f) in files.iter().enumerate() {
-        let k = format!(".files[{j}]");
-        if f.pairs_with.is_some() && f.kind != FileKind::Key {
-            return Err(Invalid::new(
-                format!("{k}.pairs_with"),
-                format!("pairs_with applies to kind: key, not {}", f.kind.as_str()),
-            ));
-        }
-        if f.contains.is_some() && !matches!(f.kind, FileKind::Bundle | FileKind::Chain) {
-            return Err(Invalid::new(
-                format!("{k}.contains"),
-                format!(
-                    "contains applies to kind: bundle or chain, not {}",
-                    f.kind.as_str()
-                ),
-            ));
+        validate_entry(&format!(".files[{j}]"), f)?;
+    }
+    Ok(())
+}
+
+/// The keys that apply to some kinds of file only: set, and which kinds.
+fn validate_entry(k: &str, f: &FileEntry) -> Result<(), Invalid> {
+    use FileKind::*;
+    let rules: [(&str, bool, &[FileKind], &str); 3] = [
+        ("pairs_with", f.pairs_with.is_some(), &[Key], "key"),
+        (
+            "crl_file",
+            f.crl_file.is_some(),
+            &[Cert, Chain],
+            "cert or chain",
+        ),
+        (
+            "contains",
+            f.contains.is_some(),
+            &[Bundle, Chain],
+            "bundle or chain",
+        ),
+    ];
+    for (key, set, kinds, named) in rules {
+        if set && !kinds.contains(&f.kind) {
+            let msg = format!("{key} applies to kind: {named}, not {}", f.kind.as_str());
+            return Err(Invalid::new(format!("{k}.{key}"), msg));
         }
     }
     Ok(())
@@ -307,6 +326,7 @@ mod tests {
             pairs_with: None,
             contains: None,
             ca_file: None,
+            crl_file: None,
             exists: true,
         }
     }
@@ -315,6 +335,19 @@ mod tests {
     fn small_lists_stay_on_one_thread() {
         assert_eq!(workers(PER_WORKER - 1), 0);
         assert!(workers(PER_WORKER * 64) >= 1);
+    }
+
+    #[test]
+    fn crl_file_is_for_certificates() {
+        let mut key = entry("server.key");
+        key.kind = FileKind::Key;
+        key.crl_file = Some("ca.crl".into());
+        let err = validate_entries(&[key]).unwrap_err();
+        assert_eq!(err.key, ".files[0].crl_file");
+        let mut cert = entry("server.crt");
+        cert.kind = FileKind::Cert;
+        cert.crl_file = Some("ca.crl".into());
+        assert_eq!(validate_entries(&[cert]), Ok(()));
     }
 
     #[test]

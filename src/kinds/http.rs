@@ -4,8 +4,8 @@
 //!
 //! The connection is the `tls` kind's ([`super::tls::client::open`]) and so is the judgement
 //! of what the server presented ([`super::tls::judge`]): `handshake`, `chain`,
-//! `server_name`, `names`, `expiry`, `issuer_cn`, `issuer_dn`, `min_tls`, `serves_file` read
-//! exactly as for `tls`. Then, in order:
+//! `server_name`, `names`, `expiry`, `issuer_cn`, `issuer_dn`, `min_tls`, `serves_file`,
+//! `not_revoked` (with `crl_file`) read exactly as for `tls`. Then, in order:
 //! - `response` (implicit): the request was answered. Fails with the connection failure
 //!   class as its reason (`timeout`, `reset`, `eof`, `tls_alert`, `protocol`, ...); for
 //!   `http://` it covers the connection too (there is no `handshake`).
@@ -21,6 +21,7 @@ pub mod exchange;
 pub mod status;
 
 use crate::expect::chain::want::ChainExpect;
+use crate::expect::revocation::NotRevoked;
 use crate::kinds::classify::Peer;
 use crate::kinds::tls::{self, client, TlsExpect, TlsSpec};
 use crate::kinds::{Base, CheckKind, Ctx, Invalid};
@@ -44,6 +45,8 @@ pub struct HttpSpec {
     pub ca_file: Option<String>,
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
+    /// CRLs for `expect.not_revoked`, as for `tls`.
+    pub crl_file: Option<String>,
     #[serde(default = "get")]
     pub method: String,
     /// Sent as written; `Host` and `User-Agent` here replace the defaults.
@@ -71,6 +74,7 @@ pub struct HttpExpect {
     pub issuer_dn: Option<String>,
     pub min_tls: Option<TlsVersion>,
     pub serves_file: Option<String>,
+    pub not_revoked: Option<NotRevoked>,
 }
 
 impl HttpExpect {
@@ -84,6 +88,7 @@ impl HttpExpect {
             issuer_dn: self.issuer_dn.clone(),
             min_tls: self.min_tls,
             serves_file: self.serves_file.clone(),
+            not_revoked: self.not_revoked,
         }
     }
 
@@ -97,6 +102,7 @@ impl HttpExpect {
             ("issuer_dn", self.issuer_dn.is_some()),
             ("min_tls", self.min_tls.is_some()),
             ("serves_file", self.serves_file.is_some()),
+            ("not_revoked", self.not_revoked.is_some()),
         ];
         set.into_iter()
             .filter(|(_, on)| *on)
@@ -115,6 +121,7 @@ impl HttpSpec {
             client_cert: self.client_cert.clone(),
             client_key: self.client_key.clone(),
             alpn: vec!["http/1.1".into()],
+            crl_file: self.crl_file.clone(),
         }
     }
 
@@ -125,6 +132,7 @@ impl HttpSpec {
             ("ca_file", self.ca_file.is_some()),
             ("client_cert", self.client_cert.is_some()),
             ("client_key", self.client_key.is_some()),
+            ("crl_file", self.crl_file.is_some()),
         ];
         set.into_iter()
             .filter(|(_, on)| *on)
@@ -267,13 +275,20 @@ async fn https(
     let tls_expect = expect.tls();
     let open = match opened {
         Ok(open) => open,
-        Err(f) => return tls::judge(&tls_spec, &tls_expect, ctx, &target, Err(f)),
+        Err(f) => {
+            let presented = f.chain.clone();
+            let mut out = tls::judge(&tls_spec, &tls_expect, ctx, &target, Err(f));
+            tls::revocation(&tls_spec, &tls_expect, ctx, &presented, deadline, &mut out).await;
+            return out;
+        }
     };
     let session = Ok(open.session.clone());
     let mut out = tls::judge(&tls_spec, &tls_expect, ctx, &target, session);
+    let presented = open.session.chain.clone();
     let watch = open.watch;
     let got = exchange::exchange(open.stream, ask, deadline, ctx.timeout, || watch.peer()).await;
     judge(expect, got, &mut out);
+    tls::revocation(&tls_spec, &tls_expect, ctx, &presented, deadline, &mut out).await;
     out
 }
 

@@ -18,6 +18,7 @@
 
 pub mod classify;
 pub mod command;
+pub mod crl;
 pub mod files;
 pub mod http;
 pub mod tls;
@@ -193,6 +194,7 @@ registry! {
     Tls => tls::Tls,
     Http => http::Http,
     Files => files::Files,
+    Crl => crl::CrlKind,
     VaultHealth => vault::health::VaultHealth,
     VaultLogin => vault::login::VaultLogin,
     VaultCertRole => vault::cert_role::VaultCertRole,
@@ -234,6 +236,9 @@ impl Ctx {
     }
 }
 
+/// CRLs read from one file or URL (or why not).
+pub type Crls = Result<Arc<Vec<crate::crl::Crl>>, crate::crl::CrlError>;
+
 type Loaded = Result<Arc<Vec<CertificateDer<'static>>>, crate::certs::FileError>;
 
 /// Per-run caches (CA bundles are read once however many checks name them).
@@ -245,11 +250,20 @@ pub struct Cache {
     /// chain judgements (`chain`, `accepted_by_*`, `complete_chain`, `lint`) of the tls probe, keyed by presented chain, CA file, name, mode and
     /// instant: many listeners serving one chain are validated once per run.
     pub chains: Mutex<HashMap<String, Vec<crate::model::Assertion>>>,
+    /// CRLs read or fetched this run, keyed by `file:PATH` or `url:URL`; checks that need
+    /// one at the same time wait for a single fetch.
+    crls: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Crls>>>>,
     /// Vault tokens this run obtained (the profile's cert login); the engine revokes them.
     pub vault: crate::vault::Session,
 }
 
 impl Cache {
+    /// The slot of the CRLs under `key`, shared by every check of the run.
+    pub fn crl_slot(&self, key: &str) -> Arc<tokio::sync::OnceCell<Crls>> {
+        let mut map = self.crls.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key.to_string()).or_default().clone()
+    }
+
     /// Reads a PEM certificate file once per cache.
     pub fn certs(&self, path: &Path) -> Loaded {
         if let Some(hit) = self
@@ -292,7 +306,14 @@ mod tests {
     fn expectation_keys_come_from_each_kinds_own_type() {
         assert_eq!(
             expect_keys("files"),
-            ["chain", "names", "expiry", "issuer_cn", "issuer_dn"]
+            [
+                "chain",
+                "names",
+                "expiry",
+                "issuer_cn",
+                "issuer_dn",
+                "not_revoked"
+            ]
         );
         assert_eq!(expect_keys("vault_kv"), ["kv_version", "path_exists"]);
         assert!(expect_keys("tls").contains(&"serves_file"));

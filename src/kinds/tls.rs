@@ -6,6 +6,8 @@
 //! - On the recorded chain, also when the handshake failed after the server sent it (a
 //!   client-cert rejection still shows the server's chain): `chain`, `server_name`, `names`,
 //!   `expiry`, `issuer_cn`, `issuer_dn`, `serves_file`. `min_tls` needs a finished handshake.
+//! - `not_revoked` last, on the same chain: see [`crate::expect::revocation`] (`crl_file`,
+//!   else the certificates' CRL distribution points; `ca_file` helps find issuers).
 //!
 //! Server name: the leaf must be valid for `server_name` (default: the host of `addr`; an IP
 //! address sends no SNI and must match an IP SAN). With `expect.chain` this is part of the
@@ -24,6 +26,7 @@ pub mod settle;
 use crate::certs::{self, FileError};
 use crate::expect::chain::judge;
 use crate::expect::chain::want::ChainExpect;
+use crate::expect::revocation::{self, NotRevoked, Presented};
 use crate::expect::{chain, expiry, issuer, names};
 use crate::kinds::{Base, CheckKind, Ctx, Invalid};
 use crate::metrics::text::{family, Def, Exposition};
@@ -48,6 +51,8 @@ pub struct TlsSpec {
     pub client_key: Option<String>,
     #[serde(default)]
     pub alpn: Vec<String>,
+    /// CRLs for `expect.not_revoked` (PEM or DER); else the distribution points.
+    pub crl_file: Option<String>,
 }
 
 /// What a `tls` check may expect of the listener.
@@ -61,6 +66,7 @@ pub struct TlsExpect {
     pub issuer_dn: Option<String>,
     pub min_tls: Option<TlsVersion>,
     pub serves_file: Option<String>,
+    pub not_revoked: Option<NotRevoked>,
 }
 
 family!(
@@ -126,7 +132,50 @@ pub async fn probe(spec: &TlsSpec, expect: &TlsExpect, ctx: &Ctx) -> Outcome {
         Err(e) => return not_probed(&e.class, e.message),
     };
     let result = client::handshake(&target, &template, deadline, ctx.timeout).await;
-    judge(spec, expect, ctx, &target, result)
+    let presented = match &result {
+        Ok(s) => s.chain.clone(),
+        Err(f) => f.chain.clone(),
+    };
+    let mut out = judge(spec, expect, ctx, &target, result);
+    revocation(spec, expect, ctx, &presented, deadline, &mut out).await;
+    out
+}
+
+/// `not_revoked` on the presented certificates (when expected and any were presented); the
+/// revoked flag is set on each certificate's facts.
+pub async fn revocation(
+    spec: &TlsSpec,
+    expect: &TlsExpect,
+    ctx: &Ctx,
+    presented: &[CertificateDer<'static>],
+    deadline: tokio::time::Instant,
+    out: &mut Outcome,
+) {
+    let Some(want) = expect.not_revoked.filter(|w| w.on) else {
+        return;
+    };
+    if presented.is_empty() {
+        return;
+    }
+    let anchors = match &spec.ca_file {
+        Some(f) => ctx
+            .cache
+            .certs(&ctx.path(f))
+            .map(|c| c.to_vec())
+            .unwrap_or_default(),
+        None => vec![],
+    };
+    let p = Presented {
+        chain: presented,
+        facts: &out.certs,
+        anchors: &anchors,
+    };
+    let crl_file = spec.crl_file.as_deref().map(|f| ctx.path(f));
+    let (a, flags) = revocation::judge(&p, crl_file, &want, ctx, deadline).await;
+    out.assertions.push(a);
+    for (f, r) in out.certs.iter_mut().zip(flags) {
+        f.revoked = r;
+    }
 }
 
 /// An outcome for a check that could not even start (bad config, unreadable client cert).

@@ -66,6 +66,8 @@ family!(
 );
 family!(CERT_RATIO, "rotcheck_cert_lifetime_remaining_ratio", Gauge,
     "Share of the certificate's lifetime still remaining (1 = just issued, 0 = expired); the lowest at each position.");
+family!(CERT_REVOKED, "rotcheck_cert_revoked", Gauge,
+    "1 if the certificate is on its issuer's CRL, 0 if a valid CRL does not list it; absent without expect.not_revoked or when no CRL could be used.");
 family!(RELOAD_OK, "rotcheck_config_last_reload_successful", Gauge,
     "1 if the last suite (and web config) reload succeeded, 0 if it failed and the previous suite is still in use.");
 family!(
@@ -81,7 +83,7 @@ family!(
     "rotcheck's version; always 1."
 );
 /// The families of every check, before the kinds' own.
-const HEAD: [&Def; 14] = [
+const HEAD: [&Def; 15] = [
     &CHECK_SUCCESS,
     &CHECK_STATUS,
     &CHECK_FAILURE_REASON,
@@ -96,6 +98,7 @@ const HEAD: [&Def; 14] = [
     &CERT_NOT_AFTER,
     &CERT_NOT_BEFORE,
     &CERT_RATIO,
+    &CERT_REVOKED,
 ];
 
 /// The exporter's own families, after the kinds'.
@@ -272,6 +275,9 @@ fn cert_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult) {
         );
         e.sample(&CERT_NOT_AFTER, &labels, c.not_after_unix as f64);
         e.sample(&CERT_NOT_BEFORE, &labels, c.not_before_unix as f64);
+        if let Some(revoked) = c.revoked {
+            e.sample(&CERT_REVOKED, &labels, flag(revoked));
+        }
     }
 }
 
@@ -311,6 +317,7 @@ pub(crate) mod tests {
             key_type: "ECDSA P-256".into(),
             is_ca: position != "leaf",
             self_signed: position == "root",
+            revoked: None,
         }
     }
 
@@ -514,7 +521,7 @@ pub(crate) mod tests {
         let names: Vec<&str> = all().iter().map(|d| d.name).collect();
         assert_eq!(names.first(), Some(&"rotcheck_check_success"));
         assert_eq!(names.last(), Some(&"rotcheck_build_info"));
-        assert_eq!(names.len(), 25, "{names:?}");
+        assert_eq!(names.len(), 27, "{names:?}");
         let tls = names.iter().position(|n| *n == "rotcheck_tls_version_info");
         let skew = names
             .iter()

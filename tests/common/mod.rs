@@ -131,10 +131,45 @@ impl Authority {
         }
     }
 
+    /// This CA's CRL (PEM) for the window `v`, revoking `serials` (raw DER serial bytes) for
+    /// key compromise at the window's start.
+    pub fn crl(&self, serials: &[&[u8]], v: Validity) -> String {
+        let day = |d: (i32, u8, u8)| rcgen::date_time_ymd(d.0, d.1, d.2);
+        let revoked = |s: &&[u8]| rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from_slice(s),
+            revocation_time: day(v.from),
+            reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        };
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: day(v.from),
+            next_update: day(v.to),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: serials.iter().map(revoked).collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params
+            .signed_by(&self.issuer)
+            .expect("crl")
+            .pem()
+            .expect("pem")
+    }
+
     /// A server leaf for `names` (DNS names or IP addresses) with serverAuth.
     pub fn leaf(&self, names: &[&str], v: Validity) -> Issued {
         let key = KeyPair::generate().expect("key");
         let params = leaf_params(names, v, ExtendedKeyUsagePurpose::ServerAuth);
+        issued(params.signed_by(&key, &self.issuer).expect("leaf"), &key)
+    }
+
+    /// A server leaf for `names` naming `crl_url` as its CRL distribution point.
+    pub fn leaf_with_crl_url(&self, names: &[&str], v: Validity, crl_url: &str) -> Issued {
+        let key = KeyPair::generate().expect("key");
+        let mut params = leaf_params(names, v, ExtendedKeyUsagePurpose::ServerAuth);
+        params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+            uris: vec![crl_url.to_string()],
+        }];
         issued(params.signed_by(&key, &self.issuer).expect("leaf"), &key)
     }
 

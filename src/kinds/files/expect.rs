@@ -1,5 +1,6 @@
 //! The check-level certificate expectations, applied to each cert and chain entry: `expiry`
-//! (every certificate of the file), `names`, `issuer_cn`/`issuer_dn` (the leaf) and `chain`.
+//! (every certificate of the file), `names`, `issuer_cn`/`issuer_dn` (the leaf), `chain` and
+//! `not_revoked`.
 
 use super::content::{unusable, Loaded};
 use super::Entry;
@@ -10,6 +11,7 @@ use crate::expect::chain::{with_ca_intermediates, Usage};
 use crate::expect::expiry::assert_expiry;
 use crate::expect::issuer::{assert_issuer_cn, assert_issuer_dn};
 use crate::expect::names::assert_names;
+use crate::expect::revocation::{self, NotRevoked, Presented};
 use crate::kinds::Ctx;
 use crate::model::{Assertion, Outcome, Status};
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -38,6 +40,42 @@ pub fn check(e: &Entry, loaded: &Loaded, expect: &FilesExpect, ctx: &Ctx, out: &
     }
     if let Some(want) = expect.chain.filter(|c| c.valid) {
         out.assertions.extend(chain(e, loaded, want, ctx));
+    }
+    if let Some(want) = expect.not_revoked.filter(|w| w.on) {
+        not_revoked(e, loaded, &want, ctx, out);
+    }
+}
+
+/// `not_revoked:<file>`: each certificate of the file against its issuer's CRL. Runs on the
+/// blocking thread of the files probe; CRL fetches are driven by the probe's runtime.
+fn not_revoked(e: &Entry, loaded: &Loaded, want: &NotRevoked, ctx: &Ctx, out: &mut Outcome) {
+    let name = e.name("not_revoked");
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        let msg = "internal: no runtime to fetch CRLs on";
+        out.assertions
+            .push(Assertion::not_ok(&name, Status::Error, "internal", msg));
+        return;
+    };
+    let anchors = match &e.spec.ca_file {
+        Some(f) => ctx
+            .cache
+            .certs(&ctx.path(f))
+            .map(|c| c.to_vec())
+            .unwrap_or_default(),
+        None => vec![],
+    };
+    let p = Presented {
+        chain: &loaded.ders,
+        facts: &loaded.facts,
+        anchors: &anchors,
+    };
+    let crl_file = e.spec.crl_file.as_deref().map(|f| ctx.path(f));
+    let deadline = tokio::time::Instant::now() + ctx.timeout;
+    let (a, flags) = rt.block_on(revocation::judge(&p, crl_file, want, ctx, deadline));
+    out.assertions.push(prefixed(e, a));
+    let start = out.certs.len().saturating_sub(flags.len());
+    for (f, r) in out.certs[start..].iter_mut().zip(flags) {
+        f.revoked = r;
     }
 }
 

@@ -267,7 +267,10 @@ where
 
 /// Handshakes HTTP/1.1 and sends the request; returns the response and the connection's
 /// driver, aborted when dropped.
-async fn send<S>(io: S, ask: &Ask) -> Result<(hyper::Response<Incoming>, AbortOnDrop), hyper::Error>
+pub(crate) async fn send<S>(
+    io: S,
+    ask: &Ask,
+) -> Result<(hyper::Response<Incoming>, AbortOnDrop), hyper::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -293,7 +296,7 @@ async fn read_into(body: &mut Body, mut incoming: Incoming) -> Result<(), hyper:
 }
 
 /// Aborts the spawned connection driver when the exchange ends (or is cancelled).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
