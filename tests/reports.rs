@@ -190,7 +190,7 @@ fn tap_has_plan_lines_and_yaml_diagnostics() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         &lines[..3],
-        ["TAP version 14", "1..4", "ok 1 - vault-sealed"]
+        ["TAP version 13", "1..4", "ok 1 - vault-sealed"]
     );
     assert!(lines.contains(&"ok 2 - agent-version # warn"), "{text}");
     assert!(lines.contains(&"not ok 3 - vault-listener"), "{text}");
@@ -314,4 +314,49 @@ fn every_format_is_redacted_and_still_parses() {
     );
     let human = human::render(&r, false);
     assert!(human.contains("\nwarning: could not revoke"), "{human}");
+}
+
+/// Whether an external tool is on PATH; prints why a test is skipped when it is not.
+fn have(tool: &str, package: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("skipped: {tool} is not installed (Debian package {package})");
+    }
+    found
+}
+
+/// Runs `prove` on a TAP stream written to a file; returns its exit code and stdout.
+fn prove(tap: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.tap");
+    std::fs::write(&file, tap).unwrap();
+    let out = std::process::Command::new("prove")
+        .args(["--exec", "cat"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn tap_passes_perls_prove() {
+    if !have("prove", "perl") {
+        return;
+    }
+    let (code, out) = prove(&tap::render(&report()));
+    assert!(!out.contains("Parse errors"), "{out}");
+    assert!(out.contains("Tests: 4 Failed: 2"), "{out}");
+    assert!(out.contains("Failed tests:  3-4"), "{out}");
+    assert_eq!(code, Some(1), "{out}");
+    let mut passing = report();
+    passing.checks.retain(|c| c.status == Status::Pass || c.status == Status::Warn);
+    let (code, out) = prove(&tap::render(&passing));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Result: PASS"), "{out}");
 }
