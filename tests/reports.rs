@@ -360,3 +360,31 @@ fn tap_passes_perls_prove() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("Result: PASS"), "{out}");
 }
+
+/// Validates a JUnit document against tests/data/junit.xsd with `xmllint --schema`.
+fn xmllint(xml: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("junit.xml");
+    std::fs::write(&file, xml).unwrap();
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema", "tests/data/junit.xsd"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}\n{xml}");
+    assert!(stderr.contains("validates"), "{stderr}");
+}
+
+#[test]
+fn junit_validates_against_the_junit_schema() {
+    if !have("xmllint", "libxml2-utils") {
+        return;
+    }
+    xmllint(&junit::render(&report()));
+    let mut r = secret_report();
+    r.evaluated_at = Some("2030-01-01T00:00:00Z".into());
+    xmllint(&junit::render(&r));
+    r.checks.clear();
+    xmllint(&junit::render(&r));
+}
