@@ -388,3 +388,66 @@ fn junit_validates_against_the_junit_schema() {
     r.checks.clear();
     xmllint(&junit::render(&r));
 }
+
+/// A Python with the `jsonschema` package: the project's .venv first, else python3.
+fn python_with_jsonschema() -> Option<String> {
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let found = [venv, "python3"].into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import jsonschema"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        eprintln!("skipped: no Python with jsonschema (scripts/test.sh installs it in .venv)");
+    }
+    found.map(str::to_string)
+}
+
+const VALIDATE: &str = "import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+v = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+errors = [f'{list(e.absolute_path)}: {e.message}' for e in v.iter_errors(json.load(sys.stdin))]
+print('\\n'.join(errors))
+sys.exit(1 if errors else 0)";
+
+/// Validates a JSON document against docs/gate.schema.json; returns the errors, if any.
+fn schema_errors(py: &str, doc: &str) -> Option<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(py)
+        .args(["-c", VALIDATE, "docs/gate.schema.json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn gate_json_matches_the_published_schema() {
+    let Some(py) = python_with_jsonschema() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.yaml");
+    let checks = "suite: schema\nchecks:\n  - name: ok\n    tags: [smoke]\n    command: [\"true\"]\n  - name: exits\n    command: [\"false\"]\n  - name: missing\n    files:\n      - {path: nope.crt, kind: cert}\n  - name: closed\n    tls: { addr: \"127.0.0.1:1\" }\n";
+    std::fs::write(&suite, checks).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rotcheck"))
+        .args(["gate", "--format", "json", "--at", "2030-01-01T00:00:00Z", "-c"])
+        .arg(&suite)
+        .output()
+        .unwrap();
+    let doc = String::from_utf8(out.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(v["checks"].as_array().unwrap().len(), 4, "{doc}");
+    assert_eq!(schema_errors(&py, &doc), None, "{doc}");
+    for r in [report(), secret_report()] {
+        let doc = rotcheck::report::json::render(&r);
+        assert_eq!(schema_errors(&py, &doc), None, "{doc}");
+    }
+    let wrong = doc.replacen("\"status\": \"", "\"status\": \"x", 1);
+    assert!(schema_errors(&py, &wrong).is_some(), "the schema refuses a bad status");
+}
