@@ -355,7 +355,9 @@ fn tap_passes_perls_prove() {
     assert!(out.contains("Failed tests:  3-4"), "{out}");
     assert_eq!(code, Some(1), "{out}");
     let mut passing = report();
-    passing.checks.retain(|c| c.status == Status::Pass || c.status == Status::Warn);
+    passing
+        .checks
+        .retain(|c| c.status == Status::Pass || c.status == Status::Warn);
     let (code, out) = prove(&tap::render(&passing));
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("Result: PASS"), "{out}");
@@ -421,7 +423,12 @@ fn schema_errors(py: &str, doc: &str) -> Option<String> {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     (!out.status.success()).then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -436,7 +443,14 @@ fn gate_json_matches_the_published_schema() {
     let checks = "suite: schema\nchecks:\n  - name: ok\n    tags: [smoke]\n    command: [\"true\"]\n  - name: exits\n    command: [\"false\"]\n  - name: missing\n    files:\n      - {path: nope.crt, kind: cert}\n  - name: closed\n    tls: { addr: \"127.0.0.1:1\" }\n";
     std::fs::write(&suite, checks).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rotcheck"))
-        .args(["gate", "--format", "json", "--at", "2030-01-01T00:00:00Z", "-c"])
+        .args([
+            "gate",
+            "--format",
+            "json",
+            "--at",
+            "2030-01-01T00:00:00Z",
+            "-c",
+        ])
         .arg(&suite)
         .output()
         .unwrap();
@@ -449,5 +463,8 @@ fn gate_json_matches_the_published_schema() {
         assert_eq!(schema_errors(&py, &doc), None, "{doc}");
     }
     let wrong = doc.replacen("\"status\": \"", "\"status\": \"x", 1);
-    assert!(schema_errors(&py, &wrong).is_some(), "the schema refuses a bad status");
+    assert!(
+        schema_errors(&py, &wrong).is_some(),
+        "the schema refuses a bad status"
+    );
 }
