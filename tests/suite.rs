@@ -314,3 +314,64 @@ fn a_typo_gets_the_kinds_own_keys_and_a_suggestion() {
         "only the tls keys are listed: {err}"
     );
 }
+
+#[test]
+fn an_output_in_a_missing_folder_is_named_before_anything_runs() {
+    let dir = good_dir();
+    let suite = dir.path().join("suite.yaml");
+    let out = rotcheck(&[
+        "gate",
+        "-c",
+        suite.to_str().unwrap(),
+        "--output",
+        "/nodir/x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "rotcheck: error: cannot write the output to /nodir/x: the folder /nodir does not \
+         exist; create it or pass another --output\n"
+    );
+}
+
+#[test]
+fn an_unknown_tag_lists_the_known_ones() {
+    let dir = good_dir();
+    let suite = dir.path().join("suite.yaml");
+    let out = rotcheck(&["gate", "-c", suite.to_str().unwrap(), "--tag", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "rotcheck: error: no check has the tag \"nope\"; known tags: a, b\n"
+    );
+}
+
+#[test]
+fn at_takes_only_rfc3339_and_says_so() {
+    let dir = good_dir();
+    let suite = dir.path().join("suite.yaml");
+    let suite = suite.to_str().unwrap();
+    for bad in ["2026-12-01", "2026-12-01 00:00:00", "7d"] {
+        let out = rotcheck(&["gate", "-c", suite, "--at", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).contains("--at takes only an RFC 3339 instant"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let (code, v) = run_json(&[
+        "gate",
+        "-c",
+        suite,
+        "--format",
+        "json",
+        "--at",
+        "2026-12-01T09:00:00+01:00",
+    ]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(
+        v["evaluated_at"], "2026-12-01T08:00:00Z",
+        "the offset is applied"
+    );
+}

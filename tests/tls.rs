@@ -757,6 +757,52 @@ fn inspect_a_listener_and_failures() {
     );
 }
 
+#[test]
+fn inspect_reads_a_der_file_and_a_single_certificate() {
+    let (env, pki) = (Env::new(), Pki::new());
+    let der = env.write("leaf.der", pki.leaf.der.as_ref());
+    let pem = env.write("leaf.pem", pem_of(&[&pki.leaf]));
+    let (code, v) = rotcheck_json(&["inspect", &der, "--format", "json", "--at", AT]);
+    assert_eq!(code, 0, "{v:#}");
+    let (_, from_pem) = rotcheck_json(&["inspect", &pem, "--format", "json", "--at", AT]);
+    assert_eq!(v["certs"], from_pem["certs"], "DER and PEM say the same");
+    let human = rotcheck(&["inspect", &der, "--at", AT]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("1 certificate(s)"), "{text}");
+    assert!(
+        text.contains("chain order: leaf first: yes; a single certificate"),
+        "{text}"
+    );
+    assert!(!text.contains("issued by the next"), "{text}");
+    let mut trailing = pki.leaf.der.to_vec();
+    trailing.extend_from_slice(b"junk");
+    let bad = env.write("bad.der", trailing);
+    let out = rotcheck(&["inspect", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a DER file holds exactly one"), "{err}");
+}
+
+#[test]
+fn inspect_without_a_port_says_the_port_is_missing() {
+    for (target, hint) in [
+        ("127.0.0.1", "e.g. 127.0.0.1:443"),
+        ("vault.example.test", "e.g. vault.example.test:443"),
+        ("::1", "e.g. [::1]:443"),
+    ] {
+        let out = rotcheck(&["inspect", target]);
+        assert_eq!(out.status.code(), Some(2), "{target}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("the port is missing; write HOST:PORT"),
+            "{err}"
+        );
+        assert!(err.contains(hint), "{err}");
+    }
+    let out = rotcheck(&["inspect", "/no/such/leaf.pem"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("port"));
+}
+
 // ---------------------------------------------------------------- hostile chains
 
 /// A server padding its chain with copies of the intermediate: a long chain still validates

@@ -5,7 +5,7 @@ use crate::engine::{self, Attempt, RunOptions, Selection, Wait};
 use crate::report::{self, Format, RenderOptions};
 use crate::suite;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Arguments of `rotcheck gate`.
@@ -68,6 +68,10 @@ pub fn run(a: GateArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if let Some(Err(e)) = a.output.as_deref().map(output_folder) {
+        error(e);
+        return EXIT_USAGE;
+    }
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -102,10 +106,27 @@ pub fn run(a: GateArgs) -> u8 {
         report.warnings.iter().for_each(super::warning);
     }
     if let Err(e) = emit(&text, a.output.as_deref()) {
-        error(format!("cannot write the output: {e}"));
-        return 1;
+        error(e);
+        return EXIT_USAGE;
     }
     report.exit_code(a.strict) as u8
+}
+
+/// Refuses an `--output` whose folder does not exist before anything is probed.
+fn output_folder(path: &Path) -> Result<(), String> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if folder.is_dir() {
+        return Ok(());
+    }
+    Err(format!(
+        "cannot write the output to {}: the folder {} does not exist; create it or pass \
+         another --output",
+        path.display(),
+        folder.display()
+    ))
 }
 
 /// One `--wait` progress line on stderr: attempt, elapsed time, the checks still failing.

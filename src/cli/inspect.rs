@@ -1,4 +1,4 @@
-//! `rotcheck inspect FILE|HOST:PORT`: describes every certificate of a PEM file or of the chain
+//! `rotcheck inspect FILE|HOST:PORT`: describes every certificate of a PEM or DER file or of the chain
 //! a TLS listener presents (no validation): subject, issuer, SANs, validity and time left, key
 //! type, SHA-256, serial, and the chain order. With `--ca`, also each client family's
 //! verdict on what it saw. Exit 0 when it could read or connect, 2 else.
@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 /// Arguments of `rotcheck inspect`.
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
-    /// A PEM file, or HOST:PORT of a TLS listener.
+    /// A certificate file (PEM, or one DER certificate), or HOST:PORT of a TLS listener.
     pub target: String,
     /// SNI to send (and name to show) for HOST:PORT; defaults to HOST.
     #[arg(long)]
@@ -97,6 +97,7 @@ fn look(a: &InspectArgs) -> Result<(Seen, Option<Vec<Verdict>>), String> {
     let seen = if is_network(&a.target) {
         fetch(a)?
     } else {
+        missing_port(&a.target)?;
         read_file(&a.target, a.host.clone())?
     };
     let verdicts = store.map(|s| verdicts(a, &seen, &s));
@@ -107,8 +108,36 @@ fn is_network(target: &str) -> bool {
     !Path::new(target).exists() && crate::suite::split_host_port(target).is_some()
 }
 
+/// A target that is no file and looks like a host without `:PORT` (`127.0.0.1`,
+/// `vault.example.test`, `[::1]`): say the port is missing rather than "file not found".
+fn missing_port(target: &str) -> Result<(), String> {
+    let path = Path::new(target);
+    let cert_file = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["pem", "crt", "cer", "der", "key", "p7b"].contains(&e));
+    let host_like = !target.is_empty()
+        && !target.contains('/')
+        && target
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c));
+    if path.exists() || cert_file || !host_like {
+        return Ok(());
+    }
+    let host = target.trim_end_matches(':');
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    Err(format!(
+        "{target}: no such file, and as a listener the port is missing; write HOST:PORT, \
+         e.g. {host}:443"
+    ))
+}
+
 fn read_file(path: &str, name: Option<String>) -> Result<Seen, String> {
-    let certs = certs::read_certs(Path::new(path)).map_err(|e| e.to_string())?;
+    let certs = certs::read_certs_pem_or_der(Path::new(path)).map_err(|e| e.to_string())?;
     Ok(Seen {
         source: path.into(),
         certs,
@@ -324,10 +353,14 @@ fn summary(ord: &Order) -> String {
         Some(b) => format!("leaf first: {}", yes(b)),
         None => "no leaf (a CA bundle)".into(),
     };
-    let mut s = format!(
-        "\nchain order: {first}; each certificate issued by the next: {}\n",
-        yes(ordered)
-    );
+    let mut s = if ord.issued_by_next.len() > 1 {
+        format!(
+            "\nchain order: {first}; each certificate issued by the next: {}\n",
+            yes(ordered)
+        )
+    } else {
+        format!("\nchain order: {first}; a single certificate\n")
+    };
     if ord.leaf_first == Some(false) {
         s.push_str("  the first certificate is a CA: put the leaf first, then each issuer\n");
     }

@@ -1,11 +1,14 @@
 //! Subcommand implementations. Each returns the process exit code.
 
+pub mod at;
 pub mod gate;
 pub mod inspect;
 pub mod rotate;
 pub mod serve;
 pub mod suite_cmds;
 pub mod verify;
+
+pub use at::parse_at;
 
 use crate::expect::chain::Client;
 use std::io::Write;
@@ -45,24 +48,19 @@ pub fn serve_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Writes output to a file (replacing it atomically through a fresh temp file with a random
 /// name; a symlink, FIFO or device at the path is refused, never written through) or to
-/// stdout.
+/// stdout. The error says where it could not write.
 pub fn emit(text: &str, output: Option<&Path>) -> std::io::Result<()> {
     match output {
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()
+            out.write_all(text.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(|e| std::io::Error::other(format!("cannot write the output: {e}")))
         }
-        Some(p) => {
-            crate::rotate::safefs::replace(p, text.as_bytes(), 0o644).map_err(std::io::Error::other)
-        }
+        Some(p) => crate::rotate::safefs::replace(p, text.as_bytes(), 0o644).map_err(|e| {
+            std::io::Error::other(format!("cannot write the output to {}: {e}", p.display()))
+        }),
     }
-}
-
-/// Parses an RFC 3339 instant for `--at`.
-pub fn parse_at(s: &str) -> Result<std::time::SystemTime, String> {
-    humantime::parse_rfc3339_weak(s)
-        .map_err(|e| format!("bad --at {s:?} ({e}); write RFC 3339, e.g. 2026-12-01T00:00:00Z"))
 }
 
 /// Parses a timeout flag (more than zero, at most 1h).

@@ -1,12 +1,13 @@
-//! TAP version 14: the plan, `ok`/`not ok` per check (a warning is `ok ... # warn`), and a
-//! YAML diagnostics block with the non-passing assertions; a summary comment closes it.
+//! TAP version 13 (what Perl's `prove` and most consumers read; `prove` refuses "version 14"):
+//! the plan, `ok`/`not ok` per check (a warning is `ok ... # warn`), and a YAML diagnostics
+//! block with the non-passing assertions; a summary comment closes it.
 
 use crate::model::{Assertion, CheckResult, Report, Status};
 use std::fmt::Write;
 
-/// Renders the report as a TAP 14 stream, redacted; the run's warnings are comment lines.
+/// Renders the report as a TAP 13 stream, redacted; the run's warnings are comment lines.
 pub fn render(report: &Report) -> String {
-    let mut s = format!("TAP version 14\n1..{}\n", report.checks.len());
+    let mut s = format!("TAP version 13\n1..{}\n", report.checks.len());
     for (i, c) in report.checks.iter().enumerate() {
         test_line(&mut s, i + 1, c);
         if c.status != Status::Pass {

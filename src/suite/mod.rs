@@ -146,7 +146,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<Suite, SuiteError> {
     })?;
     too_deep(&substituted, path)?;
     let file: SuiteFile = serde_yaml_ng::from_str(&substituted)
-        .map_err(|e| refine_key(yaml_error(path, &e), &substituted))?;
+        .map_err(|e| echo_mode(refine_key(yaml_error(path, &e), &substituted), &substituted))?;
     validate(&file, &substituted, path)?;
     Ok(Suite {
         file,
@@ -169,7 +169,7 @@ fn build_scope(text: &str, path: &Path) -> Result<vars::Scope, SuiteError> {
         #[serde(default)]
         env_file: Option<String>,
     }
-    let head: Head = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(path, &e))?;
+    let head: Head = serde_yaml_ng::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
     let mut scope = vars::Scope::default();
     for (k, v) in head.vars {
         scope.vars.insert(
@@ -242,6 +242,59 @@ fn scalar_text(v: &serde_yaml_ng::Value) -> Option<String> {
     }
 }
 
+/// A document that does not parse: a tab in the indentation is named first (YAML's own
+/// message for it is obscure), else the parser's error.
+fn syntax_error(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> SuiteError {
+    let Some((line, column)) = first_indent_tab(text) else {
+        return yaml_error(path, e);
+    };
+    SuiteError {
+        file: path.display().to_string(),
+        line: Some(line),
+        column: Some(column),
+        key: None,
+        message: "tabs are not allowed in YAML indentation; indent with spaces".into(),
+    }
+}
+
+/// 1-based line and column of the first tab in a line's leading whitespace.
+fn first_indent_tab(text: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(i, l)| {
+        let indent = l.len() - l.trim_start_matches([' ', '\t']).len();
+        l[..indent].find('\t').map(|c| (i + 1, c + 1))
+    })
+}
+
+/// Replaces the message of an unquoted mode YAML read as a number with one that shows what
+/// the user wrote: the first unquoted `mode:` value from the error's line on.
+fn echo_mode(mut e: SuiteError, text: &str) -> SuiteError {
+    let Some(number) = e.message.strip_prefix(UNQUOTED_MODE) else {
+        return e;
+    };
+    let number = number.trim().to_string();
+    let from = e.line.unwrap_or(1).saturating_sub(1);
+    let found = text.lines().enumerate().skip(from).find_map(|(i, l)| {
+        let at = l.find("mode:")? + "mode:".len();
+        let v = l[at..].trim_start();
+        let end = v.find([',', '}', ' ', '#']).unwrap_or(v.len());
+        let v = &v[..end];
+        (!v.is_empty() && !v.starts_with(['"', '\''])).then(|| (i + 1, v.to_string()))
+    });
+    let written = match found {
+        Some((line, v)) => {
+            e.line = Some(line);
+            e.column = None;
+            if let Some(k) = e.key.as_mut().filter(|k| !k.ends_with(".mode")) {
+                k.push_str(".mode");
+            }
+            v
+        }
+        None => number.clone(),
+    };
+    e.message = unquoted_mode_help(&written, &number);
+    e
+}
+
 /// Turns a YAML/serde error into file:line: key: message.
 fn yaml_error(path: &Path, e: &serde_yaml_ng::Error) -> SuiteError {
     let mut message = e.to_string();
@@ -253,10 +306,13 @@ fn yaml_error(path: &Path, e: &serde_yaml_ng::Error) -> SuiteError {
         }
     }
     let (mut key, mut message) = split_key(message);
-    // `expect:` written before the kind key is parsed last; its errors say so up front.
-    if let Some(rest) = message.strip_prefix("expect: ") {
-        key = key.map(|k| format!("{k}.expect"));
-        message = rest.to_string();
+    // `expect:` written before the kind key is parsed last, and `expiry` is checked as a
+    // whole: their errors name the field up front.
+    for field in ["expect", "expiry"] {
+        if let Some(rest) = message.strip_prefix(&format!("{field}: ")) {
+            key = key.map(|k| format!("{k}.{field}"));
+            message = rest.to_string();
+        }
     }
     let message = suggest::add_hint(&message);
     SuiteError {
@@ -320,6 +376,13 @@ impl NameLines {
         n
     }
 
+    /// Every `- name:` line, in order: where checks start.
+    fn item_lines(&self) -> Vec<usize> {
+        let mut all: Vec<usize> = self.items.values().flatten().copied().collect();
+        all.sort_unstable();
+        all
+    }
+
     fn of(&self, name: &str) -> &[usize] {
         self.items
             .get(name)
@@ -374,9 +437,14 @@ fn validate(file: &SuiteFile, text: &str, path: &Path) -> Result<(), SuiteError>
     }
     let mut seen = HashSet::new();
     let name_lines = NameLines::index(text);
+    let starts = name_lines.item_lines();
     for (i, check) in file.checks.iter().enumerate() {
         let lines = name_lines.of(&check.name);
         let line = lines.first().copied();
+        let span = line.map(|l| Span {
+            from: l,
+            until: starts.iter().copied().find(|&s| s > l),
+        });
         let key = |k: &str| Some(format!("checks[{i}]{k}"));
         if !valid_token(&check.name) {
             return Err(SuiteError::new(
@@ -402,8 +470,44 @@ fn validate(file: &SuiteFile, text: &str, path: &Path) -> Result<(), SuiteError>
             ));
         }
         validate_check(check, path, line, &key)?;
+        check.kind.validate().map_err(|inv| {
+            let at = span.and_then(|s| s.line_of(text, &inv.key)).or(line);
+            SuiteError::new(path, at, key(&inv.key), inv.message)
+        })?;
     }
     Ok(())
+}
+
+/// The lines of one check: from its `- name:` line to the next check's, if any.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    from: usize,
+    until: Option<usize>,
+}
+
+impl Span {
+    /// The line within the check where the last key of `key_path` (`.tls.addr` → `addr`,
+    /// `.files[1]` → `files`) is written.
+    fn line_of(self, text: &str, key_path: &str) -> Option<usize> {
+        let last = key_path.rsplit('.').next()?;
+        let last = last.split('[').next().filter(|k| !k.is_empty())?;
+        let until = self.until.unwrap_or(usize::MAX);
+        text.lines()
+            .enumerate()
+            .skip(self.from - 1)
+            .take_while(|(i, _)| i + 1 < until)
+            .find(|(_, l)| writes_key(l, last))
+            .map(|(i, _)| i + 1)
+    }
+}
+
+/// Whether a line writes `key:` as a block key or inside a flow mapping.
+fn writes_key(line: &str, key: &str) -> bool {
+    line.match_indices(key).any(|(at, _)| {
+        let before = line[..at].trim_end();
+        let after = &line[at + key.len()..];
+        after.starts_with(':') && (before.is_empty() || before.ends_with(['{', ',', '-']))
+    })
 }
 
 fn validate_check(
@@ -424,10 +528,7 @@ fn validate_check(
     if let Some(t) = check.tags.iter().find(|t| !valid_token(t)) {
         return err(".tags", format!("bad tag {t:?}; use [a-z0-9_-]+"));
     }
-    check
-        .kind
-        .validate()
-        .or_else(|inv| err(&inv.key, inv.message))
+    Ok(())
 }
 
 /// Splits `host:port` / `[v6]:port`; None when malformed.

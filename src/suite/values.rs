@@ -163,11 +163,32 @@ impl<'de> Deserialize<'de> for Mode {
         let v = serde_yaml_ng::Value::deserialize(d)?;
         let text = match &v {
             serde_yaml_ng::Value::String(s) => s.clone(),
-            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            // YAML reads `0o600` and `0x180` as the number 384; only plain digits are octal.
+            serde_yaml_ng::Value::Number(n) if n.as_u64().is_some_and(plain_octal) => n.to_string(),
+            serde_yaml_ng::Value::Number(n) => {
+                return Err(D::Error::custom(format!("{UNQUOTED_MODE} {n}")))
+            }
             _ => return Err(D::Error::custom(mode_help("a non-scalar value"))),
         };
         parse_mode(&text).map(Mode).map_err(D::Error::custom)
     }
+}
+
+/// Starts the error of an unquoted mode YAML read as another number; the suite loader
+/// replaces it with the text the user wrote (see `suite::echo_mode`).
+pub const UNQUOTED_MODE: &str = "unquoted mode read as the number";
+
+/// Whether a number's decimal digits all are octal digits (`600` is 0600, `384` is not).
+fn plain_octal(n: u64) -> bool {
+    n.to_string().chars().all(|c| c.is_digit(8))
+}
+
+/// The message for an unquoted mode: what was written, what YAML made of it, what to write.
+pub fn unquoted_mode_help(written: &str, number: &str) -> String {
+    format!(
+        "bad mode {written}: YAML reads it unquoted as the number {number}; \
+         write an octal mode in quotes, e.g. \"0600\" or \"0644\""
+    )
 }
 
 fn mode_help(found: &str) -> String {
@@ -235,14 +256,46 @@ fn threshold_help(s: &str) -> String {
     format!("bad expiry threshold {s:?}; write a share of the lifetime (33%) or a duration (21d)")
 }
 
-/// `expiry: {warn, crit}`; defaults 33% / 10% of the lifetime remaining.
+/// `expiry: {warn, crit}`; defaults 33% / 10% of the lifetime remaining. `crit` is the
+/// nearer one: less time (or a smaller share of the lifetime) left than `warn`.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "RawThresholds")]
 pub struct ExpiryThresholds {
-    #[serde(default = "default_warn")]
     pub warn: Threshold,
-    #[serde(default = "default_crit")]
     pub crit: Threshold,
+}
+
+/// `expiry:` as written, before the order of its thresholds is checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThresholds {
+    #[serde(default = "default_warn")]
+    warn: Threshold,
+    #[serde(default = "default_crit")]
+    crit: Threshold,
+}
+
+impl TryFrom<RawThresholds> for ExpiryThresholds {
+    type Error = String;
+
+    fn try_from(r: RawThresholds) -> Result<Self, String> {
+        let inverted = match (r.warn, r.crit) {
+            (Threshold::Remaining(w), Threshold::Remaining(c)) => c > w,
+            (Threshold::Ratio(w), Threshold::Ratio(c)) => c > w,
+            _ => false,
+        };
+        if inverted {
+            return Err(format!(
+                "expiry: crit ({}) is further from expiry than warn ({}); crit must be the \
+                 nearer threshold (less left): swap them, e.g. {{warn: 21d, crit: 7d}}",
+                r.crit, r.warn
+            ));
+        }
+        Ok(ExpiryThresholds {
+            warn: r.warn,
+            crit: r.crit,
+        })
+    }
 }
 
 impl Default for ExpiryThresholds {
