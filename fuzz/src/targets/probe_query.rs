@@ -1,5 +1,5 @@
-//! The exporter's `/probe` query-string parser (`check=NAME`, percent-decoding, refusals)
-//! and the scrape-timeout header parser.
+//! The exporter's `/probe` query-string parser (`check=NAME`, `debug=`, percent-decoding,
+//! refusals) and the scrape-timeout header parser.
 
 use rotcheck::exporter::http::{probe_param, scrape_budget};
 
@@ -7,7 +7,7 @@ use rotcheck::exporter::http::{probe_param, scrape_budget};
 pub fn run(data: &[u8]) {
     if let Some(q) = crate::text(data) {
         match probe_param(Some(q)) {
-            Ok(name) => assert!(!name.is_empty(), "an empty check name was accepted"),
+            Ok(q) => assert!(!q.check.is_empty(), "an empty check name was accepted"),
             Err(e) => {
                 let _ = e.to_string();
             }
