@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs rotcheck's whole test suite on a fresh Debian machine: installs the real peers the
 # tests talk to (openssl, nginx, haproxy, Prometheus, Alertmanager's amtool, blackbox_exporter,
-# OpenBao), the tools that read its reports (Perl's prove for TAP, xmllint for JUnit) and
-# cargo-afl, then format, lint, every test of the workspace and a short
-# coverage-guided fuzzing run of every fuzz target.
+# OpenBao, Go for the crypto/x509 oracle), the tools that read its reports (Perl's prove for
+# TAP, xmllint for JUnit, Python's jsonschema for the gate JSON) and cargo-afl, then format,
+# lint, every test of the workspace and a short coverage-guided fuzzing run of every fuzz
+# target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
