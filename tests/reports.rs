@@ -323,9 +323,20 @@ fn have(tool: &str, package: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!("skipped: {tool} is not installed (Debian package {package})");
+        skip_or_fail(&format!(
+            "{tool} is not installed (Debian package {package})"
+        ));
     }
     found
+}
+
+/// A missing report tool skips the test, unless `ROTCHECK_REQUIRE_TOOLS` is set (scripts/test.sh
+/// sets it after installing them): then it fails, so CI cannot pass without the check.
+fn skip_or_fail(why: &str) {
+    if std::env::var_os("ROTCHECK_REQUIRE_TOOLS").is_some() {
+        panic!("{why}; ROTCHECK_REQUIRE_TOOLS is set");
+    }
+    eprintln!("skipped: {why}");
 }
 
 /// Runs `prove` on a TAP stream written to a file; returns its exit code and stdout.
@@ -401,7 +412,7 @@ fn python_with_jsonschema() -> Option<String> {
             .is_ok_and(|o| o.status.success())
     });
     if found.is_none() {
-        eprintln!("skipped: no Python with jsonschema (scripts/test.sh installs it in .venv)");
+        skip_or_fail("no Python with jsonschema (scripts/test.sh installs it in .venv)");
     }
     found.map(str::to_string)
 }

@@ -145,6 +145,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<Suite, SuiteError> {
         SuiteError::new(path, e.line, key, e.message)
     })?;
     too_deep(&substituted, path)?;
+    prefixed_mode(&substituted, path)?;
     let file: SuiteFile = serde_yaml_ng::from_str(&substituted)
         .map_err(|e| echo_mode(refine_key(yaml_error(path, &e), &substituted), &substituted))?;
     validate(&file, &substituted, path)?;
@@ -293,6 +294,38 @@ fn echo_mode(mut e: SuiteError, text: &str) -> SuiteError {
     };
     e.message = unquoted_mode_help(&written, &number);
     e
+}
+
+/// Refuses an unquoted `mode: 0o17` / `0x1ff` before parsing: YAML reads it as a number, and
+/// one whose decimal digits happen to be octal (`0o17` is 15) would pass as another mode.
+fn prefixed_mode(text: &str, path: &Path) -> Result<(), SuiteError> {
+    for (i, line) in text.lines().enumerate() {
+        let Some(at) = line.find("mode:") else {
+            continue;
+        };
+        let key_starts = line[..at]
+            .chars()
+            .last()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '_');
+        let v = line[at + "mode:".len()..].trim_start();
+        let end = v.find([',', '}', ' ', '#']).unwrap_or(v.len());
+        let written = &v[..end];
+        let (radix, digits) = match written.get(..2) {
+            Some("0o" | "0O") => (8, &written[2..]),
+            Some("0x" | "0X") => (16, &written[2..]),
+            _ => continue,
+        };
+        let Ok(number) = u64::from_str_radix(digits, radix) else {
+            continue;
+        };
+        // Other numbers fail as modes anyway, with the full key (`echo_mode`).
+        let slips = number.to_string().chars().all(|c| c.is_digit(8));
+        if key_starts && slips {
+            let msg = unquoted_mode_help(written, &number.to_string());
+            return Err(SuiteError::new(path, Some(i + 1), Some("mode".into()), msg));
+        }
+    }
+    Ok(())
 }
 
 /// Turns a YAML/serde error into file:line: key: message.
