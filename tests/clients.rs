@@ -10,13 +10,15 @@
 //!   them: agreement with each real client is reported and held to a measured floor, and the
 //!   verdict "every client accepts" is compared with limbo's expected result.
 
+#[path = "conformance_data/mod.rs"]
+mod conformance_data;
 #[path = "clients/corpus.rs"]
 mod corpus;
 #[path = "clients/oracle.rs"]
 mod oracle;
 
+use conformance_data::{env_path, pem_file, pems, validation_time};
 use rotcheck::expect::chain::{lint, verdict, Client, Purpose};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -189,29 +191,9 @@ fn lint_flags_weak_certificates_made_by_openssl() {
 
 // ---------------------------------------------------------------- limbo
 
-fn env_path(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var) {
-        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
-        _ => {
-            println!("skipped: {var} is not set");
-            None
-        }
-    }
-}
-
-fn pems(text: &str) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_slice_iter(text.as_bytes())
-        .filter_map(Result::ok)
-        .collect()
-}
-
 fn unix(v: &Value) -> i64 {
-    let t = match v.as_str() {
-        Some(s) => humantime::parse_rfc3339_weak(&s.replace("+00:00", "Z"))
-            .unwrap_or_else(|e| panic!("bad validation_time {s}: {e}")),
-        None => std::time::SystemTime::now(),
-    };
-    t.duration_since(std::time::UNIX_EPOCH)
+    validation_time(v)
+        .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 
@@ -346,7 +328,7 @@ fn badssl_cases(root: &Path) -> Vec<Case> {
     let index: Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("index.json")).expect("index"))
             .expect("index JSON");
-    let read = |p: PathBuf| pems(&std::fs::read_to_string(p).unwrap_or_default());
+    let read = |p: PathBuf| pem_file(&p);
     index
         .as_array()
         .expect("index array")

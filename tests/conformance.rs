@@ -31,9 +31,11 @@
 //! `incomplete_chain` (the intermediate is then found in the CA file), checked too when that
 //! folder exists.
 
+mod conformance_data;
+
+use conformance_data::{env_path, pem_file, pems, validation_time};
 use rotcheck::expect::chain::{validate, ChainFailure, ValidPath};
 use rotcheck::model::ChainReason;
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -41,33 +43,8 @@ use std::path::{Path, PathBuf};
 /// rustls-webpki refuses DER longer than 64 KiB (so does every rustls client).
 const WEBPKI_MAX_DER: usize = 0xFFFF;
 
-fn env_path(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var) {
-        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
-        _ => {
-            println!("skipped: {var} is not set");
-            None
-        }
-    }
-}
-
-fn pems(text: &str) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_slice_iter(text.as_bytes())
-        .filter_map(Result::ok)
-        .collect()
-}
-
-fn pem_file(p: &Path) -> Vec<CertificateDer<'static>> {
-    pems(&std::fs::read_to_string(p).unwrap_or_default())
-}
-
 fn time(v: &Value) -> UnixTime {
-    let t = match v.as_str() {
-        Some(s) => humantime::parse_rfc3339_weak(&s.replace("+00:00", "Z"))
-            .unwrap_or_else(|e| panic!("bad validation_time {s}: {e}")),
-        None => std::time::SystemTime::now(),
-    };
-    rotcheck::kinds::tls::unix_time(t)
+    rotcheck::kinds::tls::unix_time(validation_time(v))
 }
 
 fn verdict(r: &Result<ValidPath, ChainFailure>) -> String {

@@ -383,22 +383,10 @@ fn judge_chain(
     if let Some(hit) = memo.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return hit.clone();
     }
-    let clients = want.clients.list();
-    let j = judge::judge(&judge::Request {
-        presented,
-        store: &ca,
-        name: Some(&target.name),
-        now: unix_time(ctx.now),
-        partial: want.partial,
-        usage: chain::Usage::Server,
-        clients: &clients,
-        complete: true,
-        max_validity: want.max_validity,
-    });
-    let mut verdict = vec![j.chain("chain")];
-    verdict.extend(j.per_client(""));
-    verdict.extend(j.completeness("complete_chain", want.complete_required));
-    verdict.extend(j.lint("lint"));
+    let now = unix_time(ctx.now);
+    let seen = (chain::Usage::Server, true);
+    let j = judge::judge_expected(&want, presented, &ca, Some(&target.name), now, seen);
+    let verdict = j.assertions(&want, "");
     memo.lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(key, verdict.clone());

@@ -10,6 +10,7 @@
 //! whose reason is the first finding's token; the message lists them all).
 
 use super::clients::{complete_chain, lint, verdict, Client, Lint, Purpose, Verdict};
+use super::want::ChainExpect;
 use super::{describe_path, validate_for, ChainFailure, Usage, ValidPath};
 use crate::model::{Assertion, ChainReason, Status};
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -41,6 +42,28 @@ pub struct Judgement {
     /// `None` when completeness does not apply.
     pub complete: Option<bool>,
     pub lint: Vec<Lint>,
+}
+
+/// What a check's `expect.chain` asks, on what it saw: the [`Request`] the expectation makes.
+pub fn judge_expected(
+    want: &ChainExpect,
+    presented: &[CertificateDer<'_>],
+    store: &[CertificateDer<'_>],
+    name: Option<&str>,
+    now: UnixTime,
+    (usage, complete): (Usage, bool),
+) -> Judgement {
+    judge(&Request {
+        presented,
+        store,
+        name,
+        now,
+        partial: want.partial,
+        usage,
+        clients: &want.clients.list(),
+        complete,
+        max_validity: want.max_validity,
+    })
 }
 
 /// Judges a chain for every client in `r.clients`.
@@ -88,6 +111,18 @@ fn partial_chain(v: Verdict, r: &Request<'_>, strict: &Result<ValidPath, ChainFa
 }
 
 impl Judgement {
+    /// A check's chain assertions — `chain`, `accepted_by_<client>`, `complete_chain` (when it
+    /// applies), `lint` (when something was found) — each named with `suffix` (`:<file>` in a
+    /// `files` check).
+    pub fn assertions(&self, want: &ChainExpect, suffix: &str) -> Vec<Assertion> {
+        let mut out = vec![self.chain(&format!("chain{suffix}"))];
+        out.extend(self.per_client(suffix));
+        let complete = format!("complete_chain{suffix}");
+        out.extend(self.completeness(&complete, want.complete_required));
+        out.extend(self.lint(&format!("lint{suffix}")));
+        out
+    }
+
     /// Every selected client accepts.
     pub fn accepted(&self) -> bool {
         self.verdicts.iter().all(|v| v.accepts)

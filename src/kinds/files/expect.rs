@@ -5,7 +5,7 @@
 use super::content::{unusable, Loaded};
 use super::Entry;
 use super::{FileKind, FilesExpect};
-use crate::expect::chain::judge::{judge, Request};
+use crate::expect::chain::judge::judge_expected;
 use crate::expect::chain::want::ChainExpect;
 use crate::expect::chain::{with_ca_intermediates, Usage};
 use crate::expect::expiry::assert_expiry;
@@ -104,23 +104,10 @@ fn chain(e: &Entry, loaded: &Loaded, want: ChainExpect, ctx: &Ctx) -> Vec<Assert
     };
     let now = UnixTime::since_unix_epoch(Duration::from_secs(ctx.now_unix().max(0) as u64));
     let presented = presented_for(e.spec.kind, &loaded.ders, &ca);
-    let clients = want.clients.list();
-    let j = judge(&Request {
-        presented: &presented,
-        store: &ca,
-        name: None,
-        now,
-        partial: want.partial,
-        usage: Usage::Either, // a certificate file may be an mTLS client identity
-        clients: &clients,
-        complete: e.spec.kind == FileKind::Chain,
-        max_validity: want.max_validity,
-    });
-    let suffix = e.name("");
-    let mut out = vec![j.chain(&name)];
-    out.extend(j.per_client(&suffix));
-    out.extend(j.completeness(&e.name("complete_chain"), want.complete_required));
-    out.extend(j.lint(&e.name("lint")));
+    // A certificate file may be an mTLS client identity; only a chain file must be complete.
+    let seen = (Usage::Either, e.spec.kind == FileKind::Chain);
+    let j = judge_expected(&want, &presented, &ca, None, now, seen);
+    let out = j.assertions(&want, &e.name(""));
     out.into_iter().map(|a| labelled(e, a)).collect()
 }
 
