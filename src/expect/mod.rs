@@ -5,3 +5,4 @@ pub mod expiry;
 pub mod issuer;
 pub mod names;
 pub mod revocation;
+pub mod rotated;

@@ -22,6 +22,7 @@ pub mod status;
 
 use crate::expect::chain::want::ChainExpect;
 use crate::expect::revocation::NotRevoked;
+use crate::expect::rotated::RotatedAfter;
 use crate::kinds::classify::Peer;
 use crate::kinds::tls::{self, client, TlsExpect, TlsSpec};
 use crate::kinds::{Base, CheckKind, Ctx, Invalid};
@@ -75,6 +76,7 @@ pub struct HttpExpect {
     pub min_tls: Option<TlsVersion>,
     pub serves_file: Option<String>,
     pub not_revoked: Option<NotRevoked>,
+    pub rotated_after: Option<RotatedAfter>,
 }
 
 impl HttpExpect {
@@ -89,6 +91,7 @@ impl HttpExpect {
             min_tls: self.min_tls,
             serves_file: self.serves_file.clone(),
             not_revoked: self.not_revoked,
+            rotated_after: self.rotated_after.clone(),
         }
     }
 
@@ -103,6 +106,7 @@ impl HttpExpect {
             ("min_tls", self.min_tls.is_some()),
             ("serves_file", self.serves_file.is_some()),
             ("not_revoked", self.not_revoked.is_some()),
+            ("rotated_after", self.rotated_after.is_some()),
         ];
         set.into_iter()
             .filter(|(_, on)| *on)
@@ -122,6 +126,7 @@ impl HttpSpec {
             client_key: self.client_key.clone(),
             alpn: vec!["http/1.1".into()],
             crl_file: self.crl_file.clone(),
+            resolve: Default::default(),
         }
     }
 

@@ -15,18 +15,25 @@
 //! `rotcheck_chain_failure`; without `chain`, an implicit `server_name` assertion checks it.
 //! `chain: {valid: false}` turns the chain judgement off (the name is then checked alone).
 //!
+//! `rotated_after` (an instant or a plan step, [`crate::expect::rotated`]) on the leaf.
+//!
+//! Addresses: `resolve: all` or a list of addresses probes each and adds `same_leaf`
+//! ([`resolve`]); the default is the first address that accepts a connection.
+//!
 //! Expiry: judged on the leaf and on every intermediate the server sends (an expiring
 //! intermediate breaks clients just the same). A self-signed root the server sends is left
 //! out: clients use their own copy from the trust store.
 
 pub mod client;
 pub mod progress;
+pub mod resolve;
 pub mod settle;
 
 use crate::certs::{self, FileError};
 use crate::expect::chain::judge;
 use crate::expect::chain::want::ChainExpect;
 use crate::expect::revocation::{self, NotRevoked, Presented};
+use crate::expect::rotated::{self, RotatedAfter};
 use crate::expect::{chain, expiry, issuer, names};
 use crate::kinds::{Base, CheckKind, Ctx, Invalid};
 use crate::metrics::text::{family, Def, Exposition};
@@ -53,6 +60,9 @@ pub struct TlsSpec {
     pub alpn: Vec<String>,
     /// CRLs for `expect.not_revoked` (PEM or DER); else the distribution points.
     pub crl_file: Option<String>,
+    /// `first` (default), `all`, or a list of addresses: see [`resolve`].
+    #[serde(default)]
+    pub resolve: resolve::Resolve,
 }
 
 /// What a `tls` check may expect of the listener.
@@ -67,6 +77,7 @@ pub struct TlsExpect {
     pub min_tls: Option<TlsVersion>,
     pub serves_file: Option<String>,
     pub not_revoked: Option<NotRevoked>,
+    pub rotated_after: Option<RotatedAfter>,
 }
 
 family!(
@@ -102,7 +113,7 @@ impl CheckKind for Tls {
                 "client_cert and client_key go together; set both or neither",
             ));
         }
-        Ok(())
+        validate_resolve(spec)
     }
 
     async fn probe(spec: &TlsSpec, expect: &TlsExpect, ctx: &Ctx) -> Outcome {
@@ -120,7 +131,20 @@ impl CheckKind for Tls {
     }
 }
 
-/// Handshakes with the listener and evaluates the expectations.
+/// A list of addresses must parse (with the port of `addr`).
+fn validate_resolve(spec: &TlsSpec) -> Result<(), Invalid> {
+    let (resolve::Resolve::List(list), Some((_, port))) =
+        (&spec.resolve, split_host_port(&spec.addr))
+    else {
+        return Ok(());
+    };
+    resolve::listed(list, port)
+        .map(drop)
+        .map_err(|m| Invalid::new(".tls.resolve", m))
+}
+
+/// Handshakes with the listener (each of its addresses with `resolve`) and evaluates the
+/// expectations.
 pub async fn probe(spec: &TlsSpec, expect: &TlsExpect, ctx: &Ctx) -> Outcome {
     let deadline = tokio::time::Instant::now() + ctx.timeout;
     let target = match Target::parse(&spec.addr, spec.server_name.as_deref()) {
@@ -131,12 +155,82 @@ pub async fn probe(spec: &TlsSpec, expect: &TlsExpect, ctx: &Ctx) -> Outcome {
         Ok(c) => c,
         Err(e) => return not_probed(&e.class, e.message),
     };
-    let result = client::handshake(&target, &template, deadline, ctx.timeout).await;
+    match spec.resolve.is_each() {
+        true => probe_each(spec, expect, ctx, target, template, deadline).await,
+        false => probe_at(spec, expect, ctx, &target, &template, deadline).await,
+    }
+}
+
+/// Probes every address of `target` at once and merges the outcomes ([`resolve::merge`]).
+async fn probe_each(
+    spec: &TlsSpec,
+    expect: &TlsExpect,
+    ctx: &Ctx,
+    target: Target,
+    template: Arc<rustls::ClientConfig>,
+    deadline: tokio::time::Instant,
+) -> Outcome {
+    let addrs = match resolve::addresses(&spec.resolve, &target, deadline, ctx.timeout).await {
+        Ok(a) => a,
+        Err(f) => {
+            return judge(
+                spec,
+                expect,
+                ctx,
+                &target,
+                Err(Failed {
+                    failure: f,
+                    chain: vec![],
+                }),
+            )
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        let (spec, expect, ctx) = (spec.clone(), expect.clone(), ctx.clone());
+        let (one, template) = (resolve::at(&target, *addr), template.clone());
+        tasks.spawn(async move {
+            let out = probe_at(&spec, &expect, &ctx, &one, &template, deadline).await;
+            (i, out)
+        });
+    }
+    let mut per: Vec<Option<Outcome>> = vec![None; addrs.len()];
+    while let Some(done) = tasks.join_next().await {
+        if let Ok((i, out)) = done {
+            per[i] = Some(out);
+        }
+    }
+    let per = addrs
+        .into_iter()
+        .zip(per)
+        .map(|(a, o)| (a, o.unwrap_or_else(|| lost_probe(&a))))
+        .collect();
+    resolve::merge(per)
+}
+
+/// The outcome of a probe task that ended without one (it panicked).
+fn lost_probe(addr: &std::net::SocketAddr) -> Outcome {
+    not_probed(
+        "internal",
+        format!("the probe of {addr} ended without a result; run the check again and report this"),
+    )
+}
+
+/// Handshakes with one target and evaluates the expectations on what it presented.
+pub async fn probe_at(
+    spec: &TlsSpec,
+    expect: &TlsExpect,
+    ctx: &Ctx,
+    target: &Target,
+    template: &Arc<rustls::ClientConfig>,
+    deadline: tokio::time::Instant,
+) -> Outcome {
+    let result = client::handshake(target, template, deadline, ctx.timeout).await;
     let presented = match &result {
         Ok(s) => s.chain.clone(),
         Err(f) => f.chain.clone(),
     };
-    let mut out = judge(spec, expect, ctx, &target, result);
+    let mut out = judge(spec, expect, ctx, target, result);
     revocation(spec, expect, ctx, &presented, deadline, &mut out).await;
     out
 }
@@ -337,6 +431,9 @@ fn judge_certs(
     }
     if let Some(file) = &expect.serves_file {
         out.push(assert_serves_file(leaf, file, ctx));
+    }
+    if let Some(r) = &expect.rotated_after {
+        out.push(rotated::assert_rotated(leaf, r, ctx));
     }
     out
 }
