@@ -224,10 +224,21 @@ fn mismatch(groups: &[(&CertFacts, Vec<SocketAddr>)], none: &str) -> String {
         .iter()
         .map(|(leaf, addrs)| format!("{} at {}", describe(leaf), list(addrs)))
         .collect();
+    let newest = groups
+        .iter()
+        .map(|(l, _)| l)
+        .max_by_key(|l| l.not_before_unix);
+    let behind: Vec<SocketAddr> = groups
+        .iter()
+        .filter(|(l, _)| Some(l) != newest)
+        .flat_map(|(_, a)| a.iter().copied())
+        .collect();
+    let newest = newest.map(|l| l.serial.as_str()).unwrap_or_default();
     format!(
-        "expected every address to serve the same leaf; found {} different leaves: {}{none}; a backend still serves an old certificate: install the new one there and reload it",
+        "expected every address to serve the same leaf; found {} different leaves: {}{none}; {} serve(s) a leaf older than serial {newest}: install the new certificate there and reload it",
         groups.len(),
-        parts.join("; ")
+        parts.join("; "),
+        list(&behind)
     )
 }
 
@@ -282,5 +293,54 @@ mod tests {
         assert!(l(&[]).unwrap_err().contains("at least one"));
         let many: Vec<String> = (0..65).map(|i| format!("10.0.0.{i}")).collect();
         assert!(listed(&many, 1).unwrap_err().contains("at most 64"));
+    }
+
+    fn served(serial: &str, not_before_unix: i64) -> Outcome {
+        let mut leaf = crate::certs::facts(&[], "leaf");
+        leaf.position = "leaf".into();
+        leaf.serial = serial.into();
+        leaf.sha256 = format!("{serial}{serial}");
+        leaf.not_before_unix = not_before_unix;
+        leaf.not_after = "later".into();
+        Outcome {
+            assertions: vec![Assertion::pass("handshake", "ok")],
+            certs: vec![leaf],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn merge_names_each_address_and_who_lags() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let per = vec![
+            (a("10.0.0.1:443"), served("02", 200)),
+            (a("10.0.0.2:443"), served("01", 100)),
+            (a("10.0.0.3:443"), served("02", 200)),
+        ];
+        let out = merge(per);
+        assert_eq!(out.certs.len(), 2, "each leaf once");
+        let same = &out.assertions[0];
+        assert_eq!(same.reason.as_deref(), Some("leaf_mismatch"));
+        assert!(
+            same.message.contains(
+                "serial 02 (sha256 0202…, not after later) at 10.0.0.1:443, 10.0.0.3:443"
+            ),
+            "{}",
+            same.message
+        );
+        assert!(
+            same.message
+                .contains("; 10.0.0.2:443 serve(s) a leaf older than serial 02"),
+            "{}",
+            same.message
+        );
+        let shakes: Vec<&str> = out.assertions[1..]
+            .iter()
+            .map(|x| x.message.as_str())
+            .collect();
+        assert_eq!(
+            shakes,
+            ["10.0.0.1:443: ok", "10.0.0.2:443: ok", "10.0.0.3:443: ok"]
+        );
     }
 }
