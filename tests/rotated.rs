@@ -334,6 +334,130 @@ fn bad_resolve_settings_are_refused_at_load_time() {
     }
 }
 
+/// A listener that accepts and never answers.
+fn stall(listener: TcpListener) {
+    std::thread::spawn(move || {
+        let held: Vec<TcpStream> = listener.incoming().flatten().take(16).collect();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(held);
+    });
+}
+
+/// The addresses are probed at once, each within the check's one timeout: a backend that
+/// stalls times out on its own and the others are judged (probed one after the other, the
+/// stall would have eaten the budget of those after it).
+#[test]
+fn a_stalled_backend_times_out_alone() {
+    let pki = Pki::new();
+    let (port, mut ls) = bind_all(&["127.0.0.1", "127.0.0.2"]);
+    serve(ls.pop().unwrap(), static_cfg(&pki, &pki.leaf));
+    stall(ls.pop().unwrap());
+    let env = common::Env::new();
+    let ca = env.write("ca.pem", common::pem_of(&[&pki.root.cert]));
+    let tls = format!("addr: \"localhost:{port}\", resolve: [127.0.0.1, 127.0.0.2]");
+    let text = suite(&tls, "{ chain: valid }", &ca).replace("timeout: 3s", "timeout: 1s");
+    let g = env.gate(&text, &[]);
+    assert_eq!(g.code, 1);
+    let stalled = at(&g, "backends", "handshake", &format!("127.0.0.1:{port}"));
+    assert_eq!(stalled["reason"], "timeout", "{stalled}");
+    let ok = format!("127.0.0.2:{port}");
+    assert_eq!(at(&g, "backends", "handshake", &ok)["status"], "pass");
+    assert_eq!(at(&g, "backends", "chain", &ok)["status"], "pass");
+}
+
+/// `openssl s_server -www` on `ip`, presenting `leaf` and the intermediate.
+fn s_server(
+    env: &common::Env,
+    ip: &str,
+    port: u16,
+    pki: &Pki,
+    leaf: &common::Issued,
+    tag: &str,
+) -> common::peers::Running {
+    let bin = match common::peers::find_bin("openssl") {
+        Some(b) => b,
+        None => panic!("openssl is needed (apt-get install openssl)"),
+    };
+    let cert = env.write(
+        &format!("{tag}.pem"),
+        common::pem_of(&[leaf, &pki.inter.cert]),
+    );
+    let key = env.write(&format!("{tag}.key"), &leaf.key_pem);
+    let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args([
+        "s_server",
+        "-accept",
+        &addr.to_string(),
+        "-cert",
+        &cert,
+        "-key",
+        &key,
+        "-www",
+    ]);
+    common::peers::start(cmd, addr, "openssl s_server")
+}
+
+/// Real peers: two `openssl s_server`s behind one name, one still on the old leaf; and the
+/// `http` kind's `rotated_after` on the same connection as its request.
+#[test]
+fn openssl_backends_and_the_http_kind() {
+    if common::peers::find_bin("openssl").is_none() {
+        assert!(
+            std::env::var_os("ROTCHECK_REQUIRE_TOOLS").is_none(),
+            "openssl not installed; ROTCHECK_REQUIRE_TOOLS is set"
+        );
+        return;
+    }
+    let pki = Pki::new();
+    let old = pki.inter.leaf(common::NAMES, common::EXPIRED);
+    let (port, ls) = bind_all(&["127.0.0.2", "127.0.0.3"]);
+    drop(ls);
+    let env = common::Env::new();
+    let _new = s_server(&env, "127.0.0.2", port, &pki, &pki.leaf, "new");
+    let _old = s_server(&env, "127.0.0.3", port, &pki, &old, "old");
+    let ca = env.write("ca.pem", common::pem_of(&[&pki.root.cert]));
+    let since = "2029-12-01T00:00:00Z";
+    let text = format!(
+        r#"suite: test
+defaults:
+  timeout: 3s
+checks:
+  - name: backends
+    tls: {{ addr: "localhost:{port}", resolve: [127.0.0.2, 127.0.0.3], ca_file: "{ca}" }}
+    expect: {{ chain: valid, rotated_after: {since} }}
+  - name: page
+    http: {{ url: "https://127.0.0.2:{port}/", server_name: localhost, ca_file: "{ca}" }}
+    expect: {{ status: 200, rotated_after: {since} }}
+  - name: old-page
+    http: {{ url: "https://127.0.0.3:{port}/", server_name: localhost, ca_file: "{ca}" }}
+    expect: {{ status: 200, rotated_after: {since} }}
+"#
+    );
+    let g = env.gate(&text, &[]);
+    assert_eq!(g.code, 1);
+    let same = g.assertion("backends", "same_leaf");
+    assert_eq!(same["reason"], "leaf_mismatch", "{same}");
+    assert!(
+        msg(same).contains(&format!("127.0.0.3:{port} serve(s) a leaf older")),
+        "{same}"
+    );
+    let stale = at(
+        &g,
+        "backends",
+        "rotated_after",
+        &format!("127.0.0.3:{port}"),
+    );
+    assert_eq!(stale["reason"], "not_rotated", "{stale}");
+    assert_eq!(g.status("page"), "pass", "{:#}", g.check("page"));
+    assert_eq!(g.verdict("page", "rotated_after"), ("pass".into(), None));
+    assert_eq!(
+        g.verdict("old-page", "rotated_after").1.as_deref(),
+        Some("not_rotated")
+    );
+    assert_eq!(g.verdict("old-page", "status"), ("pass".into(), None));
+}
+
 // ---------------------------------------------------------------- rotated_after: instant
 
 #[test]
