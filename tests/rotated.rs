@@ -711,3 +711,159 @@ async fn rotated_after_a_plan_step_judges_against_the_state_a_real_plan_run_reco
         (Some("warn"), Some("no_rotation_recorded"))
     );
 }
+
+/// The same judgement against a real OpenBao: `rotate plan` issues from its `pki-prod`
+/// (a two-tier PKI set up with the `bao` CLI), first into an empty folder, then again with
+/// `--force`; a listener still serving the first certificate is `not_rotated`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_after_a_plan_step_against_a_real_openbao() {
+    let Some(bin) = common::bao::server_binary() else {
+        return;
+    };
+    let dev = common::bao::DevServer::start(&bin);
+    common::bao::two_tier_pki(&dev, "pki", "pki-prod", true);
+    dev.must(&[
+        "write",
+        "pki-prod/roles/app",
+        "allowed_domains=localhost",
+        "allow_bare_domains=true",
+        "server_flag=true",
+        "client_flag=false",
+        "key_type=ec",
+        "ttl=720h",
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let p = |r: &str| dir.join(r);
+    std::fs::create_dir_all(p("app")).unwrap();
+    std::fs::create_dir_all(p("first")).unwrap();
+    std::fs::write(
+        p("ca.pem"),
+        std::fs::read(dev.dir.path().join("root.pem")).unwrap(),
+    )
+    .unwrap();
+    let (port, mut ls) = bind_all(&["127.0.0.2", "127.0.0.3"]);
+    serve(
+        ls.pop().unwrap(),
+        files_cfg(&p("first/fullchain.crt"), &p("first/server.key")),
+    );
+    serve(
+        ls.pop().unwrap(),
+        files_cfg(&p("app/fullchain.crt"), &p("app/server.key")),
+    );
+    let suite = p("bao.yaml");
+    std::fs::write(&suite, bao_suite(&dir, &dev.url(), &dev.ca(), port)).unwrap();
+    let run = |args: Vec<String>| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rotcheck"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("BAO_TOKEN", common::bao::DEV_ROOT_TOKEN)
+            .env_remove("VAULT_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let s = suite.display().to_string();
+    let plan = |extra: &[&str]| {
+        let mut a: Vec<String> = ["rotate", "plan", "-c", &s].map(String::from).to_vec();
+        a.extend(extra.iter().map(|x| x.to_string()));
+        let out = run(a);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(
+            !text.contains(common::bao::DEV_ROOT_TOKEN),
+            "the token in output"
+        );
+    };
+    plan(&[]);
+    let first = serial_of(&p("app/server.crt"));
+    for f in ["server.key", "fullchain.crt"] {
+        std::fs::copy(p(&format!("app/{f}")), p(&format!("first/{f}"))).unwrap();
+    }
+    plan(&["--force"]);
+    let second = serial_of(&p("app/server.crt"));
+    assert_ne!(first, second);
+    let args = ["gate", "-c", &s, "--check", "backends", "--format", "json"].map(String::from);
+    let out = run(args.to_vec());
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let g = common::Gate {
+        code: out.status.code().unwrap_or(-1),
+        json,
+    };
+    assert_eq!(g.code, 1);
+    let live = at(
+        &g,
+        "backends",
+        "rotated_after",
+        &format!("127.0.0.2:{port}"),
+    );
+    assert!(
+        msg(live).contains(&format!("serves serial {second}")),
+        "{live}"
+    );
+    assert!(
+        msg(live).contains(&format!("replacing serial {first}")),
+        "{live}"
+    );
+    let stale = at(
+        &g,
+        "backends",
+        "rotated_after",
+        &format!("127.0.0.3:{port}"),
+    );
+    assert_eq!(stale["reason"], "not_rotated", "{stale}");
+    assert!(
+        msg(stale).contains(&format!("other than serial {first}")),
+        "{stale}"
+    );
+    for addr in ["127.0.0.2", "127.0.0.3"] {
+        let chain = at(&g, "backends", "chain", &format!("{addr}:{port}"));
+        assert_eq!(
+            chain["status"], "pass",
+            "both chain to OpenBao's root: {chain}"
+        );
+    }
+    assert_eq!(
+        g.assertion("backends", "same_leaf")["reason"],
+        "leaf_mismatch"
+    );
+}
+
+fn bao_suite(dir: &Path, url: &str, ca: &Path, port: u16) -> String {
+    format!(
+        r#"suite: bao-rotated
+vars:
+  dir: "{dir}"
+defaults:
+  timeout: 5s
+vault:
+  addr: {url}
+  server_name: localhost
+  ca_file: "{ca}"
+checks:
+  - name: live
+    stage: app
+    tls: {{ addr: "127.0.0.2:{port}", server_name: localhost, ca_file: "${{dir}}/ca.pem" }}
+    expect: {{ chain: valid, rotated_after: {{ step: app }} }}
+  - name: backends
+    stage: after
+    tls: {{ addr: "localhost:{port}", ca_file: "${{dir}}/ca.pem", resolve: [127.0.0.2, 127.0.0.3] }}
+    expect: {{ chain: valid, rotated_after: {{ step: app }} }}
+plan:
+  state_dir: ${{dir}}/rotate
+  wait: 10s
+  interval: 500ms
+  steps:
+    - name: app
+      gate: app
+      actions:
+        - issue: {{ mount: pki-prod, role: app, cn: localhost, ttl: 720h, key: "${{dir}}/app/server.key", cert: "${{dir}}/app/server.crt", chain: "${{dir}}/app/fullchain.crt" }}
+"#,
+        dir = dir.display(),
+        ca = ca.display()
+    )
+}
