@@ -156,64 +156,9 @@ pub async fn probe(spec: &TlsSpec, expect: &TlsExpect, ctx: &Ctx) -> Outcome {
         Err(e) => return not_probed(&e.class, e.message),
     };
     match spec.resolve.is_each() {
-        true => probe_each(spec, expect, ctx, target, template, deadline).await,
+        true => resolve::probe_each(spec, expect, ctx, target, template, deadline).await,
         false => probe_at(spec, expect, ctx, &target, &template, deadline).await,
     }
-}
-
-/// Probes every address of `target` at once and merges the outcomes ([`resolve::merge`]).
-async fn probe_each(
-    spec: &TlsSpec,
-    expect: &TlsExpect,
-    ctx: &Ctx,
-    target: Target,
-    template: Arc<rustls::ClientConfig>,
-    deadline: tokio::time::Instant,
-) -> Outcome {
-    let addrs = match resolve::addresses(&spec.resolve, &target, deadline, ctx.timeout).await {
-        Ok(a) => a,
-        Err(f) => {
-            return judge(
-                spec,
-                expect,
-                ctx,
-                &target,
-                Err(Failed {
-                    failure: f,
-                    chain: vec![],
-                }),
-            )
-        }
-    };
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, addr) in addrs.iter().enumerate() {
-        let (spec, expect, ctx) = (spec.clone(), expect.clone(), ctx.clone());
-        let (one, template) = (resolve::at(&target, *addr), template.clone());
-        tasks.spawn(async move {
-            let out = probe_at(&spec, &expect, &ctx, &one, &template, deadline).await;
-            (i, out)
-        });
-    }
-    let mut per: Vec<Option<Outcome>> = vec![None; addrs.len()];
-    while let Some(done) = tasks.join_next().await {
-        if let Ok((i, out)) = done {
-            per[i] = Some(out);
-        }
-    }
-    let per = addrs
-        .into_iter()
-        .zip(per)
-        .map(|(a, o)| (a, o.unwrap_or_else(|| lost_probe(&a))))
-        .collect();
-    resolve::merge(per)
-}
-
-/// The outcome of a probe task that ended without one (it panicked).
-fn lost_probe(addr: &std::net::SocketAddr) -> Outcome {
-    not_probed(
-        "internal",
-        format!("the probe of {addr} ended without a result; run the check again and report this"),
-    )
 }
 
 /// Handshakes with one target and evaluates the expectations on what it presented.

@@ -11,12 +11,15 @@
 //! it, so the series stay bounded however DNS answers change.
 
 use crate::kinds::classify::{self, Failure, Peer, Phase};
-use crate::kinds::tls::client::Target;
+use crate::kinds::tls::client::{Failed, Target};
+use crate::kinds::tls::{judge, not_probed, probe_at, TlsExpect, TlsSpec};
+use crate::kinds::Ctx;
 use crate::model::{Assertion, CertFacts, Outcome};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
 
@@ -133,6 +136,56 @@ pub async fn addresses(
         true => Err(classify::dns(&target.host, "no addresses")),
         false => Ok(out),
     }
+}
+
+/// Probes every address of `target` at once, each within the one deadline, and merges the
+/// outcomes ([`merge`]).
+pub async fn probe_each(
+    spec: &TlsSpec,
+    expect: &TlsExpect,
+    ctx: &Ctx,
+    target: Target,
+    template: Arc<rustls::ClientConfig>,
+    deadline: Instant,
+) -> Outcome {
+    let addrs = match addresses(&spec.resolve, &target, deadline, ctx.timeout).await {
+        Ok(a) => a,
+        Err(failure) => {
+            let failed = Failed {
+                failure,
+                chain: vec![],
+            };
+            return judge(spec, expect, ctx, &target, Err(failed));
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        let (spec, expect, ctx) = (spec.clone(), expect.clone(), ctx.clone());
+        let (one, template) = (at(&target, *addr), template.clone());
+        tasks.spawn(async move {
+            let out = probe_at(&spec, &expect, &ctx, &one, &template, deadline).await;
+            (i, out)
+        });
+    }
+    let mut per: Vec<Option<Outcome>> = vec![None; addrs.len()];
+    while let Some(done) = tasks.join_next().await {
+        if let Ok((i, out)) = done {
+            per[i] = Some(out);
+        }
+    }
+    let per = addrs
+        .into_iter()
+        .zip(per)
+        .map(|(a, o)| (a, o.unwrap_or_else(|| lost_probe(&a))))
+        .collect();
+    merge(per)
+}
+
+/// The outcome of a probe task that ended without one (it panicked).
+fn lost_probe(addr: &SocketAddr) -> Outcome {
+    let msg =
+        format!("the probe of {addr} ended without a result; run the check again and report this");
+    not_probed("internal", msg)
 }
 
 /// The target for one address: connect there, send and verify the configured name.
