@@ -132,22 +132,24 @@ pub async fn probe(spec: &TlsSpec, expect: &TlsExpect, ctx: &Ctx) -> Outcome {
         Err(e) => return not_probed(&e.class, e.message),
     };
     let result = client::handshake(&target, &template, deadline, ctx.timeout).await;
-    let presented = match &result {
-        Ok(s) => s.chain.clone(),
-        Err(f) => f.chain.clone(),
+    let (presented, stapled) = match &result {
+        Ok(s) => (s.chain.clone(), s.stapled.clone()),
+        Err(f) => (f.chain.clone(), f.stapled.clone()),
     };
     let mut out = judge(spec, expect, ctx, &target, result);
-    revocation(spec, expect, ctx, &presented, deadline, &mut out).await;
+    revocation(spec, expect, ctx, &presented, &stapled, deadline, &mut out).await;
     out
 }
 
 /// `not_revoked` on the presented certificates (when expected and any were presented); the
-/// revoked flag is set on each certificate's facts.
+/// revoked flag is set on each certificate's facts. `stapled`: the OCSP response stapled for
+/// the leaf (empty: none).
 pub async fn revocation(
     spec: &TlsSpec,
     expect: &TlsExpect,
     ctx: &Ctx,
     presented: &[CertificateDer<'static>],
+    stapled: &[u8],
     deadline: tokio::time::Instant,
     out: &mut Outcome,
 ) {
@@ -171,7 +173,8 @@ pub async fn revocation(
         anchors: &anchors,
     };
     let crl_file = spec.crl_file.as_deref().map(|f| ctx.path(f));
-    let (a, flags) = revocation::judge(&p, crl_file, &want, ctx, deadline).await;
+    let (a, flags) =
+        revocation::judge_stapled(&p, Some(stapled), crl_file, &want, ctx, deadline).await;
     out.assertions.push(a);
     for (f, r) in out.certs.iter_mut().zip(flags) {
         f.revoked = r;
