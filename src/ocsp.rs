@@ -246,8 +246,10 @@ fn check_nonce(
     let exts = basic.tbs_response_data.response_extensions.as_deref();
     let echoed = exts.unwrap_or_default().iter().find(|e| e.extn_id == NONCE);
     let Some(echoed) = echoed else { return Ok(()) };
-    let ours = nonce_extension(sent).map(|e| e.extn_value).ok();
-    match ours.as_ref() == Some(&echoed.extn_value) {
+    // RFC 8954 wraps the nonce in an OCTET STRING; some older responders echo it bare.
+    let wrapped = nonce_extension(sent).map(|e| e.extn_value).ok();
+    let echoed = &echoed.extn_value;
+    match wrapped.as_ref() == Some(echoed) || echoed.as_bytes() == sent {
         true => Ok(()),
         false => Err(OcspError::NotOurs {
             origin: origin.into(),
