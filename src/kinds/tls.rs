@@ -6,8 +6,9 @@
 //! - On the recorded chain, also when the handshake failed after the server sent it (a
 //!   client-cert rejection still shows the server's chain): `chain`, `server_name`, `names`,
 //!   `expiry`, `issuer_cn`, `issuer_dn`, `serves_file`. `min_tls` needs a finished handshake.
-//! - `not_revoked` last, on the same chain: see [`crate::expect::revocation`] (`crl_file`,
-//!   else the certificates' CRL distribution points; `ca_file` helps find issuers).
+//! - `not_revoked` last, on the same chain: see [`crate::expect::revocation`] (the stapled
+//!   OCSP response, `crl_file` or CRL distribution points, OCSP responders; `ca_file` helps
+//!   find issuers).
 //!
 //! Server name: the leaf must be valid for `server_name` (default: the host of `addr`; an IP
 //! address sends no SNI and must match an IP SAN). With `expect.chain` this is part of the
