@@ -5,14 +5,14 @@
 //! the certificate does not offer is skipped, one that is unavailable hands over to the next,
 //! and the first that answers decides:
 //! - `stapled`: the OCSP response the server stapled in the handshake (the leaf of `tls` and
-//!   `http` checks; no fetch). See [`ocsp`].
+//!   `http` checks; no fetch). See [`crate::ocsp`].
 //! - `crl`: a CRL of `crl_file` issued by the certificate's issuer (for the leaf, the file's
 //!   first CRL when none matches: it then fails its issuer check), else the certificate's CRL
 //!   distribution points over HTTP(S), fetched within the check's timeout and cached per run
 //!   by URL. The CRL must be issued and signed by the certificate's issuer and its
 //!   `nextUpdate` must not have passed.
 //! - `ocsp`: the responder of the certificate's authority information access, asked with one
-//!   POST within the check's timeout. See [`ocsp`].
+//!   POST within the check's timeout. See [`crate::ocsp`].
 //!
 //! The issuer is found among the certificates after it, then in `ca_file`. An intermediate
 //! that offers no source, or whose issuer is not at hand, is noted as not checked; the leaf
