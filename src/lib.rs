@@ -12,6 +12,7 @@ pub mod human;
 pub mod kinds;
 pub mod metrics;
 pub mod model;
+pub mod ocsp;
 pub mod redact;
 pub mod report;
 pub mod rotate;

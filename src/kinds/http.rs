@@ -281,19 +281,21 @@ async fn https(
     let open = match opened {
         Ok(open) => open,
         Err(f) => {
-            let presented = f.chain.clone();
+            let (presented, stapled) = (f.chain.clone(), f.stapled.clone());
             let mut out = tls::judge(&tls_spec, &tls_expect, ctx, &target, Err(f));
-            tls::revocation(&tls_spec, &tls_expect, ctx, &presented, deadline, &mut out).await;
+            let (spec, want) = (&tls_spec, &tls_expect);
+            tls::revocation(spec, want, ctx, &presented, &stapled, deadline, &mut out).await;
             return out;
         }
     };
     let session = Ok(open.session.clone());
     let mut out = tls::judge(&tls_spec, &tls_expect, ctx, &target, session);
-    let presented = open.session.chain.clone();
+    let (presented, stapled) = (open.session.chain.clone(), open.session.stapled.clone());
     let watch = open.watch;
     let got = exchange::exchange(open.stream, ask, deadline, ctx.timeout, || watch.peer()).await;
     judge(expect, got, &mut out);
-    tls::revocation(&tls_spec, &tls_expect, ctx, &presented, deadline, &mut out).await;
+    let (spec, want) = (&tls_spec, &tls_expect);
+    tls::revocation(spec, want, ctx, &presented, &stapled, deadline, &mut out).await;
     out
 }
 

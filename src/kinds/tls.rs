@@ -6,8 +6,9 @@
 //! - On the recorded chain, also when the handshake failed after the server sent it (a
 //!   client-cert rejection still shows the server's chain): `chain`, `server_name`, `names`,
 //!   `expiry`, `issuer_cn`, `issuer_dn`, `serves_file`. `min_tls` needs a finished handshake.
-//! - `not_revoked` last, on the same chain: see [`crate::expect::revocation`] (`crl_file`,
-//!   else the certificates' CRL distribution points; `ca_file` helps find issuers).
+//! - `not_revoked` last, on the same chain: see [`crate::expect::revocation`] (the stapled
+//!   OCSP response, `crl_file` or CRL distribution points, OCSP responders; `ca_file` helps
+//!   find issuers).
 //!
 //! Server name: the leaf must be valid for `server_name` (default: the host of `addr`; an IP
 //! address sends no SNI and must match an IP SAN). With `expect.chain` this is part of the
@@ -171,22 +172,24 @@ pub async fn probe_at(
     deadline: tokio::time::Instant,
 ) -> Outcome {
     let result = client::handshake(target, template, deadline, ctx.timeout).await;
-    let presented = match &result {
-        Ok(s) => s.chain.clone(),
-        Err(f) => f.chain.clone(),
+    let (presented, stapled) = match &result {
+        Ok(s) => (s.chain.clone(), s.stapled.clone()),
+        Err(f) => (f.chain.clone(), f.stapled.clone()),
     };
     let mut out = judge(spec, expect, ctx, target, result);
-    revocation(spec, expect, ctx, &presented, deadline, &mut out).await;
+    revocation(spec, expect, ctx, &presented, &stapled, deadline, &mut out).await;
     out
 }
 
 /// `not_revoked` on the presented certificates (when expected and any were presented); the
-/// revoked flag is set on each certificate's facts.
+/// revoked flag is set on each certificate's facts. `stapled`: the OCSP response stapled for
+/// the leaf (empty: none).
 pub async fn revocation(
     spec: &TlsSpec,
     expect: &TlsExpect,
     ctx: &Ctx,
     presented: &[CertificateDer<'static>],
+    stapled: &[u8],
     deadline: tokio::time::Instant,
     out: &mut Outcome,
 ) {
@@ -210,7 +213,8 @@ pub async fn revocation(
         anchors: &anchors,
     };
     let crl_file = spec.crl_file.as_deref().map(|f| ctx.path(f));
-    let (a, flags) = revocation::judge(&p, crl_file, &want, ctx, deadline).await;
+    let (a, flags) =
+        revocation::judge_stapled(&p, Some(stapled), crl_file, &want, ctx, deadline).await;
     out.assertions.push(a);
     for (f, r) in out.certs.iter_mut().zip(flags) {
         f.revoked = r;

@@ -67,7 +67,7 @@ family!(
 family!(CERT_RATIO, "rotcheck_cert_lifetime_remaining_ratio", Gauge,
     "Share of the certificate's lifetime still remaining (1 = just issued, 0 = expired); the lowest at each position.");
 family!(CERT_REVOKED, "rotcheck_cert_revoked", Gauge,
-    "1 if the certificate is on its issuer's CRL, 0 if a valid CRL does not list it; absent without expect.not_revoked or when no CRL could be used.");
+    "1 if the certificate is revoked (on its issuer's CRL or per an OCSP answer), 0 if a valid CRL or OCSP answer says it is not; absent without expect.not_revoked or when neither could be used.");
 family!(RELOAD_OK, "rotcheck_config_last_reload_successful", Gauge,
     "1 if the last suite (and web config) reload succeeded, 0 if it failed and the previous suite is still in use.");
 family!(

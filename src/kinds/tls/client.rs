@@ -2,7 +2,8 @@
 //! presented chain instead of judging it (handshake signatures are still verified, so a
 //! server without the certificate's key fails), and one deadline-bounded connect, handshake
 //! and, when a late client-certificate rejection can still come, a short read ([`settle`]).
-//! Used by the `tls` probe and by `rotcheck inspect HOST:PORT`.
+//! The verifier also keeps the OCSP response the server stapled (rustls always asks for one),
+//! for `not_revoked`. Used by the `tls` probe and by `rotcheck inspect HOST:PORT`.
 
 use crate::kinds::classify::{self, Failure, Peer, Phase};
 use crate::kinds::tls::progress::Progress;
@@ -103,6 +104,8 @@ pub struct Session {
     pub alpn: Option<String>,
     /// The presented chain, leaf first, as sent.
     pub chain: Vec<CertificateDer<'static>>,
+    /// The OCSP response stapled for the leaf (empty: none).
+    pub stapled: Vec<u8>,
     /// The server sent a CertificateRequest.
     pub asked_for_client_cert: bool,
     /// How the wait for a late client-certificate rejection ended.
@@ -114,6 +117,8 @@ pub struct Session {
 pub struct Failed {
     pub failure: Failure,
     pub chain: Vec<CertificateDer<'static>>,
+    /// The OCSP response stapled for the leaf, when the server sent one before failing.
+    pub stapled: Vec<u8>,
 }
 
 /// Resolves, connects and handshakes, then, when the server may still reject our client
@@ -132,8 +137,12 @@ pub async fn handshake(
             Ok(w) => open.session.waited = w,
             Err(e) => {
                 let failure = open.watch.failure(Phase::AfterHandshake, &e);
-                let chain = open.session.chain;
-                return Err(Failed { failure, chain });
+                let (chain, stapled) = (open.session.chain, open.session.stapled);
+                return Err(Failed {
+                    failure,
+                    chain,
+                    stapled,
+                });
             }
         }
     }
@@ -187,6 +196,7 @@ pub async fn open(
         .map_err(|failure| Failed {
             failure,
             chain: vec![],
+            stapled: vec![],
         })?;
     let algs = template.crypto_provider().signature_verification_algorithms;
     let recorder = Arc::new(Recorder::new(algs));
@@ -202,7 +212,7 @@ pub async fn open(
     let connecting = connector.connect(target.server_name.clone(), sniff);
     let mut fail = |phase, e: Option<io::Error>| {
         seen.describe(&mut peer);
-        let chain = recorder.take();
+        let (chain, stapled) = (recorder.take(), recorder.take_stapled());
         if let Some(leaf) = chain.first() {
             peer.unsupported_critical = crate::certs::unsupported_critical(leaf);
         }
@@ -210,7 +220,11 @@ pub async fn open(
             Some(e) => classify::classify(&e, phase, &peer),
             None => classify::timeout(phase, &peer, budget),
         };
-        Failed { failure, chain }
+        Failed {
+            failure,
+            chain,
+            stapled,
+        }
     };
     let stream = match timeout_at(deadline, connecting).await {
         Err(_) => return Err(fail(Phase::Handshake, None)),
@@ -218,6 +232,7 @@ pub async fn open(
         Ok(Ok(s)) => s,
     };
     let mut session = describe(&stream, recorder.take());
+    session.stapled = recorder.take_stapled();
     session.asked_for_client_cert = signals.asked();
     if let Some(leaf) = session.chain.first() {
         peer.unsupported_critical = crate::certs::unsupported_critical(leaf);
@@ -292,6 +307,7 @@ fn describe(
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
         chain,
+        stapled: vec![],
         asked_for_client_cert: false,
         waited: Waited::No,
     }
@@ -305,10 +321,12 @@ fn version_text(v: rustls::ProtocolVersion) -> String {
     }
 }
 
-/// Records the presented chain; judges nothing but the handshake signatures.
+/// Records the presented chain and stapled OCSP response; judges nothing but the handshake
+/// signatures.
 #[derive(Debug)]
 struct Recorder {
     chain: Mutex<Vec<CertificateDer<'static>>>,
+    stapled: Mutex<Vec<u8>>,
     algs: WebPkiSupportedAlgorithms,
 }
 
@@ -316,12 +334,17 @@ impl Recorder {
     fn new(algs: WebPkiSupportedAlgorithms) -> Self {
         Recorder {
             chain: Mutex::new(vec![]),
+            stapled: Mutex::new(vec![]),
             algs,
         }
     }
 
     fn take(&self) -> Vec<CertificateDer<'static>> {
         std::mem::take(&mut *self.chain.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn take_stapled(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.stapled.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -331,12 +354,13 @@ impl ServerCertVerifier for Recorder {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let mut chain = vec![end_entity.clone().into_owned()];
         chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
         *self.chain.lock().unwrap_or_else(|p| p.into_inner()) = chain;
+        *self.stapled.lock().unwrap_or_else(|p| p.into_inner()) = ocsp_response.to_vec();
         Ok(ServerCertVerified::assertion())
     }
 

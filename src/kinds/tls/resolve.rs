@@ -154,6 +154,7 @@ pub async fn probe_each(
             let failed = Failed {
                 failure,
                 chain: vec![],
+                stapled: vec![],
             };
             return judge(spec, expect, ctx, &target, Err(failed));
         }
