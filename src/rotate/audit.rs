@@ -8,32 +8,19 @@ use super::state::{CertChange, GateSummary};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// One transition.
+/// One transition (the fields every line has had from the start; [`AuditLog::append`] adds
+/// the newer ones).
 #[derive(Debug, Clone, Serialize)]
 pub struct Event<'a> {
     pub time: String,
-    /// The same instant as `time`, always UTC (`Z`).
-    pub timestamp_utc: String,
     pub suite: &'a str,
     pub run_id: &'a str,
     /// The step, or null for a run-level transition.
     pub step: Option<&'a str>,
-    /// What changed state: `run`, `step:<name>` or `revocation:<mount>:<serial>`.
-    pub target: String,
-    /// The secret the line is about (`<mount>:<serial>` of a certificate), when one is.
-    /// Written as `secret_id` (see [`SECRET_ID_KEY`]).
-    #[serde(rename = "__sid__")]
-    pub secret_id: Option<String>,
     pub from: &'a str,
     pub to: &'a str,
-    /// The state after the transition (`to`, for readers that want one field).
-    pub state: &'a str,
     /// `alice (sudo as root)`: the person, and the account rotcheck ran as.
     pub actor: &'a str,
-    pub actor_user: &'a str,
-    pub actor_uid: u32,
-    /// `plan_runner` (the plan acted) or `person` (a rotate subcommand someone ran).
-    pub actor_kind: &'a str,
     pub host: &'a str,
     /// `{path: {old, new}}` serials of replaced certificates.
     pub serials: Vec<Serial<'a>>,
@@ -42,35 +29,60 @@ pub struct Event<'a> {
 }
 
 impl<'a> Event<'a> {
-    /// A transition of `target` by the log's actor, now; add serials, gate and message after.
-    pub fn new(
-        log: &'a AuditLog,
-        run: (&'a str, &'a str),
-        target: String,
-        from_to: (&'a str, &'a str),
-    ) -> Self {
-        let time = super::state::now();
+    /// A transition of the run by the log's actor, now; set step, serials, gate and message
+    /// after.
+    pub fn now(log: &'a AuditLog, run: (&'a str, &'a str), from_to: (&'a str, &'a str)) -> Self {
         Event {
-            timestamp_utc: time.clone(),
-            time,
+            time: super::state::now(),
             suite: run.0,
             run_id: run.1,
             step: None,
-            target,
-            secret_id: None,
             from: from_to.0,
             to: from_to.1,
-            state: from_to.1,
             actor: &log.actor.display,
-            actor_user: &log.actor.user,
-            actor_uid: log.actor.uid,
-            actor_kind: log.actor.kind.as_str(),
             host: &log.host,
             serials: vec![],
             gate: None,
             message: None,
         }
     }
+}
+
+/// What a line is about: `run`, `step:<name>`, or `revocation:<mount>:<serial>` with the
+/// certificate as its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Subject {
+    pub target: String,
+    /// `<mount>:<serial>` of the certificate the line concerns.
+    pub secret_id: Option<String>,
+}
+
+impl Subject {
+    /// The run, or the event's step.
+    pub fn of(e: &Event<'_>) -> Self {
+        Subject {
+            target: e.step.map_or_else(|| "run".into(), |s| format!("step:{s}")),
+            secret_id: None,
+        }
+    }
+}
+
+/// A whole line: the event's fields, then the newer ones.
+#[derive(Serialize)]
+struct Line<'l> {
+    #[serde(flatten)]
+    event: &'l Event<'l>,
+    /// The same instant as `time`, in UTC (`Z`).
+    timestamp_utc: &'l str,
+    target: &'l str,
+    /// Written as `secret_id` (see [`SECRET_ID_KEY`]).
+    #[serde(rename = "__sid__")]
+    secret_id: Option<&'l str>,
+    /// The state after the transition (`to`).
+    state: &'l str,
+    actor_user: &'l str,
+    actor_uid: u32,
+    actor_kind: &'static str,
 }
 
 /// Who acted: the person, their uid, and whether the plan runner or a person did.
@@ -132,8 +144,18 @@ impl<'a> Serial<'a> {
 const SECRET_ID_KEY: (&str, &str) = ("\"__sid__\":", "\"secret_id\":");
 
 /// One event as its JSON line (redacted, `secret_id` named as documented), without newline.
-pub fn line(e: &Event<'_>) -> String {
-    let text = serde_json::to_string(e).unwrap_or_default();
+pub fn line(e: &Event<'_>, about: &Subject, actor: &Actor) -> String {
+    let l = Line {
+        event: e,
+        timestamp_utc: &e.time,
+        target: &about.target,
+        secret_id: about.secret_id.as_deref(),
+        state: e.to,
+        actor_user: &actor.user,
+        actor_uid: actor.uid,
+        actor_kind: actor.kind.as_str(),
+    };
+    let text = serde_json::to_string(&l).unwrap_or_default();
     crate::redact::redact(&text).replacen(SECRET_ID_KEY.0, SECRET_ID_KEY.1, 1)
 }
 
@@ -156,8 +178,13 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
+    /// A log at `path`, attributing transitions to the current user through the plan runner.
+    pub fn new(path: &Path) -> Self {
+        AuditLog::acting_as(path, ActorKind::PlanRunner)
+    }
+
     /// A log at `path`, attributing transitions to the current user acting as `kind`.
-    pub fn new(path: &Path, kind: ActorKind) -> Self {
+    pub fn acting_as(path: &Path, kind: ActorKind) -> Self {
         AuditLog {
             path: path.to_path_buf(),
             actor: Actor::current(kind),
@@ -165,15 +192,20 @@ impl AuditLog {
         }
     }
 
-    /// Appends one line and fsyncs it.
+    /// Appends one line about the run or the event's step.
     pub fn append(&self, e: &Event<'_>) -> Result<(), AuditError> {
+        self.append_about(e, &Subject::of(e))
+    }
+
+    /// Appends one line about `about` and fsyncs it.
+    pub fn append_about(&self, e: &Event<'_>, about: &Subject) -> Result<(), AuditError> {
         let err = |source| AuditError { source };
         let (dir, name) = Dir::of_file(&self.path, true).map_err(err)?;
         let flags = rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::APPEND;
         let mut held = dir
             .open_or_create(&name, flags, 0o640, "append to")
             .map_err(err)?;
-        let mut line = line(e);
+        let mut line = line(e, about, &self.actor);
         line.push('\n');
         safefs::write_synced(&mut held.file, line.as_bytes(), &self.path).map_err(err)
     }
@@ -226,9 +258,9 @@ mod tests {
     #[test]
     fn appends_one_json_line_per_event() {
         let d = tempfile::tempdir().unwrap();
-        let log = AuditLog::new(&d.path().join("a/audit.jsonl"), ActorKind::PlanRunner);
+        let log = AuditLog::new(&d.path().join("a/audit.jsonl"));
         for to in ["running", "done"] {
-            let mut e = Event::new(&log, ("t", "r"), "step:one".into(), ("pending", to));
+            let mut e = Event::now(&log, ("t", "r"), ("pending", to));
             e.step = Some("one");
             log.append(&e).unwrap();
         }
@@ -257,16 +289,14 @@ mod tests {
 
     #[test]
     fn secret_id_names_the_certificate_and_secrets_are_still_redacted() {
-        let log = AuditLog::new(Path::new("/nonexistent/audit.jsonl"), ActorKind::Person);
-        let mut e = Event::new(
-            &log,
-            ("t", "r"),
-            "revocation:pki:1f".into(),
-            ("served", "revoked"),
-        );
-        e.secret_id = Some("pki:1f".into());
+        let log = AuditLog::acting_as(Path::new("/nonexistent/audit.jsonl"), ActorKind::Person);
+        let mut e = Event::now(&log, ("t", "r"), ("served", "revoked"));
         e.message = Some("denied for \"client_token\": \"s.abcdefghijklmnopqrstuvwx\"");
-        let l = line(&e);
+        let about = Subject {
+            target: "revocation:pki:1f".into(),
+            secret_id: Some("pki:1f".into()),
+        };
+        let l = line(&e, &about, &log.actor);
         let v: serde_json::Value = serde_json::from_str(&l).unwrap();
         assert_eq!(v["secret_id"], "pki:1f");
         assert_eq!(v["actor_kind"], "person");

@@ -3,7 +3,7 @@
 //! at the first failure with the step, the failing checks and the next command to run.
 
 use super::actions;
-use super::audit::{ActorKind, AuditLog, Event, Serial};
+use super::audit::{AuditLog, Event, Serial, Subject};
 use super::ctx::{Done, Out, RotateError, VaultIo};
 use super::gate;
 use super::options::{forced, settings, Options, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
@@ -151,7 +151,7 @@ impl<'a> Runner<'a> {
                 (fresh, false)
             }
         };
-        let audit = AuditLog::new(&plan.audit_log, ActorKind::PlanRunner);
+        let audit = AuditLog::new(&plan.audit_log);
         let mut r = Runner {
             suite,
             plan,
@@ -199,9 +199,8 @@ impl<'a> Runner<'a> {
         gate: Option<&GateSummary>,
         msg: Option<&str>,
     ) -> Result<(), String> {
-        let target = step.map_or_else(|| "run".to_string(), |s| format!("step:{s}"));
         let run = (self.state.suite.as_str(), self.state.run_id.as_str());
-        let mut e = Event::new(&self.audit, run, target, (from, to));
+        let mut e = Event::now(&self.audit, run, (from, to));
         e.step = step;
         e.serials = certs.iter().map(Serial::of).collect();
         e.gate = gate;
@@ -220,9 +219,12 @@ impl<'a> Runner<'a> {
     ) -> Result<(), String> {
         let run = (self.state.suite.as_str(), self.state.run_id.as_str());
         let id = format!("{}:{}", r.mount, r.serial);
-        let mut e = Event::new(&self.audit, run, format!("revocation:{id}"), (from, to));
+        let about = Subject {
+            target: format!("revocation:{id}"),
+            secret_id: Some(id),
+        };
+        let mut e = Event::now(&self.audit, run, (from, to));
         e.step = Some(step);
-        e.secret_id = Some(id);
         e.serials = vec![Serial {
             path: &r.path,
             old_serial: Some(&r.serial),
@@ -231,7 +233,9 @@ impl<'a> Runner<'a> {
             new_sha256: r.new_sha256.as_deref(),
         }];
         e.message = msg;
-        self.audit.append(&e).map_err(|e| e.to_string())
+        self.audit
+            .append_about(&e, &about)
+            .map_err(|e| e.to_string())
     }
 
     /// The steps to run, by index.
