@@ -218,7 +218,7 @@ async fn issue(a: IssueArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let action = Action::Issue(a.spec.clone());
+    let action = Action::Issue(Box::new(a.spec.clone()));
     let (settings, done, mut out) = match run_action(&action, &a.common).await {
         Ok(x) => x,
         Err(code) => return code,

@@ -65,7 +65,7 @@ pub struct TrustFirst {
 /// One rotate action.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Issue(IssueSpec),
+    Issue(Box<IssueSpec>),
     CertRole(CertRoleSpec),
     PkiRole(PkiRoleSpec),
     Trust(TrustSpec),
@@ -327,7 +327,7 @@ impl<'a> Cx<'a> {
         let k = format!("{key}.{kind}");
         let body = body.clone();
         Ok(match kind.as_str() {
-            "issue" => Action::Issue(self.de(body, &k)?),
+            "issue" => Action::Issue(Box::new(self.de(body, &k)?)),
             "cert_role" => Action::CertRole(self.de(body, &k)?),
             "pki_role" => Action::PkiRole(self.de(body, &k)?),
             "trust" => Action::Trust(self.de(body, &k)?),

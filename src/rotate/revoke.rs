@@ -29,11 +29,11 @@ pub fn vault_serial(hex: &str) -> String {
         .join(":")
 }
 
-/// Unix seconds now.
-pub fn unix_now() -> i64 {
+/// Unix milliseconds now.
+fn unix_now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
@@ -113,11 +113,13 @@ pub fn after_issue(
     }
 }
 
-/// Marks an owed revocation served now; it is due once its window has passed.
+/// Marks an owed revocation served now; it is due once its window has passed (rounded up
+/// to the next whole second, so the window is never shortened).
 pub fn mark_served(r: &mut Revocation) {
     r.status = RevokeStatus::Served;
     r.served_at = Some(now());
-    r.due_unix = Some(unix_now() + r.after_seconds as i64);
+    let due_ms = unix_now_ms() + r.after_seconds as i64 * 1000;
+    r.due_unix = Some((due_ms + 999).div_euclid(1000));
     r.message = None;
 }
 
@@ -161,13 +163,16 @@ pub async fn send(
     Ok((time, super::ctx::warnings(&answer)))
 }
 
-/// Waits until `due_unix`, saying so.
+/// Waits until `due_unix` (seconds), saying so.
 pub async fn wait_until(due_unix: i64, what: &str, out: &mut Out) {
-    let left = due_unix - unix_now();
-    if left <= 0 {
-        return;
+    let left = due_unix.saturating_mul(1000) - unix_now_ms();
+    if left > 0 {
+        wait(Duration::from_millis(left as u64), what, out).await;
     }
-    let d = Duration::from_secs(left as u64);
+}
+
+/// Waits out (the rest of) an overlap window, saying so.
+async fn wait(d: Duration, what: &str, out: &mut Out) {
     out.line(format!(
         "waiting {} for the overlap window before revoking {what}",
         crate::human::duration(d)
@@ -243,7 +248,7 @@ pub async fn standalone(
     };
     let owed = |why: String| {
         format!(
-            "{why}; not revoked: serial {} stays valid; reload the service, then revoke it (`bao write {}/revoke serial_number={}`) or re-issue with --force",
+            "{why}; not revoked: serial {} stays valid; reload the service, then revoke it (`bao write {}/revoke serial_number={}`)",
             old.serial,
             spec.mount,
             vault_serial(&old.serial)
@@ -268,12 +273,7 @@ pub async fn standalone(
         "{} serves the new certificate (serial {})",
         served.addr, new.serial
     ));
-    wait_until(
-        unix_now() + window.as_secs() as i64,
-        &format!("serial {}", old.serial),
-        out,
-    )
-    .await;
+    wait(window, &format!("serial {}", old.serial), out).await;
     if !probe_served(served, &spec.cert, &new.sha256, Duration::ZERO).await? {
         return Err(owed(format!(
             "{} no longer serves the new certificate",
