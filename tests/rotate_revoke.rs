@@ -573,6 +573,68 @@ fn a_plan_killed_between_served_and_revoke_revokes_exactly_once_on_resume() {
 }
 
 #[test]
+fn a_plan_killed_right_after_the_rename_still_owes_the_old_serial_and_revokes_it() {
+    let Some(lab) = Lab::start() else { return };
+    assert_eq!(lab.issue(&[]).code, Some(0));
+    let old = lab.serial_of("web.crt");
+    let (addr, _server) = file_server(&lab.p("web.crt"), &lab.p("web.key"), true);
+    lab.plan_suite(addr);
+    let kill = [("ROTCHECK_TEST_KILL_AT", "renamed:web.crt")];
+    let run = lab.plan(DEV_ROOT_TOKEN, &["--force"], &kill);
+    assert_eq!(run.signal, Some(9), "killed at the point: {}", run.out);
+    assert_ne!(
+        lab.serial_of("web.crt"),
+        old,
+        "the new certificate is in place"
+    );
+    let r = &lab.revocations()[0];
+    assert_eq!(r["status"], "pending", "recorded before the rename: {r:#}");
+    assert_eq!(r["serial"], old.as_str());
+
+    let resumed = lab.plan(DEV_ROOT_TOKEN, &[], &[]);
+    assert_eq!(resumed.code, Some(0), "{}", resumed.out);
+    let r = &lab.revocations()[0];
+    assert_eq!(r["status"], "revoked", "{r:#}");
+    assert_eq!(r["new_serial"], lab.serial_of("web.crt").as_str());
+    assert_ne!(lab.revocation_time(&old), 0);
+    assert_eq!(lab.revocation_time(&lab.serial_of("web.crt")), 0);
+}
+
+#[test]
+fn a_certificate_of_another_name_planted_in_the_target_is_never_revoked() {
+    let Some(lab) = Lab::start() else { return };
+    lab.dev.must(&[
+        "write",
+        "pki/roles/other",
+        "allowed_domains=example.test",
+        "allow_subdomains=true",
+    ]);
+    let out = lab.dev.must(&[
+        "write",
+        "-format=json",
+        "pki/issue/other",
+        "common_name=app.example.test",
+        "ttl=24h",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    std::fs::write(lab.p("web.crt"), v["data"]["certificate"].as_str().unwrap()).unwrap();
+    std::fs::write(lab.p("web.key"), v["data"]["private_key"].as_str().unwrap()).unwrap();
+    let planted = lab.serial_of("web.crt");
+    let (addr, _server) = file_server(&lab.p("web.crt"), &lab.p("web.key"), true);
+    lab.plan_suite(addr);
+    let run = lab.plan(DEV_ROOT_TOKEN, &[], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.out);
+    assert!(
+        run.out.contains(&format!("not revoking serial {planted}")),
+        "{}",
+        run.out
+    );
+    assert!(lab.revocations().is_empty());
+    assert_ne!(lab.serial_of("web.crt"), planted, "replaced all the same");
+    assert_eq!(lab.revocation_time(&planted), 0);
+}
+
+#[test]
 fn a_revoke_the_token_may_not_make_is_reported_and_stays_owed() {
     let Some(lab) = Lab::start() else { return };
     assert_eq!(lab.issue(&[]).code, Some(0));

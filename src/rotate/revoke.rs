@@ -4,6 +4,7 @@
 
 use super::ctx::{Out, RotateError, VaultIo};
 use super::issue::cert_id_of;
+use super::material::CertId;
 use super::spec::IssueSpec;
 use super::state::{now, Revocation, RevokeStatus};
 use crate::model::Report;
@@ -49,24 +50,43 @@ pub fn served_in(report: &Report, sha256: &str) -> bool {
     })
 }
 
+/// Why the certificate found in a target file is not revoked: it is not for the common name
+/// the issue asks for. The file's directory may belong to a service user, who could place
+/// another service's certificate there; only one of the same identity is ever revoked.
+pub fn foreign(id: &CertId, spec: &IssueSpec) -> Option<String> {
+    (id.subject_cn != spec.cn).then(|| {
+        format!(
+            "not revoking serial {} of {}: it is for CN {:?}, not {:?}; revoke it by hand if it must go",
+            id.serial,
+            spec.cert.display(),
+            id.subject_cn,
+            spec.cn
+        )
+    })
+}
+
 /// Before an issue action runs: remembers the current certificate as `pending`, so a crash
 /// between the rename and the state save still leaves its revocation owed. Keeps an entry
 /// already pending for the file (an interrupted run's), whose serial is the superseded one.
+/// A certificate for another CN is not recorded; the returned note says so.
 pub fn before_issue(
     list: &mut Vec<Revocation>,
     spec: &IssueSpec,
     window: Duration,
-) -> Result<(), RotateError> {
+) -> Result<Option<String>, RotateError> {
     let path = spec.cert.display().to_string();
     if list
         .iter()
         .any(|r| r.path == path && r.status == RevokeStatus::Pending)
     {
-        return Ok(());
+        return Ok(None);
     }
     let Some(id) = cert_id_of(&spec.cert)? else {
-        return Ok(());
+        return Ok(None);
     };
+    if let Some(note) = foreign(&id, spec) {
+        return Ok(Some(note));
+    }
     list.push(Revocation {
         path,
         mount: spec.mount.clone(),
@@ -82,7 +102,7 @@ pub fn before_issue(
         attempts: 0,
         message: None,
     });
-    Ok(())
+    Ok(None)
 }
 
 /// After an issue action succeeded: the pending entry of its file becomes `owed` when the file
@@ -246,6 +266,9 @@ pub async fn standalone(
         ));
         return Ok(());
     };
+    if let Some(note) = foreign(old, spec) {
+        return Err(note);
+    }
     let owed = |why: String| {
         format!(
             "{why}; not revoked: serial {} stays valid; reload the service, then revoke it (`bao write {}/revoke serial_number={}`)",

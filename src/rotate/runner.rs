@@ -428,7 +428,10 @@ impl<'a> Runner<'a> {
             return Ok(());
         };
         let list = &mut self.state.step_mut(&step.name).revocations;
-        revoke::before_issue(list, spec, window).map_err(|e| e.to_string())?;
+        let note = revoke::before_issue(list, spec, window).map_err(|e| e.to_string())?;
+        if let Some(n) = note {
+            self.out.line(n);
+        }
         self.save()
     }
 
