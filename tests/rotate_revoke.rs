@@ -373,8 +373,12 @@ fn rotate_issue_revokes_the_old_serial_only_once_the_new_one_is_served() {
     assert!(bad.out.contains("needs --served-at"), "{}", bad.out);
     assert_eq!(lab.serial_of("web.crt"), old);
 
+    // With -c, the suite's plan audit log gets the revocation's lines, by a person.
+    let suite = lab.plan_suite(addr);
     let t0 = unix_now();
     let run = lab.issue(&[
+        "-c",
+        &suite,
         "--force",
         "--revoke-previous-after",
         "1s",
@@ -396,6 +400,15 @@ fn rotate_issue_revokes_the_old_serial_only_once_the_new_one_is_served() {
     let when = lab.revocation_time(&old);
     assert!(when > t0, "revoked after the window: {when} vs start {t0}");
     assert_eq!(lab.revocation_time(&new), 0, "the new one is not revoked");
+    let lines = lab.audit();
+    let states: Vec<&str> = lines.iter().map(|l| l["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["owed", "served", "revoked"], "{lines:#?}");
+    for l in &lines {
+        assert_eq!(l["actor_kind"], "person");
+        assert_eq!(l["secret_id"], format!("pki:{old}").as_str());
+        assert_eq!(l["serials"][0]["new_serial"], new.as_str());
+        assert!(l["step"].is_null());
+    }
 
     // The next gate proves it: the old certificate is on the mount's CRL, the new one not.
     assert_eq!(

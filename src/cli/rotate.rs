@@ -234,7 +234,21 @@ async fn issue(a: IssueArgs) -> u8 {
         ));
         return 0;
     }
-    match revoke::standalone(&a.spec, &served, window, &settings, &done, &mut out).await {
+    let trail = a
+        .common
+        .config
+        .as_deref()
+        .and_then(revoke::Trail::for_suite);
+    let sent = revoke::standalone(
+        &a.spec,
+        &served,
+        window,
+        &settings,
+        &done,
+        trail.as_ref(),
+        &mut out,
+    );
+    match sent.await {
         Ok(()) => 0,
         Err(e) => {
             error(e);

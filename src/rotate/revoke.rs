@@ -253,6 +253,7 @@ pub async fn standalone(
     window: Duration,
     settings: &crate::vault::Settings,
     done: &super::ctx::Done,
+    trail: Option<&Trail>,
     out: &mut Out,
 ) -> Result<(), String> {
     let path = spec.cert.display().to_string();
@@ -269,6 +270,12 @@ pub async fn standalone(
     if let Some(note) = foreign(old, spec) {
         return Err(note);
     }
+    let note = |from: &str, to: &str, msg: Option<&str>, out: &mut Out| {
+        if let Some(t) = trail {
+            t.note(spec, (old, new), (from, to), msg, out);
+        }
+    };
+    note("pending", "owed", None, out);
     let owed = |why: String| {
         format!(
             "{why}; not revoked: serial {} stays valid; reload the service, then revoke it (`bao write {}/revoke serial_number={}`)",
@@ -296,6 +303,7 @@ pub async fn standalone(
         "{} serves the new certificate (serial {})",
         served.addr, new.serial
     ));
+    note("owed", "served", None, out);
     wait(window, &format!("serial {}", old.serial), out).await;
     if !probe_served(served, &spec.cert, &new.sha256, Duration::ZERO).await? {
         return Err(owed(format!(
@@ -308,7 +316,15 @@ pub async fn standalone(
     for e in vault.close().await {
         out.line(format!("warning: {e}"));
     }
-    let (time, warnings) = sent.map_err(|e| owed(format!("{}/revoke failed: {e}", spec.mount)))?;
+    let (time, warnings) = match sent {
+        Ok(x) => x,
+        Err(e) => {
+            let msg = owed(format!("{}/revoke failed: {e}", spec.mount));
+            note("served", "revoke_failed", Some(&msg), out);
+            return Err(msg);
+        }
+    };
+    note("served", "revoked", None, out);
     warnings
         .iter()
         .for_each(|w| out.line(format!("Vault warns: {w}")));
@@ -317,6 +333,61 @@ pub async fn standalone(
         old.serial, new.serial, spec.mount
     ));
     Ok(())
+}
+
+/// The audit trail of a standalone `rotate issue -c SUITE` whose suite has a plan: its
+/// revocation transitions go to the plan's audit log, by a person.
+pub struct Trail {
+    pub log: super::audit::AuditLog,
+    pub suite: String,
+    pub run_id: String,
+}
+
+impl Trail {
+    /// The trail for a suite with a plan, else none.
+    pub fn for_suite(config: &Path) -> Option<Trail> {
+        let suite = crate::suite::load(config).ok()?;
+        let plan = super::plan::parse(&suite).ok()??;
+        let t = now();
+        Some(Trail {
+            log: super::audit::AuditLog::acting_as(
+                &plan.audit_log,
+                super::audit::ActorKind::Person,
+            ),
+            run_id: format!("issue-{}-{}", t.replace([':', '.'], ""), std::process::id()),
+            suite: suite.file.suite,
+        })
+    }
+
+    /// Appends one revocation transition; a failure to append is printed as a warning.
+    fn note(
+        &self,
+        spec: &IssueSpec,
+        (old, new): (&CertId, &CertId),
+        from_to: (&str, &str),
+        msg: Option<&str>,
+        out: &mut Out,
+    ) {
+        use super::audit::{Event, Serial, Subject};
+        let id = format!("{}:{}", spec.mount, old.serial);
+        let about = Subject {
+            target: format!("revocation:{id}"),
+            secret_id: Some(id),
+        };
+        let path = spec.cert.display().to_string();
+        let mut e = Event::now(&self.log, (&self.suite, &self.run_id), from_to);
+        e.serials = vec![Serial {
+            path: &path,
+            old_serial: Some(&old.serial),
+            new_serial: Some(&new.serial),
+            old_sha256: Some(&old.sha256),
+            new_sha256: Some(&new.sha256),
+        }];
+        e.message = msg;
+        if let Err(err) = self.log.append_about(&e, &about) {
+            out.line(format!("warning: {err}"));
+        }
+    }
 }
 
 #[cfg(test)]
