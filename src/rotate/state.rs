@@ -277,14 +277,14 @@ impl PlanState {
             .count()
     }
 
-    /// Takes over the revocations an earlier run of the plan still owes, so a new run
-    /// never forgets one.
+    /// Takes over the revocations an earlier run of the plan still owes (owed or served), so
+    /// a new run never forgets one.
     pub fn carry_revocations(&mut self, earlier: &PlanState) {
         for st in &earlier.steps {
             let owed: Vec<Revocation> = st
                 .revocations
                 .iter()
-                .filter(|r| r.status != RevokeStatus::Revoked)
+                .filter(|r| matches!(r.status, RevokeStatus::Owed | RevokeStatus::Served))
                 .cloned()
                 .collect();
             if !owed.is_empty() {
@@ -402,6 +402,56 @@ mod tests {
         let back = PlanState::load(&p).unwrap().unwrap();
         assert_eq!(back.step("a").unwrap().status, StepStatus::Done);
         assert_eq!(back.steps.len(), 2);
+    }
+
+    fn revocation(serial: &str, status: RevokeStatus) -> Revocation {
+        Revocation {
+            path: "/x.crt".into(),
+            mount: "pki".into(),
+            serial: serial.into(),
+            sha256: "ab".into(),
+            new_serial: Some("cd".into()),
+            new_sha256: Some("ef".into()),
+            after_seconds: 600,
+            status,
+            served_at: None,
+            due_unix: None,
+            revoked_at: None,
+            attempts: 0,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn a_new_run_takes_over_what_is_still_owed_and_nothing_else() {
+        let mut done = PlanState::fresh("t", &["a"]);
+        done.step_mut("a").revocations = [
+            RevokeStatus::Pending,
+            RevokeStatus::Owed,
+            RevokeStatus::Served,
+            RevokeStatus::Revoked,
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, st)| revocation(&i.to_string(), st))
+        .collect();
+        assert_eq!(done.owed_revocations(), 2);
+        let mut next = PlanState::fresh("t", &["a"]);
+        next.carry_revocations(&done);
+        let serials: Vec<&str> = next.steps[0]
+            .revocations
+            .iter()
+            .map(|r| r.serial.as_str())
+            .collect();
+        assert_eq!(serials, ["1", "2"]);
+        let old: serde_json::Value = serde_json::json!({"name": "a", "status": "done",
+            "started_at": null, "finished_at": null, "attempts": 1, "changed": false,
+            "certs": [], "gate": null, "message": null});
+        let st: StepState = serde_json::from_value(old).unwrap();
+        assert!(
+            st.revocations.is_empty(),
+            "a state file without the field loads"
+        );
     }
 
     #[test]
