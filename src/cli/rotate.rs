@@ -2,9 +2,10 @@
 //! and the plan runner. Exit 0 done (changed or not), 1 failed, 2 usage / suite / refused.
 
 use super::{error, EXIT_USAGE};
-use crate::rotate::ctx::Out;
+use crate::rotate::ctx::{Done, Out};
 use crate::rotate::options::{self, Options};
 use crate::rotate::plan::Action;
+use crate::rotate::revoke::{self, ServedAt};
 use crate::rotate::runner;
 use crate::rotate::spec::{CertRoleSpec, IssueSpec, PkiRoleSpec, ReloadSpec, TrustSpec};
 use crate::rotate::{actions, reload};
@@ -46,6 +47,15 @@ pub struct IssueArgs {
     pub common: Common,
     #[command(flatten)]
     pub spec: IssueSpec,
+    /// With --revoke-previous-after: the TLS listener (host:port) that must serve the new certificate before the old one is revoked.
+    #[arg(long = "served-at")]
+    pub served_at: Option<String>,
+    /// With --served-at: the SNI name sent (default: the host of --served-at).
+    #[arg(long = "server-name")]
+    pub server_name: Option<String>,
+    /// With --served-at: how long to wait for the listener to serve the new certificate.
+    #[arg(long = "served-wait", value_parser = crate::suite::parse_duration, default_value = "60s")]
+    pub served_wait: std::time::Duration,
 }
 
 /// `rotate cert-role`.
@@ -118,10 +128,7 @@ pub fn run(c: RotateCommand) -> u8 {
         }
     };
     match c {
-        RotateCommand::Issue(a) => {
-            let a = *a;
-            rt.block_on(action(Action::Issue(a.spec), a.common))
-        }
+        RotateCommand::Issue(a) => rt.block_on(issue(*a)),
         RotateCommand::CertRole(a) => {
             let a = *a;
             rt.block_on(action(Action::CertRole(a.spec), a.common))
@@ -156,17 +163,22 @@ fn profile(config: Option<&PathBuf>) -> Result<Settings, String> {
 }
 
 async fn action(a: Action, common: Common) -> u8 {
-    let settings = match profile(common.config.as_ref()) {
-        Ok(s) => s,
-        Err(e) => {
-            error(e);
-            return EXIT_USAGE;
-        }
-    };
+    match run_action(&a, &common).await {
+        Ok(_) => 0,
+        Err(code) => code,
+    }
+}
+
+/// Runs one action, printing its outcome; on success the profile, what it did and its output.
+async fn run_action(a: &Action, common: &Common) -> Result<(Settings, Done, Out), u8> {
+    let settings = profile(common.config.as_ref()).map_err(|e| {
+        error(e);
+        EXIT_USAGE
+    })?;
     let mut out = Out::default();
-    out.line(actions::title(&a));
+    out.line(actions::title(a));
     out.indent = 2;
-    match actions::run(&a, &settings, common.dry_run, &mut out).await {
+    match actions::run(a, &settings, common.dry_run, &mut out).await {
         Ok(done) => {
             let what = match (done.changed, common.dry_run) {
                 (false, _) => "nothing to change",
@@ -174,8 +186,70 @@ async fn action(a: Action, common: Common) -> u8 {
                 (true, false) => "changed",
             };
             out.line(what);
-            0
+            Ok((settings, done, out))
         }
+        Err(e) => {
+            error(e);
+            Err(1)
+        }
+    }
+}
+
+/// Where `--served-at` points, when a revocation was asked for (usage error otherwise).
+fn served_at(a: &IssueArgs) -> Result<Option<ServedAt>, String> {
+    match (a.spec.revoke_previous_after, &a.served_at) {
+        (Some(_), Some(addr)) => Ok(Some(ServedAt {
+            addr: addr.clone(),
+            server_name: a.server_name.clone(),
+            wait: a.served_wait,
+        })),
+        (Some(_), None) => Err("--revoke-previous-after needs --served-at HOST:PORT: the listener that must serve the new certificate before the old one is revoked".into()),
+        (None, Some(_)) => Err("--served-at is only used with --revoke-previous-after DURATION; add it, or drop --served-at".into()),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `rotate issue`, then (with --revoke-previous-after) the revocation of the replaced certificate.
+async fn issue(a: IssueArgs) -> u8 {
+    let served = match served_at(&a) {
+        Ok(s) => s,
+        Err(e) => {
+            error(e);
+            return EXIT_USAGE;
+        }
+    };
+    let action = Action::Issue(Box::new(a.spec.clone()));
+    let (settings, done, mut out) = match run_action(&action, &a.common).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let (Some(served), Some(window)) = (served, a.spec.revoke_previous_after) else {
+        return 0;
+    };
+    if a.common.dry_run {
+        out.line(format!(
+            "[dry-run] would revoke the replaced certificate once {} serves the new one and {} passed",
+            served.addr,
+            crate::human::duration(window)
+        ));
+        return 0;
+    }
+    let trail = a
+        .common
+        .config
+        .as_deref()
+        .and_then(revoke::Trail::for_suite);
+    let sent = revoke::standalone(
+        &a.spec,
+        &served,
+        window,
+        &settings,
+        &done,
+        trail.as_ref(),
+        &mut out,
+    );
+    match sent.await {
+        Ok(()) => 0,
         Err(e) => {
             error(e);
             1

@@ -28,6 +28,7 @@ pub async fn run(suite: &Arc<Suite>, plan: &Plan, opts: &Options, out: &mut Out)
             ));
         }
         failures += step_actions(suite, step, opts.force, out).await;
+        describe_revocations(plan, step, out);
         for r in &step.reload {
             out.line(format!(
                 "[dry-run] would reload ({:?}): {}",
@@ -60,6 +61,21 @@ pub async fn run(suite: &Arc<Suite>, plan: &Plan, opts: &Options, out: &mut Out)
     }
 }
 
+/// The revocations a step's issue actions would owe.
+fn describe_revocations(plan: &Plan, step: &super::plan::Step, out: &mut Out) {
+    for a in &step.actions {
+        let (super::plan::Action::Issue(i), Some(w)) = (a, plan.revoke_window(a)) else {
+            continue;
+        };
+        out.line(format!(
+            "[dry-run] would revoke the certificate {} replaces once a check of stage {} serves the new one and {} passed",
+            i.cert.display(),
+            step.gate,
+            crate::human::duration(w)
+        ));
+    }
+}
+
 fn selected(opts: &Options, plan: &Plan, i: usize) -> bool {
     match (&opts.only, &opts.from) {
         (Some(o), _) => plan.index_of(o) == Some(i),
@@ -87,6 +103,12 @@ fn describe_state(paths: &Paths, out: &mut Out) {
                     format!("resume at {next}")
                 }
             ));
+            let owed = s.owed_revocations();
+            if owed > 0 {
+                out.line(format!(
+                    "state: {owed} superseded certificate(s) still owe a revocation; a real run settles them"
+                ));
+            }
         }
         Ok(None) => out.line("state: no previous run"),
         Err(e) => out.line(format!("state: {e}")),

@@ -6,7 +6,8 @@
 //! [`reached`] does nothing and the variable is never read.
 //!
 //! Points: `temp-created`, `temp-partial`, `temp-written`, `backup-linked`, `renamed` (per
-//! file, in `atomic.rs`) and `state-saved`, `step-applied` (in the plan runner).
+//! file, in `atomic.rs`) and `state-saved`, `step-applied`, `revocation-served` (in the plan
+//! runner: a superseded certificate's successor was recorded served, its revocation not sent).
 
 /// Every point the hook understands, in the order a write reaches them.
 pub const POINTS: &[&str] = &[
@@ -17,6 +18,7 @@ pub const POINTS: &[&str] = &[
     "renamed",
     "state-saved",
     "step-applied",
+    "revocation-served",
 ];
 
 /// The environment variable that arms the hook.

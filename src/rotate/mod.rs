@@ -20,6 +20,7 @@ pub mod owner;
 pub mod pki_role;
 pub mod plan;
 pub mod reload;
+pub mod revoke;
 pub mod runner;
 pub mod safefs;
 pub mod secret;

@@ -15,6 +15,9 @@ pub struct Plan {
     pub state_dir: PathBuf,
     /// The audit log (JSON lines).
     pub audit_log: PathBuf,
+    /// Default overlap window after which a replaced certificate is revoked (an issue
+    /// action's own `revoke_previous_after` wins); `None`: never revoke.
+    pub revoke_previous_after: Option<Duration>,
     pub steps: Vec<Step>,
 }
 
@@ -62,7 +65,7 @@ pub struct TrustFirst {
 /// One rotate action.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Issue(IssueSpec),
+    Issue(Box<IssueSpec>),
     CertRole(CertRoleSpec),
     PkiRole(PkiRoleSpec),
     Trust(TrustSpec),
@@ -101,6 +104,8 @@ struct RawPlan {
     wait: Option<Dur>,
     #[serde(default)]
     interval: Option<Dur>,
+    #[serde(default)]
+    revoke_previous_after: Option<Dur>,
     steps: Vec<Value>,
 }
 
@@ -158,6 +163,7 @@ pub fn parse(suite: &Suite) -> Result<Option<Plan>, PlanError> {
     Ok(Some(Plan {
         state_dir,
         audit_log,
+        revoke_previous_after: raw.revoke_previous_after.map(|d| d.0),
         steps,
     }))
 }
@@ -321,7 +327,7 @@ impl<'a> Cx<'a> {
         let k = format!("{key}.{kind}");
         let body = body.clone();
         Ok(match kind.as_str() {
-            "issue" => Action::Issue(self.de(body, &k)?),
+            "issue" => Action::Issue(Box::new(self.de(body, &k)?)),
             "cert_role" => Action::CertRole(self.de(body, &k)?),
             "pki_role" => Action::PkiRole(self.de(body, &k)?),
             "trust" => Action::Trust(self.de(body, &k)?),
@@ -356,6 +362,14 @@ fn valid_name(s: &str) -> bool {
 }
 
 impl Plan {
+    /// The overlap window after which the certificate an issue action replaces is revoked.
+    pub fn revoke_window(&self, action: &Action) -> Option<Duration> {
+        match action {
+            Action::Issue(i) => i.revoke_previous_after.or(self.revoke_previous_after),
+            _ => None,
+        }
+    }
+
     /// The index of a step by name.
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.name == name)
@@ -398,6 +412,24 @@ mod tests {
         assert!(matches!(&p.steps[0].actions[0], Action::Issue(i) if i.key_mode.0 == 0o600));
         assert_eq!(p.steps[0].reload[0].command, vec!["nginx", "-s", "reload"]);
         assert!(p.state_dir.ends_with(".rotcheck/t"));
+        assert_eq!(p.revoke_window(&p.steps[0].actions[0]), None);
+    }
+
+    #[test]
+    fn the_revoke_window_is_a_plan_option_an_action_overrides() {
+        let p = suite(
+            "plan:\n  revoke_previous_after: 10m\n  steps:\n    - name: one\n      gate: s1\n      actions:\n        - issue: { mount: pki, role: r, cn: a, key: k.pem, cert: c.pem }\n        - issue: { mount: pki, role: r, cn: b, key: k2.pem, cert: c2.pem, revoke_previous_after: 1s }\n",
+        )
+        .unwrap()
+        .unwrap();
+        let a = &p.steps[0].actions;
+        assert_eq!(p.revoke_window(&a[0]), Some(Duration::from_secs(600)));
+        assert_eq!(p.revoke_window(&a[1]), Some(Duration::from_secs(1)));
+        let e = suite(
+            "plan:\n  revoke_previous_after: soon\n  steps:\n    - name: one\n      gate: s1\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "plan");
     }
 
     #[test]

@@ -3,15 +3,20 @@
 //! at the first failure with the step, the failing checks and the next command to run.
 
 use super::actions;
-use super::audit::{AuditLog, Event, Serial};
-use super::ctx::{Done, Out};
+use super::audit::{AuditLog, Event, Serial, Subject};
+use super::ctx::{Done, Out, RotateError, VaultIo};
 use super::gate;
 use super::options::{forced, settings, Options, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use super::plan::{self, Action, Plan, ReloadWhen, Step, TrustFirst};
-use super::state::{self, CertChange, GateSummary, Paths, PlanState, RunStatus, StepStatus};
-use super::{killpoint, reload};
+use super::state::{
+    self, CertChange, GateSummary, Paths, PlanState, Revocation, RevokeStatus, RunStatus,
+    StepStatus,
+};
+use super::{killpoint, reload, revoke};
+use crate::model::Report;
 use crate::suite::Suite;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why a step stopped.
 struct Stop {
@@ -138,7 +143,13 @@ impl<'a> Runner<'a> {
         let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
         let (state, resumed) = match loaded {
             Some(s) if s.status != RunStatus::Completed && s.suite == suite.file.suite => (s, true),
-            _ => (PlanState::fresh(&suite.file.suite, &names), false),
+            earlier => {
+                let mut fresh = PlanState::fresh(&suite.file.suite, &names);
+                if let Some(e) = earlier.filter(|e| e.suite == suite.file.suite) {
+                    fresh.carry_revocations(&e);
+                }
+                (fresh, false)
+            }
         };
         let audit = AuditLog::new(&plan.audit_log);
         let mut r = Runner {
@@ -188,20 +199,43 @@ impl<'a> Runner<'a> {
         gate: Option<&GateSummary>,
         msg: Option<&str>,
     ) -> Result<(), String> {
-        let e = Event {
-            time: state::now(),
-            suite: &self.state.suite,
-            run_id: &self.state.run_id,
-            step,
-            from,
-            to,
-            actor: &self.audit.actor,
-            host: &self.audit.host,
-            serials: certs.iter().map(Serial::of).collect(),
-            gate,
-            message: msg,
-        };
+        let run = (self.state.suite.as_str(), self.state.run_id.as_str());
+        let mut e = Event::now(&self.audit, run, (from, to));
+        e.step = step;
+        e.serials = certs.iter().map(Serial::of).collect();
+        e.gate = gate;
+        e.message = msg;
         self.audit.append(&e).map_err(|e| e.to_string())
+    }
+
+    /// Appends the audit line of a revocation's transition.
+    fn revocation_event(
+        &self,
+        step: &str,
+        r: &Revocation,
+        from: &str,
+        to: &str,
+        msg: Option<&str>,
+    ) -> Result<(), String> {
+        let run = (self.state.suite.as_str(), self.state.run_id.as_str());
+        let id = format!("{}:{}", r.mount, r.serial);
+        let about = Subject {
+            target: format!("revocation:{id}"),
+            secret_id: Some(id),
+        };
+        let mut e = Event::now(&self.audit, run, (from, to));
+        e.step = Some(step);
+        e.serials = vec![Serial {
+            path: &r.path,
+            old_serial: Some(&r.serial),
+            new_serial: r.new_serial.as_deref(),
+            old_sha256: Some(&r.sha256),
+            new_sha256: r.new_sha256.as_deref(),
+        }];
+        e.message = msg;
+        self.audit
+            .append_about(&e, &about)
+            .map_err(|e| e.to_string())
     }
 
     /// The steps to run, by index.
@@ -257,10 +291,13 @@ impl<'a> Runner<'a> {
                 return self.stopped(i, &step, stop);
             }
         }
-        self.finish()
+        self.finish().await
     }
 
-    fn finish(&mut self) -> u8 {
+    async fn finish(&mut self) -> u8 {
+        if let Err(e) = self.settle_revocations().await {
+            return self.owing(e);
+        }
         let all_done = self.plan.steps.iter().all(|s| {
             self.state
                 .step(&s.name)
@@ -370,16 +407,50 @@ impl<'a> Runner<'a> {
             let a = &forced(a, self.opts.force);
             self.out.line(actions::title(a));
             self.out.indent = 4;
+            self.owe_revocation(step, a).map_err(Stop::new)?;
             let done = actions::run(a, &settings, false, self.out).await;
             self.out.indent = 2;
             let done = done.map_err(|e| Stop::new(format!("{} failed: {e}", a.kind())))?;
             changed |= done.changed;
             self.record(&step.name, &done).map_err(Stop::new)?;
+            self.revocation_owed(step, a).map_err(Stop::new)?;
         }
         if !changed {
             self.out.line("nothing to change");
         }
         Ok(changed)
+    }
+
+    /// Before an issue with a revoke window: the current certificate is recorded as pending,
+    /// so a crash after the rename still leaves its revocation owed.
+    fn owe_revocation(&mut self, step: &Step, a: &Action) -> Result<(), String> {
+        let (Action::Issue(spec), Some(window)) = (a, self.plan.revoke_window(a)) else {
+            return Ok(());
+        };
+        let list = &mut self.state.step_mut(&step.name).revocations;
+        let note = revoke::before_issue(list, spec, window).map_err(|e| e.to_string())?;
+        if let Some(n) = note {
+            self.out.line(n);
+        }
+        self.save()
+    }
+
+    /// After the issue: the pending revocation is owed when the certificate was replaced.
+    fn revocation_owed(&mut self, step: &Step, a: &Action) -> Result<(), String> {
+        let (Action::Issue(spec), Some(_)) = (a, self.plan.revoke_window(a)) else {
+            return Ok(());
+        };
+        let list = &mut self.state.step_mut(&step.name).revocations;
+        let owed = revoke::after_issue(list, spec).map_err(|e| e.to_string())?;
+        self.save()?;
+        let Some(i) = owed else { return Ok(()) };
+        let r = self.state.step_mut(&step.name).revocations[i].clone();
+        self.out.line(format!(
+            "owes the revocation of {} once the new certificate is served and {} passed",
+            revoke::describe(&r),
+            crate::human::duration(std::time::Duration::from_secs(r.after_seconds))
+        ));
+        self.revocation_event(&step.name, &r, "pending", "owed", None)
     }
 
     /// Keeps what an action changed in the step's record (first old, latest new per file).
@@ -486,6 +557,8 @@ impl<'a> Runner<'a> {
             });
         }
         self.state.step_mut(&step.name).changed = false;
+        self.see_served(&step.name, &step.gate, &report)
+            .map_err(Stop::new)?;
         self.transition(&step.name, StepStatus::Done, Some(summary), None)
             .map_err(Stop::new)?;
         self.out.line(format!("step {} done", step.name));
@@ -530,6 +603,221 @@ impl<'a> Runner<'a> {
             message,
             gate: Some(summary),
         })
+    }
+
+    /// Indexes of the step's revocations in `status`.
+    fn revocations_in(&self, step: &str, status: RevokeStatus) -> Vec<usize> {
+        self.state.step(step).map_or_else(Vec::new, |st| {
+            (0..st.revocations.len())
+                .filter(|&i| st.revocations[i].status == status)
+                .collect()
+        })
+    }
+
+    /// Marks the step's owed revocations served when a TLS check of its gate presented the
+    /// new certificate; the others stay owed, saying why.
+    fn see_served(&mut self, step: &str, stage: &str, report: &Report) -> Result<(), String> {
+        for i in self.revocations_in(step, RevokeStatus::Owed) {
+            let r = &mut self.state.step_mut(step).revocations[i];
+            let seen = r
+                .new_sha256
+                .as_deref()
+                .is_some_and(|h| revoke::served_in(report, h));
+            if !seen {
+                revoke::mark_unserved(r, stage);
+                let why = r.message.clone().unwrap_or_default();
+                self.save()?;
+                self.out.line(why);
+                continue;
+            }
+            revoke::mark_served(r);
+            let r = r.clone();
+            self.save()?;
+            self.out.line(format!(
+                "the new certificate (serial {}) is served; {} is revoked once {} passed",
+                r.new_serial.as_deref().unwrap_or("?"),
+                r.serial,
+                crate::human::duration(Duration::from_secs(r.after_seconds))
+            ));
+            self.revocation_event(step, &r, "owed", "served", None)?;
+            killpoint::reached("revocation-served", None);
+        }
+        Ok(())
+    }
+
+    /// Steps (in plan order, then any the plan lost) that still owe a revocation.
+    fn owing_steps(&self) -> Vec<String> {
+        let owes = |st: &state::StepState| {
+            st.revocations
+                .iter()
+                .any(|r| matches!(r.status, RevokeStatus::Owed | RevokeStatus::Served))
+        };
+        self.state
+            .steps
+            .iter()
+            .filter(|st| owes(st))
+            .map(|st| st.name.clone())
+            .collect()
+    }
+
+    /// A step's gate, run once now: its stage and report.
+    async fn stage_now(&self, name: &str) -> Result<(String, Report), String> {
+        let step = self.plan.steps.iter().find(|s| s.name == name).ok_or_else(|| {
+            format!("step {name:?} owes a revocation but is no longer in the plan, so rotcheck cannot see its successor served; put the step back or revoke the serial by hand")
+        })?;
+        let report = gate::stage(&self.suite, &step.gate, Duration::ZERO, step.interval).await?;
+        Ok((step.gate.clone(), report))
+    }
+
+    /// Revokes every superseded certificate whose successor is served once its window has
+    /// passed (waiting for it); an error names what is still owed.
+    async fn settle_revocations(&mut self) -> Result<(), String> {
+        if self.state.owed_revocations() == 0 {
+            return Ok(());
+        }
+        let steps = self.owing_steps();
+        for name in &steps {
+            if !self.revocations_in(name, RevokeStatus::Owed).is_empty() {
+                let (stage, report) = self.stage_now(name).await?;
+                self.see_served(name, &stage, &report)?;
+            }
+        }
+        let due = self
+            .state
+            .steps
+            .iter()
+            .flat_map(|st| st.revocations.iter())
+            .filter(|r| r.status == RevokeStatus::Served)
+            .filter_map(|r| r.due_unix)
+            .max();
+        if let Some(due) = due {
+            revoke::wait_until(due, "the superseded certificate(s)", self.out).await;
+            self.revoke_served(&steps).await?;
+        }
+        match self.state.owed_revocations() {
+            0 => Ok(()),
+            n => Err(format!("{n} superseded certificate(s) not revoked yet")),
+        }
+    }
+
+    /// Checks once more that each successor is served, then revokes its predecessor.
+    async fn revoke_served(&mut self, steps: &[String]) -> Result<(), String> {
+        let settings = settings(&self.suite)?;
+        let vault = VaultIo::new(&settings).map_err(|e| e.to_string())?;
+        let mut result = Ok(());
+        for name in steps {
+            if self.revocations_in(name, RevokeStatus::Served).is_empty() {
+                continue;
+            }
+            result = match self.stage_now(name).await {
+                Ok((stage, report)) => self.revoke_step(name, &stage, &report, &vault).await,
+                Err(e) => Err(e),
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        for e in vault.close().await {
+            self.out.line(format!("warning: {e}"));
+        }
+        result
+    }
+
+    async fn revoke_step(
+        &mut self,
+        step: &str,
+        stage: &str,
+        report: &Report,
+        vault: &VaultIo,
+    ) -> Result<(), String> {
+        for i in self.revocations_in(step, RevokeStatus::Served) {
+            let r = &mut self.state.step_mut(step).revocations[i];
+            if !r
+                .new_sha256
+                .as_deref()
+                .is_some_and(|h| revoke::served_in(report, h))
+            {
+                revoke::mark_unserved(r, stage);
+                let r = r.clone();
+                self.save()?;
+                self.out.line(r.message.clone().unwrap_or_default());
+                self.revocation_event(step, &r, "served", "owed", r.message.as_deref())?;
+                continue;
+            }
+            r.attempts += 1;
+            let (mount, serial) = (r.mount.clone(), r.serial.clone());
+            self.save()?;
+            let sent = revoke::send(vault, &mount, &serial).await;
+            self.revoked(step, i, sent)?;
+        }
+        Ok(())
+    }
+
+    /// Records the answer to a revocation request.
+    fn revoked(
+        &mut self,
+        step: &str,
+        i: usize,
+        sent: Result<(String, Vec<String>), RotateError>,
+    ) -> Result<(), String> {
+        let r = &mut self.state.step_mut(step).revocations[i];
+        let (to, warnings) = match sent {
+            Ok((time, warnings)) => {
+                r.status = RevokeStatus::Revoked;
+                r.revoked_at = Some(time);
+                r.message = None;
+                ("revoked", warnings)
+            }
+            Err(e) => {
+                r.message = Some(format!(
+                    "{}/revoke failed: {e}; serial {} is still owed: fix the cause (the token needs update on {}/revoke), then re-run the plan",
+                    r.mount, r.serial, r.mount
+                ));
+                ("revoke_failed", vec![])
+            }
+        };
+        let r = r.clone();
+        self.save()?;
+        warnings
+            .iter()
+            .for_each(|w| self.out.line(format!("Vault warns: {w}")));
+        match &r.message {
+            None => self.out.line(format!("revoked {}", revoke::describe(&r))),
+            Some(m) => self.out.line(m.clone()),
+        }
+        self.revocation_event(step, &r, "served", to, r.message.as_deref())
+    }
+
+    /// The run ends failed while a revocation is owed (a re-run resumes and settles it).
+    fn owing(&mut self, msg: String) -> u8 {
+        self.state.status = RunStatus::Failed;
+        let _ = self
+            .save()
+            .and_then(|_| self.event(None, "running", "failed", &[], None, Some(&msg)));
+        self.out.line(format!("plan stopped: {msg}"));
+        let owed: Vec<Revocation> = self
+            .state
+            .steps
+            .iter()
+            .flat_map(|st| st.revocations.iter())
+            .filter(|r| matches!(r.status, RevokeStatus::Owed | RevokeStatus::Served))
+            .cloned()
+            .collect();
+        for r in &owed {
+            let why = r
+                .message
+                .clone()
+                .unwrap_or_else(|| r.status.as_str().into());
+            self.out
+                .line(format!("  owed: {}: {why}", revoke::describe(r)));
+        }
+        let c = self.opts.config.display();
+        self.out
+            .line(format!("state saved in {}", self.paths.state.display()));
+        self.out.line(format!(
+            "next: fix the cause, then resume with `rotcheck rotate plan -c {c}`"
+        ));
+        EXIT_FAILED
     }
 
     fn stopped(&mut self, i: usize, step: &Step, stop: Stop) -> u8 {

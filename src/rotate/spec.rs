@@ -132,6 +132,20 @@ pub struct IssueSpec {
     #[arg(long)]
     #[serde(default)]
     pub force: bool,
+    /// Revoke the replaced certificate (`<mount>/revoke`) once the new one is served and
+    /// this overlap window has passed, e.g. 10m (with --served-at on the command line; a plan
+    /// step's gate shows it served).
+    #[arg(long = "revoke-previous-after", value_parser = crate::suite::parse_duration)]
+    #[serde(default, deserialize_with = "de_opt_dur")]
+    pub revoke_previous_after: Option<std::time::Duration>,
+}
+
+fn de_opt_dur<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    s.map(|s| crate::suite::parse_duration(&s).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// `rotate cert-role`: upserts `auth/<mount>/certs/<name>`.

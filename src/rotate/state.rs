@@ -91,6 +91,67 @@ pub struct StepState {
     pub certs: Vec<CertChange>,
     pub gate: Option<GateSummary>,
     pub message: Option<String>,
+    /// Superseded certificates this step owes a revocation for (`revoke_previous_after`),
+    /// kept until revoked, across runs.
+    #[serde(default)]
+    pub revocations: Vec<Revocation>,
+}
+
+/// Where a superseded certificate's revocation stands. pending (the old serial is known, the
+/// action may be about to replace it) → owed (replaced) → served (its successor was seen
+/// served; due after the overlap window) → revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RevokeStatus {
+    Pending,
+    Owed,
+    Served,
+    Revoked,
+}
+
+impl RevokeStatus {
+    /// Lowercase token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokeStatus::Pending => "pending",
+            RevokeStatus::Owed => "owed",
+            RevokeStatus::Served => "served",
+            RevokeStatus::Revoked => "revoked",
+        }
+    }
+}
+
+/// A superseded certificate to revoke at `<mount>/revoke` once its successor is served and
+/// the overlap window has passed. Serials and fingerprints only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// The certificate file whose previous content is to be revoked.
+    pub path: String,
+    pub mount: String,
+    /// The superseded certificate (lowercase hex, as in reports).
+    pub serial: String,
+    pub sha256: String,
+    /// Its successor, once the file holds it.
+    #[serde(default)]
+    pub new_serial: Option<String>,
+    #[serde(default)]
+    pub new_sha256: Option<String>,
+    /// The overlap window, in seconds after the successor was seen served.
+    pub after_seconds: u64,
+    pub status: RevokeStatus,
+    #[serde(default)]
+    pub served_at: Option<String>,
+    /// Unix seconds from which the revocation may be sent.
+    #[serde(default)]
+    pub due_unix: Option<i64>,
+    #[serde(default)]
+    pub revoked_at: Option<String>,
+    /// Revocation requests sent (a failed one leaves the revocation owed).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Why it is still owed, or what Vault answered.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 impl StepState {
@@ -106,6 +167,7 @@ impl StepState {
             certs: vec![],
             gate: None,
             message: None,
+            revocations: vec![],
         }
     }
 }
@@ -204,6 +266,31 @@ impl PlanState {
     /// The record of a step, if any.
     pub fn step(&self, name: &str) -> Option<&StepState> {
         self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// Revocations still to send (owed or served, not pending or done).
+    pub fn owed_revocations(&self) -> usize {
+        self.steps
+            .iter()
+            .flat_map(|s| s.revocations.iter())
+            .filter(|r| matches!(r.status, RevokeStatus::Owed | RevokeStatus::Served))
+            .count()
+    }
+
+    /// Takes over the revocations an earlier run of the plan still owes (owed or served), so
+    /// a new run never forgets one.
+    pub fn carry_revocations(&mut self, earlier: &PlanState) {
+        for st in &earlier.steps {
+            let owed: Vec<Revocation> = st
+                .revocations
+                .iter()
+                .filter(|r| matches!(r.status, RevokeStatus::Owed | RevokeStatus::Served))
+                .cloned()
+                .collect();
+            if !owed.is_empty() {
+                self.step_mut(&st.name).revocations.extend(owed);
+            }
+        }
     }
 }
 
@@ -315,6 +402,56 @@ mod tests {
         let back = PlanState::load(&p).unwrap().unwrap();
         assert_eq!(back.step("a").unwrap().status, StepStatus::Done);
         assert_eq!(back.steps.len(), 2);
+    }
+
+    fn revocation(serial: &str, status: RevokeStatus) -> Revocation {
+        Revocation {
+            path: "/x.crt".into(),
+            mount: "pki".into(),
+            serial: serial.into(),
+            sha256: "ab".into(),
+            new_serial: Some("cd".into()),
+            new_sha256: Some("ef".into()),
+            after_seconds: 600,
+            status,
+            served_at: None,
+            due_unix: None,
+            revoked_at: None,
+            attempts: 0,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn a_new_run_takes_over_what_is_still_owed_and_nothing_else() {
+        let mut done = PlanState::fresh("t", &["a"]);
+        done.step_mut("a").revocations = [
+            RevokeStatus::Pending,
+            RevokeStatus::Owed,
+            RevokeStatus::Served,
+            RevokeStatus::Revoked,
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, st)| revocation(&i.to_string(), st))
+        .collect();
+        assert_eq!(done.owed_revocations(), 2);
+        let mut next = PlanState::fresh("t", &["a"]);
+        next.carry_revocations(&done);
+        let serials: Vec<&str> = next.steps[0]
+            .revocations
+            .iter()
+            .map(|r| r.serial.as_str())
+            .collect();
+        assert_eq!(serials, ["1", "2"]);
+        let old: serde_json::Value = serde_json::json!({"name": "a", "status": "done",
+            "started_at": null, "finished_at": null, "attempts": 1, "changed": false,
+            "certs": [], "gate": null, "message": null});
+        let st: StepState = serde_json::from_value(old).unwrap();
+        assert!(
+            st.revocations.is_empty(),
+            "a state file without the field loads"
+        );
     }
 
     #[test]
