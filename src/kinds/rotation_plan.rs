@@ -365,9 +365,15 @@ fn ago(secs: f64) -> String {
     crate::human::duration(Duration::from_secs_f64(secs.max(0.0)))
 }
 
-/// How to go on with the plan, for messages.
-fn resume_hint(ctx: &Ctx) -> String {
-    format!("`rotcheck rotate plan -c {}`", ctx.suite.path.display())
+/// How to go on with the plan, for messages: this suite's file when the run is its own.
+fn resume_hint(run: &Run, ctx: &Ctx) -> String {
+    if run.suite == ctx.suite.file.suite {
+        return format!("`rotcheck rotate plan -c {}`", ctx.suite.path.display());
+    }
+    format!(
+        "`rotcheck rotate plan -c SUITE` (the suite file of {:?})",
+        run.suite
+    )
 }
 
 fn stuck(run: &Run, after: Duration, now: f64, ctx: &Ctx) -> Assertion {
@@ -398,13 +404,13 @@ fn stuck(run: &Run, after: Duration, now: f64, ctx: &Ctx) -> Assertion {
         "step {:?} has been {what} for {}, longer than stuck_after {limit}; expected it to finish or fail; if no `rotcheck rotate plan` process is left (it was killed), resume with {}",
         s.name,
         ago(for_),
-        resume_hint(ctx)
+        resume_hint(run, ctx)
     );
     Assertion::fail("stuck", "rotation_stuck", msg)
 }
 
 fn result(run: &Run, want: ResultWant, ctx: &Ctx) -> Assertion {
-    let hint = resume_hint(ctx);
+    let hint = resume_hint(run, ctx);
     match (run.status, want) {
         (RunStatus::Failed, ResultWant::NotFailed | ResultWant::Completed) => {
             Assertion::fail("result", "rotation_failed", failed_message(run, &hint))

@@ -258,8 +258,30 @@ fn a_failed_run_fails_rotation_failed_naming_the_step_and_why() {
             .0,
         "{,status=\"failed\"}"
     );
+    assert!(a.message.ends_with("suite.yaml`"), "{}", a.message);
     let r = run(d.path(), SPEC, "{result: any}");
     assert_eq!(r.status, Status::Pass, "{:#?}", r.assertions);
+    // Another suite's plan: the hint names that suite, not this file.
+    let mut other = state("failed", &steps);
+    other["suite"] = json!("prod");
+    // A message that quotes a token (it should never): the token is not repeated.
+    let token = format!("hvs.CAESI{}", "Q".repeat(90));
+    other["steps"][1]["message"] = json!(format!("login answered 403 for {token}"));
+    write(d.path(), &other);
+    let r = run(d.path(), SPEC, "{}");
+    assert!(
+        assertion(&r, "result")
+            .message
+            .ends_with("resume with `rotcheck rotate plan -c SUITE` (the suite file of \"prod\")"),
+        "{:#?}",
+        r.assertions
+    );
+    let text = serde_json::to_string(&r).unwrap() + &crate::metrics::render_probe("t", &r, 0);
+    assert!(!text.contains("CAESI"), "{text}");
+    assert!(
+        text.contains("login answered 403 for hvs.[redacted]"),
+        "{text}"
+    );
 }
 
 #[test]
