@@ -272,6 +272,22 @@ fn a_killed_then_failed_then_resumed_plan_drives_the_metrics_the_alerts_and_the_
         "{description}"
     );
     assert!(alerts(&p, "RotcheckRotationFailed").is_empty());
+    // `gate` judges the same check the same way.
+    let gate = std::process::Command::new(env!("CARGO_BIN_EXE_rotcheck"))
+        .args(["gate", "--check", "rotation", "--format", "json", "-c"])
+        .arg(&env.suite)
+        .output()
+        .unwrap();
+    assert_eq!(gate.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&gate.stdout).unwrap();
+    let stuck = &report["checks"][0]["assertions"][1];
+    assert_eq!(stuck["reason"], "rotation_stuck", "{report:#}");
+    assert!(
+        stuck["message"].as_str().unwrap().starts_with(
+            "step \"admin-client\" has been applied (its gate has not passed yet) for "
+        ),
+        "{stuck}"
+    );
     dashboard_row_has_data(
         &p,
         &[
