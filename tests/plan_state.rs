@@ -283,9 +283,17 @@ fn a_killed_then_failed_then_resumed_plan_drives_the_metrics_the_alerts_and_the_
     let stuck = &report["checks"][0]["assertions"][1];
     assert_eq!(stuck["reason"], "rotation_stuck", "{report:#}");
     assert!(
-        stuck["message"].as_str().unwrap().starts_with(
-            "step \"admin-client\" has been applied (its gate has not passed yet) for "
-        ),
+        stuck["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("step \"admin-client\" has been in progress for "),
+        "{stuck}"
+    );
+    assert!(
+        stuck["message"]
+            .as_str()
+            .unwrap()
+            .contains("(now applied: its gate has not passed yet), longer than stuck_after 3s;"),
         "{stuck}"
     );
     dashboard_row_has_data(

@@ -388,20 +388,20 @@ fn stuck(run: &Run, after: Duration, now: f64, ctx: &Ctx) -> Assertion {
         return Assertion::pass("stuck", "no step in progress");
     };
     let what = match s.status {
-        StepStatus::Applied => "applied (its gate has not passed yet)",
-        _ => "running",
+        StepStatus::Applied => "now applied: its gate has not passed yet",
+        _ => "now running its actions",
     };
     let limit = crate::human::duration(after);
     if for_ <= after.as_secs_f64() {
         let msg = format!(
-            "step {:?} {what} for {} (stuck after {limit})",
+            "step {:?} in progress for {} ({what}; stuck after {limit})",
             s.name,
             ago(for_)
         );
         return Assertion::pass("stuck", msg);
     }
     let msg = format!(
-        "step {:?} has been {what} for {}, longer than stuck_after {limit}; expected it to finish or fail; if no `rotcheck rotate plan` process is left (it was killed), resume with {}",
+        "step {:?} has been in progress for {} ({what}), longer than stuck_after {limit}; expected it to finish or fail; if no `rotcheck rotate plan` process is left (it was killed), resume with {}",
         s.name,
         ago(for_),
         resume_hint(run, ctx)

@@ -185,7 +185,7 @@ fn a_step_in_progress_past_stuck_after_fails_rotation_stuck() {
     let a = assertion(&r, "stuck");
     assert_eq!(a.reason.as_deref(), Some("rotation_stuck"));
     assert!(
-        a.message.starts_with("step \"server-tls\" has been applied (its gate has not passed yet) for 45m, longer than stuck_after 30m"),
+        a.message.starts_with("step \"server-tls\" has been in progress for 45m (now applied: its gate has not passed yet), longer than stuck_after 30m"),
         "{}",
         a.message
     );
@@ -196,7 +196,7 @@ fn a_step_in_progress_past_stuck_after_fails_rotation_stuck() {
     assert_eq!(r.status, Status::Pass, "{:#?}", r.assertions);
     assert_eq!(
         assertion(&r, "stuck").message,
-        "step \"server-tls\" applied (its gate has not passed yet) for 45m (stuck after 1h)"
+        "step \"server-tls\" in progress for 45m (now applied: its gate has not passed yet; stuck after 1h)"
     );
     assert_eq!(
         samples(&r, "rotcheck_plan_stuck_after_seconds"),
