@@ -21,6 +21,7 @@ pub mod command;
 pub mod crl;
 pub mod files;
 pub mod http;
+pub mod rotation_plan;
 pub mod tls;
 pub mod vault;
 
@@ -203,6 +204,7 @@ registry! {
     VaultKv => vault::kv::VaultKv,
     VersionSkew => vault::skew::VersionSkew,
     Command => command::Command,
+    RotationPlan => rotation_plan::RotationPlan,
 }
 
 /// What every probe gets: the suite, the evaluation instant, the timeout, shared caches.
