@@ -12,7 +12,10 @@ pub type Seed = (&'static str, String, Vec<u8>);
 /// Every seed, reading suites from the repository at `repo`.
 pub fn all(repo: &Path) -> Vec<Seed> {
     let mut out = suites(repo);
-    out.extend(certs(&Pki::generate()));
+    let pki = Pki::generate();
+    out.extend(certs(&pki));
+    let ocsp = crate::ocsp_seeds::seeds(&pki).into_iter();
+    out.extend(ocsp.map(|(name, bytes)| seed("ocsp_response", name, bytes)));
     out.extend(webconfigs());
     out.extend(fixed("probe_query", PROBE_QUERIES));
     out.extend(vault_bodies());

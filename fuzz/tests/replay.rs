@@ -126,3 +126,50 @@ fn the_vault_seeds_include_errors_and_a_token() {
         |(t, _, b)| *t == "vault_body" && b.windows(token.len()).any(|w| w == token.as_bytes())
     ));
 }
+
+/// The signed OCSP seeds pass the signature check and reach the answer, so mutations of them
+/// fuzz everything behind it.
+#[test]
+fn the_ocsp_seeds_reach_the_answer() {
+    use rotcheck::ocsp::{read, CertState, OcspError, Pair};
+    use rotcheck_fuzz::targets::ocsp_response::{NONCE, NOW};
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let all = all_seeds();
+    let judge = |name: &str, nonce: Option<&[u8]>| {
+        let framed = seed(&all, "ocsp_response", name);
+        let len = |at: usize| usize::from(u16::from_be_bytes([framed[at], framed[at + 1]]));
+        let (i_len, rest) = (len(0), 2);
+        let c_at = rest + i_len;
+        let c_len = len(c_at);
+        let issuer = X509Certificate::from_der(&framed[2..c_at]).unwrap().1;
+        let cert = X509Certificate::from_der(&framed[c_at + 2..c_at + 2 + c_len])
+            .unwrap()
+            .1;
+        let pair = Pair {
+            cert: &cert,
+            issuer: &issuer,
+        };
+        read(&framed[c_at + 2 + c_len..], &pair, nonce, NOW, "seed")
+    };
+    assert_eq!(judge("good", None).unwrap().state, CertState::Good);
+    assert_eq!(judge("unknown", None).unwrap().state, CertState::Unknown);
+    let revoked = judge("revoked", None).unwrap().state;
+    assert!(matches!(revoked, CertState::Revoked(r) if r.reason == Some(1)));
+    assert_eq!(
+        judge("good-nonce", Some(NONCE)).unwrap().signer,
+        "the issuer"
+    );
+    let other: &[u8] = b"another-nonce-sent-here";
+    assert!(matches!(
+        judge("good-nonce", Some(other)),
+        Err(OcspError::NotOurs { .. })
+    ));
+    assert!(matches!(
+        judge("other-serial", None),
+        Err(OcspError::Missing { .. })
+    ));
+    assert!(matches!(
+        judge("try-later", None),
+        Err(OcspError::Refused { .. })
+    ));
+}
