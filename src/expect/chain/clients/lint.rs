@@ -80,10 +80,10 @@ pub fn lint_parsed(parsed: &super::Parsed<'_>, max_validity: Option<Duration>) -
     for c in &all {
         cert_lints(c, &mut out);
     }
-    for bundle in [&presented, &store] {
+    for bundle in [presented, store] {
         duplicates(bundle, &mut out);
     }
-    same_dn(&store, &mut out);
+    same_dn(store, &mut out);
     out
 }
 
