@@ -13,8 +13,12 @@ Wall time (and the children's CPU time) per run; medians over ROUNDS are printed
 With --baseline OTHER, every round also runs OTHER (an earlier build) on the same suites:
 a same-run A/B.
 
+With --dir DIR, the certificates and suites are written to DIR (kept, and reused when DIR
+already holds N of them); with --generate-only, nothing is timed: the suites DIR/one.yaml and
+DIR/many.yaml are left for a profiler (valgrind --tool=callgrind rotcheck gate -c DIR/one.yaml).
+
 Usage: bench/files_bench.py [--n 10000] [--rounds 5] [--rotcheck target/release/rotcheck]
-                            [--baseline PATH]
+                            [--baseline PATH] [--dir DIR [--generate-only]]
 Needs: openssl and python3-cryptography (Debian packages).
 """
 import argparse, datetime, os, resource, shutil, statistics, subprocess, sys, tempfile, time
@@ -111,14 +115,39 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--rotcheck", default="target/release/rotcheck")
     ap.add_argument("--baseline", help="an earlier rotcheck binary to compare in the same run")
+    ap.add_argument("--dir", help="write (or reuse) the certificates and suites here")
+    ap.add_argument("--generate-only", action="store_true", help="with --dir: time nothing")
     a = ap.parse_args()
+    if a.generate_only and not a.dir:
+        sys.exit("--generate-only needs --dir DIR")
     if not shutil.which("openssl"):
         sys.exit("openssl not found; apt-get install openssl")
+    if a.dir:
+        prepare(a, os.path.abspath(a.dir))
+        return
     with tempfile.TemporaryDirectory() as d:
-        t0 = time.perf_counter()
-        make_pki(d, a.n)
-        print(f"generated {a.n} certificates in {time.perf_counter() - t0:.1f} s")
+        generate(d, a.n)
         run(a, d)
+
+
+def generate(d, n):
+    t0 = time.perf_counter()
+    make_pki(d, n)
+    print(f"generated {n} certificates in {time.perf_counter() - t0:.1f} s")
+
+
+def prepare(a, d):
+    """Certificates in a kept directory: generated unless the N of them are there already."""
+    os.makedirs(d, exist_ok=True)
+    if not os.path.exists(os.path.join(d, "certs", f"c{a.n - 1:05d}.pem")):
+        shutil.rmtree(os.path.join(d, "certs"), ignore_errors=True)
+        generate(d, a.n)
+    if a.generate_only:
+        write_suite(d, a.n, a.n, "one.yaml")
+        write_suite(d, a.n, PER_CHECK, "many.yaml")
+        print(f"suites: {d}/one.yaml, {d}/many.yaml")
+        return
+    run(a, d)
 
 
 def run(a, d):

@@ -78,7 +78,8 @@ bao="$root/.venv/bin/bao"
 # 2. Build.
 say "building rotcheck and the lab (release)"
 cargo build --release --locked -p rotcheck -p rotcheck-lab
-bin="$root/target/release"
+# Cargo says where it put them (CARGO_TARGET_DIR and .cargo/config are honoured).
+bin="$(./scripts/target-dir.sh)/release"
 
 # 3. A fresh lab.
 stop_all

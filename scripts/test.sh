@@ -20,6 +20,11 @@ want prometheus-blackbox-exporter prometheus-blackbox-exporter
 want curl curl
 want prove perl
 want xmllint libxml2-utils
+want systemd-analyze systemd
+want groff groff-base
+want make make
+want objcopy binutils
+want readelf binutils
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   sudo=""

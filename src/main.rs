@@ -1,6 +1,6 @@
 //! The `rotcheck` command line: parses arguments, dispatches, maps results to exit codes.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use rotcheck::cli;
 use std::process::ExitCode;
 
@@ -30,6 +30,10 @@ enum Command {
     /// Perform rotation steps: issue, cert-role, pki-role, trust, reload, plan.
     #[command(subcommand)]
     Rotate(cli::rotate::RotateCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cli::completions::CompletionsArgs),
+    /// Print the manual page, or write one per subcommand with --out-dir.
+    Man(cli::man::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
         Command::Inspect(a) => cli::inspect::run(a),
         Command::Serve(a) => cli::serve::run(a),
         Command::Rotate(c) => cli::rotate::run(c),
+        Command::Completions(a) => cli::completions::run(a, Cli::command()),
+        Command::Man(a) => cli::man::run(a, Cli::command()),
     };
     ExitCode::from(code)
 }

@@ -1,8 +1,10 @@
 //! Subcommand implementations. Each returns the process exit code.
 
 pub mod at;
+pub mod completions;
 pub mod gate;
 pub mod inspect;
+pub mod man;
 pub mod rotate;
 pub mod serve;
 pub mod suite_cmds;

@@ -500,7 +500,8 @@ impl<'a> Pool<'a> {
 
 /// A CA-file certificate that is a root (self-issued): a trust anchor, not an intermediate.
 fn is_root(der: &[u8]) -> bool {
-    parse(der).is_some_and(|c| c.subject().as_raw() == c.issuer().as_raw())
+    let compute = || parse(der).is_some_and(|c| c.subject().as_raw() == c.issuer().as_raw());
+    known(der, |k| k.root, |k, v| k.root = Some(v), compute)
 }
 
 fn prepare<'a>(der: &'a CertificateDer<'a>) -> CaEntry<'a> {
@@ -654,14 +655,60 @@ fn first_cn_or_dn(name: &X509Name<'_>) -> String {
 
 /// `"CN"` of a certificate (its whole subject when it has no CN).
 pub fn label(der: &[u8]) -> String {
-    match parse(der) {
+    let compute = || match parse(der) {
         Some(c) => format!("{:?}", first_cn_or_dn(c.subject())),
         None => "(unparseable certificate)".into(),
-    }
+    };
+    known(der, |k| k.label.clone(), |k, v| k.label = Some(v), compute)
 }
 
 fn is_self_signed(der: &[u8]) -> bool {
-    parse(der).is_some_and(|c| crate::certs::is_self_signed(&c))
+    let compute = || parse(der).is_some_and(|c| crate::certs::is_self_signed(&c));
+    known(
+        der,
+        |k| k.self_signed,
+        |k, v| k.self_signed = Some(v),
+        compute,
+    )
+}
+
+/// Facts of a certificate that a judgement asks for again and again (the CA file's, for
+/// every file of a `files` check; the leaf's, for each message naming it), each a pure
+/// function of the DER, so remembered per thread by DER instead of parsed every time.
+#[derive(Default)]
+struct Known {
+    label: Option<String>,
+    root: Option<bool>,
+    self_signed: Option<bool>,
+}
+
+/// Certificates remembered per thread before the memo is cleared.
+const KNOWN_MAX: usize = 256;
+
+thread_local! {
+    static KNOWN: std::cell::RefCell<std::collections::HashMap<Box<[u8]>, Known>> =
+        Default::default();
+}
+
+/// The fact `get` reads of `der`'s memo entry, computed (outside the memo) and stored with
+/// `set` the first time.
+fn known<T: Clone>(
+    der: &[u8],
+    get: impl Fn(&Known) -> Option<T>,
+    set: impl FnOnce(&mut Known, T),
+    compute: impl FnOnce() -> T,
+) -> T {
+    if let Some(v) = KNOWN.with_borrow(|m| m.get(der).and_then(&get)) {
+        return v;
+    }
+    let v = compute();
+    KNOWN.with_borrow_mut(|m| {
+        if m.len() >= KNOWN_MAX && !m.contains_key(der) {
+            m.clear();
+        }
+        set(m.entry(der.into()).or_default(), v.clone());
+    });
+    v
 }
 
 fn rsa_bits(der: &[u8]) -> Option<usize> {
@@ -735,6 +782,31 @@ mod tests {
     fn at(y: i32) -> UnixTime {
         let days = (y - 1970) as u64 * 36525 / 100;
         UnixTime::since_unix_epoch(std::time::Duration::from_secs(days * 86_400 + 180 * 86_400))
+    }
+
+    /// The memo gives what a fresh parse gives, tells certificates apart by their bytes, and
+    /// stays bounded however many certificates go through it.
+    #[test]
+    fn remembered_facts_match_a_fresh_parse_and_the_memo_is_bounded() {
+        let [leaf, inter, root] = pki();
+        for _ in 0..2 {
+            assert_eq!(label(&leaf), "\"localhost\"");
+            assert_eq!(label(&inter), "\"inter\"");
+            assert!(is_root(&root) && !is_root(&inter) && !is_root(&leaf));
+            assert!(is_self_signed(&root) && !is_self_signed(&inter));
+        }
+        assert_eq!(label(b"not a certificate"), "(unparseable certificate)");
+        let key = KeyPair::generate().unwrap();
+        for i in 0..KNOWN_MAX + 8 {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.distinguished_name
+                .push(rcgen::DnType::CommonName, format!("c{i}"));
+            let der = p.self_signed(&key).unwrap().der().clone();
+            assert_eq!(label(&der), format!("\"c{i}\""));
+            assert!(is_root(&der));
+            assert!(KNOWN.with_borrow(|m| m.len()) <= KNOWN_MAX);
+        }
+        assert_eq!(label(&leaf), "\"localhost\"");
     }
 
     #[test]

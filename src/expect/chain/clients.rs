@@ -14,7 +14,7 @@ mod lint;
 mod openssl;
 mod rustls;
 
-pub use lint::{lint, Lint, LintReason};
+pub use lint::{lint, lint_parsed, Lint, LintReason};
 
 use crate::model::ChainReason;
 use cert::Cert;
@@ -70,11 +70,71 @@ type Refusal = (ChainReason, String);
 
 /// What every profile is handed.
 struct Input<'a> {
-    presented: Vec<Cert<'a>>,
-    store: Vec<Cert<'a>>,
+    presented: &'a [Cert<'a>],
+    store: &'a [Cert<'a>],
     name: Option<&'a str>,
     purpose: Purpose,
     now: i64,
+}
+
+/// The presented chain and the trust store parsed once (x509-parser), for every profile, the
+/// lint and the completeness test of one judgement: parsing is a quarter of the CPU of a
+/// chain judgement, and each of them used to parse both again.
+pub struct Parsed<'a> {
+    presented: &'a [CertificateDer<'a>],
+    store_der: &'a [CertificateDer<'a>],
+    /// The presented certificates that parse, in order.
+    certs: Vec<Cert<'a>>,
+    /// The position of the first presented certificate that does not parse.
+    unparsed: Option<usize>,
+    /// The store's certificates that parse.
+    store: Vec<Cert<'a>>,
+}
+
+impl<'a> Parsed<'a> {
+    /// Parses `presented` (leaf first) and `store` (the CA file).
+    pub fn new(presented: &'a [CertificateDer<'a>], store: &'a [CertificateDer<'a>]) -> Self {
+        let mut certs = Vec::with_capacity(presented.len());
+        let mut unparsed = None;
+        for (i, der) in presented.iter().enumerate() {
+            match Cert::parse(der) {
+                Some(c) => certs.push(c),
+                None => {
+                    unparsed.get_or_insert(i);
+                }
+            }
+        }
+        Parsed {
+            presented,
+            store_der: store,
+            certs,
+            unparsed,
+            store: store.iter().filter_map(Cert::parse).collect(),
+        }
+    }
+
+    /// What the OpenSSL and Go profiles are handed, or why no profile gets that far.
+    fn input<'p>(
+        &'p self,
+        name: Option<&'p str>,
+        purpose: Purpose,
+        now: UnixTime,
+    ) -> Result<Input<'p>, Refusal> {
+        if self.presented.is_empty() {
+            return Err((ChainReason::Other, "no certificate was presented".into()));
+        }
+        if let Some(i) = self.unparsed {
+            let why = format!("presented certificate #{} does not parse", i + 1);
+            return Err((ChainReason::Other, why));
+        }
+        Ok(Input {
+            presented: &self.certs,
+            store: &self.store,
+            name,
+            purpose,
+            now: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+        })
+    }
 }
 
 /// Would `client` accept `presented` (leaf first, then what the server or file sends) with
@@ -87,10 +147,21 @@ pub fn verdict(
     purpose: Purpose,
     now: UnixTime,
 ) -> Verdict {
+    verdict_parsed(client, &Parsed::new(presented, store), name, purpose, now)
+}
+
+/// [`verdict`] on certificates parsed already.
+pub fn verdict_parsed(
+    client: Client,
+    p: &Parsed<'_>,
+    name: Option<&str>,
+    purpose: Purpose,
+    now: UnixTime,
+) -> Verdict {
     let result = match client {
-        Client::Rustls => rustls::check(presented, store, name, purpose, now),
+        Client::Rustls => rustls::check(p.presented, p.store_der, name, purpose, now),
         Client::Openssl | Client::Go => {
-            parse(presented, store, name, purpose, now).and_then(|input| match client {
+            p.input(name, purpose, now).and_then(|input| match client {
                 Client::Openssl => openssl::check(&input),
                 _ => go::check(&input),
             })
@@ -110,35 +181,6 @@ pub fn verdict(
             message: format!("{} refuses the chain: {why}", client.as_str()),
         },
     }
-}
-
-fn parse<'a>(
-    presented: &'a [CertificateDer<'a>],
-    store: &'a [CertificateDer<'a>],
-    name: Option<&'a str>,
-    purpose: Purpose,
-    now: UnixTime,
-) -> Result<Input<'a>, Refusal> {
-    if presented.is_empty() {
-        return Err((ChainReason::Other, "no certificate was presented".into()));
-    }
-    let mut parsed = vec![];
-    for (i, der) in presented.iter().enumerate() {
-        let c = Cert::parse(der).ok_or_else(|| {
-            (
-                ChainReason::Other,
-                format!("presented certificate #{} does not parse", i + 1),
-            )
-        })?;
-        parsed.push(c);
-    }
-    Ok(Input {
-        presented: parsed,
-        store: store.iter().filter_map(Cert::parse).collect(),
-        name,
-        purpose,
-        now: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
-    })
 }
 
 impl<'a> Input<'a> {
@@ -199,12 +241,13 @@ fn check_time(c: &Cert<'_>, what: &str, now: i64) -> Result<(), Refusal> {
 /// roots needs? True when, by names and signatures (validity dates aside), the leaf reaches a
 /// self-signed root of `store` through the presented certificates alone, or is such a root.
 pub fn complete_chain(presented: &[CertificateDer<'_>], store: &[CertificateDer<'_>]) -> bool {
-    let pool: Vec<Cert<'_>> = presented.iter().filter_map(Cert::parse).collect();
-    let roots: Vec<Cert<'_>> = store
-        .iter()
-        .filter_map(Cert::parse)
-        .filter(Cert::self_signed)
-        .collect();
+    complete_parsed(&Parsed::new(presented, store))
+}
+
+/// [`complete_chain`] on certificates parsed already.
+pub fn complete_parsed(p: &Parsed<'_>) -> bool {
+    let pool = &p.certs;
+    let roots: Vec<&Cert<'_>> = p.store.iter().filter(|c| c.self_signed()).collect();
     let Some(leaf) = pool.first() else {
         return false;
     };
@@ -217,7 +260,7 @@ pub fn complete_chain(presented: &[CertificateDer<'_>], store: &[CertificateDer<
 fn reaches<'a>(
     c: &Cert<'a>,
     pool: &'a [Cert<'a>],
-    roots: &[Cert<'_>],
+    roots: &[&Cert<'_>],
     seen: &mut Vec<&'a [u8]>,
 ) -> bool {
     if roots.iter().any(|r| cert::signed_by(c, r)) {

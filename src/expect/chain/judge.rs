@@ -9,7 +9,8 @@
 //! (reason `incomplete_chain`; a warning unless `complete: required`), `lint` (a warning
 //! whose reason is the first finding's token; the message lists them all).
 
-use super::clients::{complete_chain, lint, verdict, Client, Lint, Purpose, Verdict};
+use super::clients::Verdict;
+use super::clients::{complete_parsed, lint_parsed, verdict_parsed, Client, Lint, Parsed, Purpose};
 use super::want::ChainExpect;
 use super::{describe_path, validate_for, ChainFailure, Usage, ValidPath};
 use crate::model::{Assertion, ChainReason, Status};
@@ -67,29 +68,31 @@ pub fn judge_expected(
 }
 
 /// Judges a chain for every client in `r.clients`.
+/// The certificates are parsed once for every client, the lint and the completeness test.
 pub fn judge(r: &Request<'_>) -> Judgement {
     let strict = validate_for(r.presented, r.store, r.name, r.now, r.partial, r.usage);
+    let parsed = Parsed::new(r.presented, r.store);
     let verdicts = r
         .clients
         .iter()
-        .map(|c| partial_chain(client_verdict(*c, r), r, &strict))
+        .map(|c| partial_chain(client_verdict(*c, r, &parsed), r, &strict))
         .collect();
-    let complete = r.complete.then(|| complete_chain(r.presented, r.store));
+    let complete = r.complete.then(|| complete_parsed(&parsed));
     Judgement {
         verdicts,
         strict,
         complete,
-        lint: lint(r.presented, r.store, r.max_validity),
+        lint: lint_parsed(&parsed, r.max_validity),
     }
 }
 
 /// A family's verdict; a file that may be a client identity is judged for either use.
-fn client_verdict(c: Client, r: &Request<'_>) -> Verdict {
-    let v = verdict(c, r.presented, r.store, r.name, Purpose::ServerAuth, r.now);
+fn client_verdict(c: Client, r: &Request<'_>, parsed: &Parsed<'_>) -> Verdict {
+    let v = verdict_parsed(c, parsed, r.name, Purpose::ServerAuth, r.now);
     if v.accepts || r.usage != Usage::Either || v.reason != Some(ChainReason::InvalidUsage) {
         return v;
     }
-    verdict(c, r.presented, r.store, r.name, Purpose::ClientAuth, r.now)
+    verdict_parsed(c, parsed, r.name, Purpose::ClientAuth, r.now)
 }
 
 /// `partial: true` models clients built with `X509_V_FLAG_PARTIAL_CHAIN` (curl's default):

@@ -61,8 +61,12 @@ pub fn lint(
     store: &[CertificateDer<'_>],
     max_validity: Option<Duration>,
 ) -> Vec<Lint> {
-    let presented: Vec<Cert<'_>> = presented.iter().filter_map(Cert::parse).collect();
-    let store: Vec<Cert<'_>> = store.iter().filter_map(Cert::parse).collect();
+    lint_parsed(&super::Parsed::new(presented, store), max_validity)
+}
+
+/// [`lint`] on certificates parsed already.
+pub fn lint_parsed(parsed: &super::Parsed<'_>, max_validity: Option<Duration>) -> Vec<Lint> {
+    let (presented, store) = (&parsed.certs, &parsed.store);
     let mut out = vec![];
     if let Some(leaf) = presented.first() {
         leaf_lints(leaf, max_validity, &mut out);
@@ -76,10 +80,10 @@ pub fn lint(
     for c in &all {
         cert_lints(c, &mut out);
     }
-    for bundle in [&presented, &store] {
+    for bundle in [presented, store] {
         duplicates(bundle, &mut out);
     }
-    same_dn(&store, &mut out);
+    same_dn(store, &mut out);
     out
 }
 
