@@ -11,6 +11,7 @@ pub mod events;
 pub mod fdlimit;
 pub mod http;
 pub mod metrics;
+pub mod negotiate;
 pub mod probes;
 pub mod scheduler;
 pub mod state;

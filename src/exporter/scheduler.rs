@@ -292,9 +292,10 @@ mod tests {
         crate::suite::load_str(yaml, Path::new("suite.yaml")).unwrap()
     }
 
-    const TWO: &str = "suite: t\ndefaults: {interval: 100ms}\nchecks:\n  - name: a\n    command: [\"true\"]\n  - name: b\n    interval: 200ms\n    command: [\"true\"]\n";
+    // tls checks (the runner is scripted, nothing connects): a kind with failure counters.
+    const TWO: &str = "suite: t\ndefaults: {interval: 100ms}\nchecks:\n  - name: a\n    tls: {addr: \"127.0.0.1:9\"}\n  - name: b\n    interval: 200ms\n    tls: {addr: \"127.0.0.1:9\"}\n";
     const ONLY_A: &str =
-        "suite: t\ndefaults: {interval: 100ms}\nchecks:\n  - name: a\n    command: [\"true\"]\n";
+        "suite: t\ndefaults: {interval: 100ms}\nchecks:\n  - name: a\n    tls: {addr: \"127.0.0.1:9\"}\n";
 
     const FAST: Timing = Timing {
         min_interval: Duration::from_millis(10),
@@ -501,7 +502,9 @@ mod tests {
             "removed check lingers:\n{text}"
         );
         assert!(
-            text.contains("check=\"a\",class=\"reset\"} 1\n"),
+            text.contains(
+                "rotcheck_connect_failures_total{suite=\"t\",check=\"a\",class=\"reset\"} 1\n"
+            ),
             "counter kept"
         );
         assert!(
