@@ -1,6 +1,7 @@
 //! `rotcheck serve`: run the suite continuously and serve Prometheus metrics until SIGTERM.
 
 use super::{error, parse_interval, EXIT_USAGE};
+use crate::exporter::compat::Compat;
 use crate::exporter::events::LogFormat;
 use crate::exporter::{self, ServeOptions};
 use std::path::PathBuf;
@@ -31,6 +32,11 @@ pub struct ServeArgs {
     /// How status changes of checks are logged on stderr: logfmt or json.
     #[arg(long = "log-format", value_enum, default_value = "logfmt")]
     pub log_format: LogFormat,
+    /// Also write another exporter's series on /probe: `blackbox` adds blackbox_exporter's
+    /// probe_success, probe_duration_seconds, probe_ssl_earliest_cert_expiry,
+    /// probe_ssl_last_chain_expiry_timestamp_seconds and probe_tls_version_info.
+    #[arg(long, value_enum, default_value = "none")]
+    pub compat: Compat,
 }
 
 /// Runs the exporter; returns 0 after a clean shutdown, 2 on a suite or web config error,
@@ -44,6 +50,7 @@ pub fn run(a: ServeArgs) -> u8 {
         concurrency: a.concurrency,
         max_connections: a.max_connections,
         log_format: a.log_format,
+        compat: a.compat,
     };
     let rt = match super::serve_runtime() {
         Ok(rt) => rt,

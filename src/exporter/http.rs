@@ -5,6 +5,7 @@
 //! Bad requests get a 4xx with a message, never a panic.
 
 use super::admission::Admission;
+use super::compat::{self, Compat};
 use super::conns::{Conns, Marker, Ticket};
 use super::metrics;
 use super::negotiate::Choice;
@@ -13,6 +14,8 @@ use super::scheduler::Runner;
 use super::state::{unix_now, State};
 use super::status;
 use super::webconfig::{Auth, WebConfig};
+use crate::metrics::text::Exposition;
+use crate::model::CheckResult;
 use crate::suite::{CheckSpec, Suite};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -80,6 +83,8 @@ pub struct App {
     pub passwords: Admission,
     /// `/probe` runs: bounded, one per check at a time.
     pub probes: Arc<ProbeGate>,
+    /// `--compat`: extra series `/probe` writes.
+    pub compat: Compat,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -617,11 +622,21 @@ async fn probe(app: &App, req: &Parts, caller: Caller) -> Resp {
             status::render_debug(&suite.file.suite, result),
         ),
         Ok(result) => exposition(
-            crate::metrics::render_probe_as(&suite.file.suite, &result, now_unix(), choice.format),
+            probe_body(&suite.file.suite, &result, app.compat, choice),
             choice,
         ),
         Err(e) => busy(5, format!("{e}\n")),
     }
+}
+
+/// One run's series, and blackbox_exporter's with `--compat blackbox`.
+fn probe_body(suite: &str, result: &CheckResult, compat: Compat, choice: Choice) -> String {
+    let mut e = Exposition::new(crate::metrics::all());
+    crate::metrics::check_series(&mut e, suite, result, now_unix());
+    if compat == Compat::Blackbox {
+        compat::blackbox_series(&mut e, result);
+    }
+    e.finish_as(choice.format)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! `POST /-/reload` reload the suite, SIGTERM/SIGINT shut down cleanly.
 
 pub mod admission;
+pub mod compat;
 pub mod conns;
 pub mod events;
 pub mod fdlimit;
@@ -50,6 +51,8 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// `--log-format`: how status changes of checks are logged.
     pub log_format: events::LogFormat,
+    /// `--compat`: extra series `/probe` writes (blackbox_exporter's).
+    pub compat: compat::Compat,
 }
 
 /// bcrypt password checks at once: one, so a flood of wrong passwords costs one core at
@@ -217,6 +220,7 @@ pub fn start(
         web: web.clone(),
         conns: conns::Conns::new(limits),
         passwords: Admission::new(PASSWORD_CHECKS, PASSWORD_QUEUE),
+        compat: opts.compat,
     };
     let server = tokio::spawn(http::serve(listener, Arc::new(app), stop_rx.clone()));
     let ctl = Controller {
