@@ -124,7 +124,7 @@ def measure(a, kind, n, suite, binary):
         time.sleep(2)
         med, p90, _, raw = scrapes(addr, a.scrapes, {})
         gmed, gp90, gh, gbody = scrapes(addr, a.scrapes, {"Accept-Encoding": "gzip"})
-        served_gzip = gh.get("Content-Encoding") == "gzip"
+        served_gzip = {k.lower(): v for k, v in gh.items()}.get("content-encoding") == "gzip"
         gz = len(gbody) if served_gzip else len(gzip.compress(raw, 6))
         text = raw.decode()
         count = series(text)

@@ -88,11 +88,17 @@ impl State {
         let suite_name = &suite.file.suite;
         let change = Transition::between(suite_name, old.result.as_deref(), &result);
         let failures = old.failures.map(|f| counted(f, &result));
+        // A copy is exact-size (no spare capacity of the probe's vectors) and allocated by
+        // this thread rather than the probe's, so the long-lived results do not pin memory in
+        // the allocator arenas of the blocking pool's threads.
+        #[allow(clippy::redundant_clone)]
+        let kept = Arc::new(result.clone());
+        drop(result);
         let entry = CheckEntry::new(
             suite_name,
             old.name.clone(),
             old.interval,
-            Some(Arc::new(result)),
+            Some(kept),
             failures,
         );
         let mut g = self.lock();
