@@ -14,8 +14,12 @@ exporter once and its `up`, `scrape_samples_scraped` and `scrape_duration_second
 printed; the run fails when the scrape fails or its sample count differs from the series
 count of /metrics or from the documented count per check (docs/metrics.md).
 
+With --probe-flood N, N /probe requests of random checks follow (16 at a time) and the RSS
+is printed after each quarter of them.
+
 Usage: bench/serve_scale.py [--n 1000,10000] [--suites files,tls] [--scrapes 50]
                             [--rotcheck target/release/rotcheck] [--prometheus]
+                            [--probe-flood 20000]
 Needs: nginx and openssl (tls), python3-cryptography (files), prometheus (--prometheus).
 """
 import argparse, gzip, http.client, json, os, re, shutil, statistics, subprocess, sys
@@ -138,10 +142,29 @@ def measure(a, kind, n, suite, binary):
                "gzip_scrape_ms_median": round(gmed * 1e3, 1), "gzip_scrape_ms_p90": round(gp90 * 1e3, 1)}
         if a.prometheus:
             row.update(prometheus_scrape(a, addr, count, kind, n))
+        if a.probe_flood:
+            row.update(probe_flood(addr, serve.pid, kind, n, a.probe_flood))
         return row
     finally:
         serve.terminate()
         serve.wait()
+
+
+def probe_flood(addr, pid, kind, n, total, workers=16):
+    """`total` /probe requests of random checks, `workers` at a time; RSS after each quarter."""
+    import concurrent.futures, random
+    prefix = "f" if kind == "files" else "t"
+    codes, rss = {}, []
+    def one(_):
+        return get(addr, f"/probe?check={prefix}{random.randrange(n):05d}")[0]
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(workers) as ex:
+        for q in range(4):
+            for c in ex.map(one, range(total // 4)):
+                codes[c] = codes.get(c, 0) + 1
+            rss.append(round(proc_kib(pid, "VmRSS") / 1024, 1))
+    return {"probes": total, "probe_codes": codes, "probe_s": round(time.perf_counter() - t0, 1),
+            "rss_mib_after_each_quarter": rss}
 
 
 def prometheus_scrape(a, addr, count, kind, n):
@@ -198,6 +221,7 @@ def main():
     ap.add_argument("--scrapes", type=int, default=50)
     ap.add_argument("--rotcheck", default="target/release/rotcheck")
     ap.add_argument("--prometheus", action="store_true")
+    ap.add_argument("--probe-flood", type=int, default=0, help="this many /probe requests after the scrapes")
     a = ap.parse_args()
     for tool in ["openssl", "nginx"] + (["prometheus"] if a.prometheus else []):
         if not shutil.which(tool):

@@ -52,7 +52,7 @@ pub fn run(a: ServeArgs) -> u8 {
         log_format: a.log_format,
         compat: a.compat,
     };
-    let rt = match super::serve_runtime() {
+    let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             error(format!("cannot start the runtime: {e}"));
@@ -66,4 +66,16 @@ pub fn run(a: ServeArgs) -> u8 {
             e.exit_code()
         }
     }
+}
+
+/// The serve runtime: tokio's multi-threaded default, with a blocking pool of twice the cores
+/// (at least 4). `files` probes, DNS lookups and scrape rendering run there; more threads than
+/// that only wait for a core, and every thread that ever allocated keeps a glibc arena (see
+/// docs/metrics.md, "Benchmark"), so a pool of `--concurrency` threads cost memory for nothing.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads((2 * cores).max(4))
+        .build()
 }
