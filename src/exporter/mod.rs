@@ -1,7 +1,9 @@
 //! The Prometheus exporter behind `rotcheck serve`: a background scheduler runs the suite
 //! (scheduler.rs) into shared state (state.rs); the HTTP server (http.rs) renders it with the
-//! metric families of metrics.rs in the text format of text.rs, behind the optional
-//! exporter-toolkit web config (webconfig.rs); `/status` and `/probe?debug=true` answer with
+//! metric families of metrics.rs in the text or OpenMetrics format of text.rs, gzip-compressed
+//! on request (negotiate.rs), behind the optional exporter-toolkit web config (webconfig.rs);
+//! `--compat blackbox` adds blackbox_exporter's series to `/probe` (compat.rs); `/status` and
+//! `/probe?debug=true` answer with
 //! the gate's report formats (status.rs) and status changes are logged (events.rs). SIGHUP or
 //! `POST /-/reload` reload the suite, SIGTERM/SIGINT shut down cleanly.
 
