@@ -1,10 +1,11 @@
 #!/bin/sh
-# Benchmark of `rotcheck serve` (not a test): 1,000 TLS checks (half against the lab's Vault
-# listener, half against a leaf-only TLS listener, all on 127.0.0.1), 30 s interval, default
-# concurrency. Prints the first-round time, the /metrics size, the median and p90 latency of
-# 50 sequential /metrics requests, and the resident memory (VmRSS) of the serve process.
-# Goal: RSS under 30 MB, median /metrics under 20 ms. Uses a release build.
+# Benchmark of `rotcheck serve` at scale (not a test): builds the release binary, then runs
+# bench/serve_scale.py — 1,000 and 10,000 `files` checks (one certificate each) and `tls`
+# checks against 16 local nginx listeners; first round, RSS, series, /metrics bytes raw and
+# gzipped, median and p90 scrape latency, and one scrape by a real Prometheus
+# (scrape_timeout 10s) whose sample count must match the documented count per check.
+# Extra arguments go to serve_scale.py (e.g. --n 1000 --suites files).
 set -eu
 cd "$(dirname "$0")/.."
-cargo test --release --test exporter -- --ignored --nocapture --exact bench_serve_1000_checks 2>&1 \
-    | grep -E '^bench:|panicked|error' || true
+cargo build --release --bin rotcheck
+python3 bench/serve_scale.py --prometheus "$@"

@@ -195,10 +195,15 @@ fn complete(m: &Metrics, env: &Env) -> Result<(), String> {
         v("rotcheck_file_mode", "server-files", &[("path", &key)]) == Some(600.0),
         "file mode",
     )?;
+    let failing = m.find("rotcheck_assertion_success", &check("refused"));
     need(
-        !m.find("rotcheck_assertion_success", &check("vault-listener"))
+        !failing.is_empty() && failing.iter().all(|s| s.value == 0.0),
+        "the failing assertions of the refused check, at 0",
+    )?;
+    need(
+        m.find("rotcheck_assertion_success", &check("vault-listener"))
             .is_empty(),
-        "assertions",
+        "no assertion series for a passing check",
     )?;
     Ok(())
 }
@@ -239,12 +244,14 @@ fn metrics_cover_every_check_and_pass_promtool() {
     }
     assert_eq!(m.types["rotcheck_connect_failures_total"], "counter");
     for c in CHECKS {
+        // Counters only for kinds that connect: not for the files check.
+        let counters = if c == "server-files" { 0 } else { 9 };
         assert_eq!(
             m.find("rotcheck_connect_failures_total", &check(c)).len(),
-            9,
+            counters,
             "{c}"
         );
-        assert_eq!(m.find("rotcheck_check_status", &check(c)).len(), 4, "{c}");
+        assert_eq!(m.find("rotcheck_check_status", &check(c)).len(), 1, "{c}");
         assert_eq!(
             m.value("rotcheck_check_interval_seconds", &check(c)),
             Some(1.0)
@@ -266,10 +273,70 @@ fn metrics_cover_every_check_and_pass_promtool() {
         )
         .is_some());
     assert!(serve.get("/healthz").status == 200);
+    negotiates_gzip_and_openmetrics(&serve, &m);
     assert!(
         serve.stop().success(),
         "SIGTERM must end serve with status 0"
     );
+}
+
+/// What Prometheus 2.x sends in `Accept`.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// The (name, labels) of every sample, sorted: what must not differ between formats.
+fn series_set(m: &Metrics) -> Vec<String> {
+    let mut v: Vec<String> = m
+        .samples
+        .iter()
+        .map(|s| format!("{} {:?}", s.name, s.labels))
+        .collect();
+    v.sort();
+    v
+}
+
+/// gzip on `Accept-Encoding: gzip`, OpenMetrics on Prometheus' `Accept`, the same series in
+/// every combination; promtool accepts the text format compressed or not.
+fn negotiates_gzip_and_openmetrics(serve: &Serve, text: &Metrics) {
+    let gz = serve
+        .request("GET", "/metrics", &[("Accept-Encoding", "gzip")])
+        .unwrap();
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let plain = gunzip(&gz.raw);
+    assert_eq!(series_set(&Metrics::parse(&plain)), series_set(text));
+    if !prom::skip_without(&["promtool"]) {
+        prom::promtool_check_metrics(&plain).unwrap();
+    }
+    let headers = [("Accept", PROMETHEUS_ACCEPT), ("Accept-Encoding", "gzip")];
+    let om = serve.request("GET", "/metrics", &headers).unwrap();
+    assert_eq!(
+        om.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let om = gunzip(&om.raw);
+    assert!(
+        om.ends_with("# EOF\n"),
+        "{}",
+        &om[om.len().saturating_sub(200)..]
+    );
+    assert_eq!(om.matches("# EOF").count(), 1);
+    assert!(om.contains("# TYPE rotcheck_connect_failures counter\n"));
+    assert_eq!(series_set(&Metrics::parse(&om)), series_set(text));
+    let identity = serve.get("/metrics");
+    assert_eq!(identity.header("content-encoding"), None);
+    let probe = serve
+        .request("GET", "/probe?check=vault-listener", &headers)
+        .unwrap();
+    assert_eq!(probe.header("content-encoding"), Some("gzip"));
+    assert!(gunzip(&probe.raw).ends_with("# EOF\n"));
+}
+
+fn gunzip(raw: &[u8]) -> String {
+    use std::io::Read;
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(raw)
+        .read_to_string(&mut out)
+        .expect("a gzip body");
+    out
 }
 
 const STALL_SUITE: &str = r#"

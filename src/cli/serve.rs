@@ -1,6 +1,7 @@
 //! `rotcheck serve`: run the suite continuously and serve Prometheus metrics until SIGTERM.
 
 use super::{error, parse_interval, EXIT_USAGE};
+use crate::exporter::compat::Compat;
 use crate::exporter::events::LogFormat;
 use crate::exporter::{self, ServeOptions};
 use std::path::PathBuf;
@@ -31,6 +32,11 @@ pub struct ServeArgs {
     /// How status changes of checks are logged on stderr: logfmt or json.
     #[arg(long = "log-format", value_enum, default_value = "logfmt")]
     pub log_format: LogFormat,
+    /// Also write another exporter's series on /probe: `blackbox` adds blackbox_exporter's
+    /// probe_success, probe_duration_seconds, probe_ssl_earliest_cert_expiry,
+    /// probe_ssl_last_chain_expiry_timestamp_seconds and probe_tls_version_info.
+    #[arg(long, value_enum, default_value = "none")]
+    pub compat: Compat,
 }
 
 /// Runs the exporter; returns 0 after a clean shutdown, 2 on a suite or web config error,
@@ -44,8 +50,9 @@ pub fn run(a: ServeArgs) -> u8 {
         concurrency: a.concurrency,
         max_connections: a.max_connections,
         log_format: a.log_format,
+        compat: a.compat,
     };
-    let rt = match super::serve_runtime() {
+    let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             error(format!("cannot start the runtime: {e}"));
@@ -59,4 +66,16 @@ pub fn run(a: ServeArgs) -> u8 {
             e.exit_code()
         }
     }
+}
+
+/// The serve runtime: tokio's multi-threaded default, with a blocking pool of twice the cores
+/// (at least 4). `files` probes, DNS lookups and scrape rendering run there; more threads than
+/// that only wait for a core, and every thread that ever allocated keeps a glibc arena (see
+/// docs/metrics.md, "Benchmark"), so a pool of `--concurrency` threads cost memory for nothing.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads((2 * cores).max(4))
+        .build()
 }

@@ -5,14 +5,17 @@
 //! Bad requests get a 4xx with a message, never a panic.
 
 use super::admission::Admission;
+use super::compat::{self, Compat};
 use super::conns::{Conns, Marker, Ticket};
 use super::metrics;
+use super::negotiate::Choice;
 use super::probes::{ProbeGate, ProbeJob};
 use super::scheduler::Runner;
 use super::state::{unix_now, State};
 use super::status;
 use super::webconfig::{Auth, WebConfig};
-use crate::metrics::text::CONTENT_TYPE;
+use crate::metrics::text::Exposition;
+use crate::model::CheckResult;
 use crate::suite::{CheckSpec, Suite};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -80,6 +83,8 @@ pub struct App {
     pub passwords: Admission,
     /// `/probe` runs: bounded, one per check at a time.
     pub probes: Arc<ProbeGate>,
+    /// `--compat`: extra series `/probe` writes.
+    pub compat: Compat,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -306,7 +311,7 @@ async fn authorized(app: &App, web: &Arc<WebConfig>, req: &Parts) -> Auth {
 async fn route(app: &App, req: &Parts, caller: Caller) -> Resp {
     let get = matches!(req.method, Method::GET | Method::HEAD);
     match (req.uri.path(), get) {
-        ("/metrics", true) => metrics_page(app),
+        ("/metrics", true) => metrics_page(app, req).await,
         ("/probe", true) => probe(app, req, caller).await,
         ("/status", true) => status_page(app),
         ("/healthz", true) => text(StatusCode::OK, "ok\n"),
@@ -338,11 +343,42 @@ fn text(status: StatusCode, body: impl Into<String>) -> Resp {
     r
 }
 
-fn exposition(body: String) -> Resp {
-    let mut r = text(StatusCode::OK, body);
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+/// An exposition answer (`/probe`): redacted, in the negotiated format and encoding.
+fn exposition(body: String, choice: Choice) -> Resp {
+    let body = crate::redact::redact(&body).into_bytes();
+    let body = if choice.gzip {
+        metrics::gzip(&body)
+    } else {
+        body
+    };
+    exposition_bytes(body, choice)
+}
+
+/// An exposition answer whose body is ready: `/metrics` is assembled from fragments that
+/// were redacted when they were rendered (exporter/metrics.rs), so it is not scanned again.
+fn exposition_bytes(body: Vec<u8>, choice: Choice) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let h = r.headers_mut();
+    let content_type = HeaderValue::from_static(choice.format.content_type());
+    h.insert(header::CONTENT_TYPE, content_type);
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    if choice.gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     r
+}
+
+/// The format and encoding the request asks for.
+fn choice(req: &Parts) -> Choice {
+    let value = |name| {
+        req.headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    Choice::from_headers(value(header::ACCEPT), value(header::ACCEPT_ENCODING))
 }
 
 fn unauthorized() -> Resp {
@@ -376,8 +412,19 @@ fn now_unix() -> i64 {
     unix_now() as i64
 }
 
-fn metrics_page(app: &App) -> Resp {
-    exposition(metrics::render_serve(&app.state.snapshot(), now_unix()))
+/// `/metrics`, assembled on a blocking thread: tens of megabytes for a large suite (and their
+/// compression) must not hold up the runtime's other connections.
+async fn metrics_page(app: &App, req: &Parts) -> Resp {
+    let (snapshot, choice) = (app.state.snapshot(), choice(req));
+    let render =
+        move || metrics::render_serve_body(&snapshot, now_unix(), choice.format, choice.gzip);
+    match tokio::task::spawn_blocking(render).await {
+        Ok(body) => exposition_bytes(body, choice),
+        Err(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "rendering /metrics failed\n",
+        ),
+    }
 }
 
 /// The latest result of every check that has run, as `gate --format json` prints it; the
@@ -554,6 +601,7 @@ pub fn scrape_budget(header: Option<&HeaderValue>) -> Option<Duration> {
 }
 
 async fn probe(app: &App, req: &Parts, caller: Caller) -> Resp {
+    let choice = choice(req);
     let (suite, generation) = app.state.suite();
     let reveal = caller != Caller::Anonymous;
     let asked = probe_param(req.uri.query());
@@ -573,13 +621,22 @@ async fn probe(app: &App, req: &Parts, caller: Caller) -> Resp {
             StatusCode::OK,
             status::render_debug(&suite.file.suite, result),
         ),
-        Ok(result) => exposition(crate::metrics::render_probe(
-            &suite.file.suite,
-            &result,
-            now_unix(),
-        )),
+        Ok(result) => exposition(
+            probe_body(&suite.file.suite, &result, app.compat, choice),
+            choice,
+        ),
         Err(e) => busy(5, format!("{e}\n")),
     }
+}
+
+/// One run's series, and blackbox_exporter's with `--compat blackbox`.
+fn probe_body(suite: &str, result: &CheckResult, compat: Compat, choice: Choice) -> String {
+    let mut e = Exposition::new(crate::metrics::all());
+    crate::metrics::check_series(&mut e, suite, result, now_unix());
+    if compat == Compat::Blackbox {
+        compat::blackbox_series(&mut e, result);
+    }
+    e.finish_as(choice.format)
 }
 
 #[cfg(test)]

@@ -1,127 +1,307 @@
-//! What `serve`'s `/metrics` adds to the shared families: each check's schedule and failure
-//! counters, cached per run, and the exporter's own state.
+//! What `serve`'s `/metrics` adds to the shared families — each check's schedule and, for
+//! kinds that connect, its failure counters — and how a scrape is assembled. Each check's
+//! series are rendered (and redacted) once per run into one compact text; a scrape only
+//! concatenates those texts family by family, computes the lifetime ratios (the one value
+//! that moves with the clock) from pre-rendered line prefixes, and adds the exporter's own
+//! state. The body is written straight into the gzip encoder when the scraper asks for it.
 
-use crate::metrics::text::{write_family, Exposition};
+use crate::metrics::text::{line_prefix, write_header, write_value, Exposition, Format};
 use crate::metrics::{
-    all, build_info, flag, ratio_series, static_series, CHECK_INTERVAL, CONNECT_FAILURES,
-    RELOAD_OK, RELOAD_TIME,
+    all, build_info, flag, static_series, CERT_RATIO, CHECK_INTERVAL, CONNECT_FAILURES, RELOAD_OK,
+    RELOAD_TIME,
 };
 use crate::model::{CheckResult, FailureClass};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+/// Connection-failure counters of one check, indexed like `FailureClass::ALL`.
+pub type Failures = [u64; FailureClass::ALL.len()];
+
 /// One check as serve knows it: its schedule, latest result (none before the first run),
-/// failure counters (indexed like `FailureClass::ALL`), and those rendered as text.
-#[derive(Debug, Clone)]
+/// failure counters (none for kinds that never connect), and those rendered as text.
+#[derive(Debug)]
 pub struct CheckEntry {
-    pub name: String,
+    pub name: Arc<str>,
     pub interval: Duration,
     pub result: Option<Arc<CheckResult>>,
-    pub failures: [u64; FailureClass::ALL.len()],
+    pub failures: Option<Failures>,
     /// The series that only change when the check runs or the suite reloads.
-    pub rendered: Arc<Rendered>,
+    pub rendered: Rendered,
 }
 
 impl CheckEntry {
     /// An entry, rendered for `suite`.
     pub fn new(
         suite: &str,
-        name: &str,
+        name: Arc<str>,
         interval: Duration,
         result: Option<Arc<CheckResult>>,
-        failures: [u64; FailureClass::ALL.len()],
+        failures: Option<Failures>,
     ) -> Self {
-        let mut entry = CheckEntry {
-            name: name.to_string(),
+        let rendered = Rendered::new(suite, &name, interval, result.as_deref(), failures.as_ref());
+        CheckEntry {
+            name,
             interval,
             result,
             failures,
-            rendered: Arc::default(),
-        };
-        entry.render(suite);
-        entry
-    }
-
-    /// Re-renders the cached series after the result or counters changed.
-    pub fn render(&mut self, suite: &str) {
-        let mut e = Exposition::new(all());
-        let base = [("suite", suite), ("check", self.name.as_str())];
-        if let Some(r) = &self.result {
-            static_series(&mut e, suite, r);
+            rendered,
         }
-        e.sample(&CHECK_INTERVAL, &base, self.interval.as_secs_f64());
-        counter_series(&mut e, &base, &self.failures);
-        self.rendered = Arc::new(Rendered::from_bodies(e.into_bodies()));
     }
 }
 
-/// A check's series rendered once per run, so a scrape only concatenates (and computes the
-/// time-dependent lifetime ratios): one exact-size text holding a fragment per family of
-/// `ALL`, and where each fragment ends.
+/// One lifetime-ratio series: its line up to the value, and the validity windows of the
+/// certificates at its position (the lowest share left is written).
+#[derive(Debug)]
+struct RatioLine {
+    prefix: Box<str>,
+    windows: Box<[(i64, i64)]>,
+}
+
+impl RatioLine {
+    fn value(&self, now: i64) -> f64 {
+        let ratio = |&(nb, na): &(i64, i64)| {
+            let total = (na - nb).max(1) as f64;
+            ((na - now) as f64 / total).clamp(0.0, 1.0)
+        };
+        self.windows.iter().map(ratio).fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// A check's series rendered once per run, already redacted: one exact-size text holding a
+/// fragment per family of `all()` (where each ends), and its lifetime-ratio lines.
 #[derive(Debug, Default)]
 pub struct Rendered {
-    text: String,
-    ends: Vec<usize>,
+    text: Box<str>,
+    ends: Box<[u32]>,
+    ratios: Box<[RatioLine]>,
 }
 
 impl Rendered {
-    fn from_bodies(bodies: Vec<String>) -> Self {
+    fn new(
+        suite: &str,
+        name: &str,
+        interval: Duration,
+        result: Option<&CheckResult>,
+        failures: Option<&Failures>,
+    ) -> Self {
+        let mut e = Exposition::new(all());
+        let base = [("suite", suite), ("check", name)];
+        if let Some(r) = result {
+            static_series(&mut e, suite, r);
+        }
+        e.sample(&CHECK_INTERVAL, &base, interval.as_secs_f64());
+        if let Some(f) = failures {
+            counter_series(&mut e, &base, f);
+        }
+        let bodies = e.into_bodies();
         let mut text = String::with_capacity(bodies.iter().map(String::len).sum());
         let mut ends = Vec::with_capacity(bodies.len());
         for b in &bodies {
             text.push_str(b);
-            ends.push(text.len());
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
         }
-        Rendered { text, ends }
+        let clean = crate::redact::redact(&text);
+        if clean != text {
+            return Self::redacted(&bodies, result.map(|r| ratio_lines(suite, r)));
+        }
+        Rendered {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+            ratios: result.map(|r| ratio_lines(suite, r)).unwrap_or_default(),
+        }
+    }
+
+    /// The rare case where redaction changed something: redact each family's part alone.
+    fn redacted(bodies: &[String], ratios: Option<Box<[RatioLine]>>) -> Self {
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(bodies.len());
+        for b in bodies {
+            text.push_str(&crate::redact::redact(b));
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        }
+        Rendered {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+            ratios: ratios.unwrap_or_default(),
+        }
     }
 
     fn part(&self, family: usize) -> &str {
-        let start = family
-            .checked_sub(1)
-            .and_then(|i| self.ends.get(i))
-            .copied()
-            .unwrap_or(0);
-        let end = self.ends.get(family).copied().unwrap_or(start);
+        let at = |i: usize| self.ends.get(i).map_or(0, |&e| e as usize);
+        let start = family.checked_sub(1).map_or(0, at);
+        let end = self.ends.get(family).map_or(start, |&e| e as usize);
         self.text.get(start..end).unwrap_or("")
     }
 
     fn len(&self) -> usize {
         self.text.len()
+            + self
+                .ratios
+                .iter()
+                .map(|r| r.prefix.len() + 24)
+                .sum::<usize>()
     }
 }
 
-/// Everything `/metrics` shows, copied out of the exporter's state.
+/// The lifetime-ratio lines of a result: one per position, redacted.
+fn ratio_lines(suite: &str, r: &CheckResult) -> Box<[RatioLine]> {
+    let mut by_position: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
+    for c in &r.certs {
+        let w = by_position.entry(c.position.as_str()).or_default();
+        w.push((c.not_before_unix, c.not_after_unix));
+    }
+    by_position
+        .into_iter()
+        .map(|(position, windows)| {
+            let labels = [
+                ("suite", suite),
+                ("check", r.name.as_str()),
+                ("position", position),
+            ];
+            RatioLine {
+                prefix: crate::redact::redact(&line_prefix(&CERT_RATIO, &labels)).into_boxed_str(),
+                windows: windows.into_boxed_slice(),
+            }
+        })
+        .collect()
+}
+
+/// Everything `/metrics` shows, shared out of the exporter's state (no copies of results).
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub suite: String,
-    pub checks: Vec<CheckEntry>,
+    pub checks: Vec<Arc<CheckEntry>>,
     pub reload_ok: bool,
     pub reload_success_unix: f64,
 }
 
-/// `/metrics`: every check's latest results, counters, schedule, and the exporter's own state.
-pub fn render_serve(s: &Snapshot, now_unix: i64) -> String {
-    let mut live = Exposition::new(all());
-    for r in s.checks.iter().filter_map(|c| c.result.as_ref()) {
-        ratio_series(
-            &mut live,
-            &[("suite", &s.suite), ("check", &r.name)],
-            r,
-            now_unix,
-        );
+/// Where a scrape's body goes: the text buffer itself, or a gzip stream fed in pieces.
+enum Sink {
+    Plain,
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+}
+
+/// Text is gathered in a buffer and handed to the gzip encoder in pieces of about this size.
+const GZIP_PIECE: usize = 256 * 1024;
+
+/// A gzip encoder at the fastest level: the repetitive exposition still shrinks to a few
+/// percent (bench/serve_scale.py measures it), at a fraction of the default level's time.
+fn encoder(raw_size: usize) -> flate2::write::GzEncoder<Vec<u8>> {
+    let out = Vec::with_capacity(raw_size / 16 + 1024);
+    flate2::write::GzEncoder::new(out, flate2::Compression::fast())
+}
+
+impl Sink {
+    /// The sink and the text buffer to write into (the whole body when not compressing).
+    fn new(gzip: bool, raw_size: usize) -> (Self, String) {
+        if !gzip {
+            return (Sink::Plain, String::with_capacity(raw_size + 4096));
+        }
+        (
+            Sink::Gzip(encoder(raw_size)),
+            String::with_capacity(GZIP_PIECE * 2),
+        )
     }
-    live.sample(&RELOAD_OK, &[], flag(s.reload_ok));
-    live.sample(&RELOAD_TIME, &[], s.reload_success_unix);
-    build_info(&mut live);
-    let live = live.into_bodies();
-    let cached: usize = s.checks.iter().map(|c| c.rendered.len()).sum();
-    let mut out =
-        String::with_capacity(cached + live.iter().map(String::len).sum::<usize>() + 8192);
+
+    /// Hands `buf` to the encoder once it has grown past a piece.
+    fn drain(&mut self, buf: &mut String) {
+        if let Sink::Gzip(z) = self {
+            if buf.len() >= GZIP_PIECE {
+                // Writing to a Vec cannot fail.
+                let _ = z.write_all(buf.as_bytes());
+                buf.clear();
+            }
+        }
+    }
+
+    fn finish(self, buf: String) -> Vec<u8> {
+        match self {
+            Sink::Plain => buf.into_bytes(),
+            Sink::Gzip(mut z) => {
+                let _ = z.write_all(buf.as_bytes());
+                z.finish().unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// `/metrics`: every check's latest results, counters, schedule, and the exporter's own
+/// state, in `format`, gzip-compressed when `gzip`.
+pub fn render_serve_body(s: &Snapshot, now_unix: i64, format: Format, gzip: bool) -> Vec<u8> {
+    let own = exporter_series(s);
+    let raw: usize = s.checks.iter().map(|c| c.rendered.len()).sum();
+    let (mut sink, mut buf) = Sink::new(gzip, raw + own.iter().map(String::len).sum::<usize>());
+    let ratio_at = ratio_index();
     for (i, def) in all().iter().enumerate() {
+        if i == ratio_at {
+            ratio_family(&mut buf, &mut sink, s, now_unix, format);
+            continue;
+        }
         let parts = s.checks.iter().map(|c| c.rendered.part(i));
-        write_family(&mut out, def, parts.chain(live.get(i).map(String::as_str)));
+        let own = own.get(i).map(String::as_str);
+        if parts.clone().chain(own).all(str::is_empty) {
+            continue;
+        }
+        write_header(&mut buf, format, def);
+        for p in parts.chain(own) {
+            buf.push_str(p);
+            sink.drain(&mut buf);
+        }
     }
-    out
+    buf.push_str(format.trailer());
+    sink.finish(buf)
+}
+
+/// [`render_serve_body`] as text, uncompressed (tests).
+pub fn render_serve(s: &Snapshot, now_unix: i64) -> String {
+    String::from_utf8(render_serve_body(s, now_unix, Format::Text, false)).unwrap_or_default()
+}
+
+fn ratio_index() -> usize {
+    static AT: OnceLock<usize> = OnceLock::new();
+    *AT.get_or_init(|| {
+        all()
+            .iter()
+            .position(|d| d.name == CERT_RATIO.name)
+            .unwrap_or(usize::MAX)
+    })
+}
+
+/// The lifetime ratios at `now_unix`, from each check's pre-rendered lines.
+fn ratio_family(buf: &mut String, sink: &mut Sink, s: &Snapshot, now: i64, format: Format) {
+    let mut lines = s
+        .checks
+        .iter()
+        .flat_map(|c| c.rendered.ratios.iter())
+        .peekable();
+    if lines.peek().is_none() {
+        return;
+    }
+    write_header(buf, format, &CERT_RATIO);
+    for l in lines {
+        buf.push_str(&l.prefix);
+        write_value(buf, l.value(now));
+        buf.push('\n');
+        sink.drain(buf);
+    }
+}
+
+/// `body` gzip-compressed (a `/probe` answer).
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut z = encoder(body.len());
+    let _ = z.write_all(body);
+    z.finish().unwrap_or_default()
+}
+
+/// The exporter's own series, by family of `all()`.
+fn exporter_series(s: &Snapshot) -> Vec<String> {
+    let mut own = Exposition::new(all());
+    own.sample(&RELOAD_OK, &[], flag(s.reload_ok));
+    own.sample(&RELOAD_TIME, &[], s.reload_success_unix);
+    build_info(&mut own);
+    own.into_bodies()
 }
 
 fn counter_series(e: &mut Exposition, base: &[(&str, &str); 2], failures: &[u64]) {
@@ -143,13 +323,13 @@ mod tests {
         failures[1] = 4;
         let s = Snapshot {
             suite: "prod".into(),
-            checks: vec![CheckEntry::new(
+            checks: vec![Arc::new(CheckEntry::new(
                 "prod",
-                "a",
+                "a".into(),
                 Duration::from_secs(60),
                 None,
-                failures,
-            )],
+                Some(failures),
+            ))],
             reload_ok: false,
             reload_success_unix: 1_700_000_000.0,
         };
@@ -171,13 +351,13 @@ mod tests {
         let entry = |name: &str| {
             let mut r = result(name, Status::Pass);
             r.certs = vec![cert("leaf", "l", "01", 0, 100)];
-            CheckEntry::new(
+            Arc::new(CheckEntry::new(
                 "prod",
-                name,
+                name.into(),
                 Duration::from_secs(60),
                 Some(Arc::new(r)),
-                [0; 9],
-            )
+                Some([0; 9]),
+            ))
         };
         let s = Snapshot {
             suite: "prod".into(),
@@ -217,6 +397,137 @@ mod tests {
 }
 
 #[cfg(test)]
+mod formats {
+    use super::*;
+    use crate::metrics::tests::{cert, result};
+    use crate::model::*;
+    use std::io::Read;
+
+    fn entry(name: &str, kind: &str) -> Arc<CheckEntry> {
+        let mut r = result(name, Status::Fail);
+        r.kind = kind.into();
+        r.certs = vec![cert("leaf", "l", "01", 0, 100)];
+        r.error = Some(ProbeError::connect(FailureClass::Refused, "refused"));
+        let failures = crate::kinds::connects(kind).then_some([0; 9]);
+        let r = Some(Arc::new(r));
+        Arc::new(CheckEntry::new(
+            "p",
+            name.into(),
+            Duration::from_secs(60),
+            r,
+            failures,
+        ))
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            suite: "p".into(),
+            checks: vec![entry("t", "tls"), entry("f", "files")],
+            reload_ok: true,
+            reload_success_unix: 0.0,
+        }
+    }
+
+    #[test]
+    fn only_kinds_that_connect_get_connection_series() {
+        let text = render_serve(&snapshot(), 50);
+        assert_eq!(
+            text.matches("rotcheck_connect_failures_total{suite=\"p\",check=\"t\"")
+                .count(),
+            9
+        );
+        assert!(text
+            .contains("rotcheck_connect_failure{suite=\"p\",check=\"t\",class=\"refused\"} 1\n"));
+        assert!(
+            !text.contains("rotcheck_connect_failures_total{suite=\"p\",check=\"f\""),
+            "{text}"
+        );
+        assert!(
+            !text.contains("rotcheck_connect_failure{suite=\"p\",check=\"f\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn openmetrics_and_gzip_carry_the_same_samples() {
+        let s = snapshot();
+        let text = render_serve(&s, 50);
+        let om = String::from_utf8(render_serve_body(&s, 50, Format::OpenMetrics, false)).unwrap();
+        assert!(om.ends_with("# EOF\n"));
+        assert!(om.contains("# TYPE rotcheck_connect_failures counter\n"));
+        let samples = |t: &str| {
+            t.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(samples(&text), samples(&om));
+        let zipped = render_serve_body(&s, 50, Format::Text, true);
+        let mut unzipped = String::new();
+        flate2::read::GzDecoder::new(&zipped[..])
+            .read_to_string(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, text);
+    }
+
+    #[test]
+    fn a_large_body_is_compressed_in_pieces_and_comes_back_whole() {
+        let checks: Vec<_> = (0..3000)
+            .map(|i| entry(&format!("c{i:04}"), "tls"))
+            .collect();
+        let s = Snapshot {
+            checks,
+            ..snapshot()
+        };
+        let text = render_serve(&s, 50);
+        assert!(text.len() > 4 * GZIP_PIECE, "{}", text.len());
+        let zipped = render_serve_body(&s, 50, Format::Text, true);
+        assert!(
+            zipped.len() * 10 < text.len(),
+            "{} of {}",
+            zipped.len(),
+            text.len()
+        );
+        let mut unzipped = String::new();
+        flate2::read::GzDecoder::new(&zipped[..])
+            .read_to_string(&mut unzipped)
+            .unwrap();
+        assert!(unzipped == text, "the gzip body differs from the text");
+    }
+
+    #[test]
+    fn secrets_are_redacted_when_rendered() {
+        let mut r = result("a", Status::Fail);
+        r.certs = vec![cert(
+            "hvs.CAESIJ0123456789abcdefghijklmnop.pem",
+            "l",
+            "01",
+            0,
+            100,
+        )];
+        r.assertions = vec![Assertion::fail(
+            "mode:hvs.CAESIJ0123456789abcdefghijklmnop",
+            "mode",
+            "x",
+        )];
+        let e = CheckEntry::new(
+            "p",
+            "a".into(),
+            Duration::from_secs(1),
+            Some(Arc::new(r)),
+            None,
+        );
+        let s = Snapshot {
+            checks: vec![Arc::new(e)],
+            ..snapshot()
+        };
+        let text = render_serve(&s, 50);
+        assert!(!text.contains("CAESIJ0123456789"), "{text}");
+        assert!(text.contains("[redacted]"), "{text}");
+    }
+}
+
+#[cfg(test)]
 mod perf {
     use super::*;
     use crate::metrics::tests::{cert, result};
@@ -226,7 +537,7 @@ mod perf {
     #[test]
     #[ignore]
     fn render_1000() {
-        let checks: Vec<CheckEntry> = (0..1000)
+        let checks: Vec<Arc<CheckEntry>> = (0..1000)
             .map(|i| {
                 let mut r = result(&format!("tls-{i:04}"), Status::Pass);
                 r.certs = vec![
@@ -254,13 +565,13 @@ mod perf {
                     version: Some("1.3".into()),
                     ..Default::default()
                 });
-                CheckEntry::new(
+                Arc::new(CheckEntry::new(
                     "bench",
-                    &r.name.clone(),
+                    r.name.as_str().into(),
                     Duration::from_secs(30),
                     Some(Arc::new(r)),
-                    [0; 9],
-                )
+                    Some([0; 9]),
+                ))
             })
             .collect();
         let s = Snapshot {

@@ -1,16 +1,20 @@
 //! The Prometheus exporter behind `rotcheck serve`: a background scheduler runs the suite
 //! (scheduler.rs) into shared state (state.rs); the HTTP server (http.rs) renders it with the
-//! metric families of metrics.rs in the text format of text.rs, behind the optional
-//! exporter-toolkit web config (webconfig.rs); `/status` and `/probe?debug=true` answer with
+//! metric families of metrics.rs in the text or OpenMetrics format of text.rs, gzip-compressed
+//! on request (negotiate.rs), behind the optional exporter-toolkit web config (webconfig.rs);
+//! `--compat blackbox` adds blackbox_exporter's series to `/probe` (compat.rs); `/status` and
+//! `/probe?debug=true` answer with
 //! the gate's report formats (status.rs) and status changes are logged (events.rs). SIGHUP or
 //! `POST /-/reload` reload the suite, SIGTERM/SIGINT shut down cleanly.
 
 pub mod admission;
+pub mod compat;
 pub mod conns;
 pub mod events;
 pub mod fdlimit;
 pub mod http;
 pub mod metrics;
+pub mod negotiate;
 pub mod probes;
 pub mod scheduler;
 pub mod state;
@@ -49,6 +53,8 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// `--log-format`: how status changes of checks are logged.
     pub log_format: events::LogFormat,
+    /// `--compat`: extra series `/probe` writes (blackbox_exporter's).
+    pub compat: compat::Compat,
 }
 
 /// bcrypt password checks at once: one, so a flood of wrong passwords costs one core at
@@ -216,6 +222,7 @@ pub fn start(
         web: web.clone(),
         conns: conns::Conns::new(limits),
         passwords: Admission::new(PASSWORD_CHECKS, PASSWORD_QUEUE),
+        compat: opts.compat,
     };
     let server = tokio::spawn(http::serve(listener, Arc::new(app), stop_rx.clone()));
     let ctl = Controller {

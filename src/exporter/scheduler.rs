@@ -1,9 +1,11 @@
-//! Runs the suite in the background: one loop per check, each on its own interval at a fixed
-//! per-check offset (jitter, so checks do not fire together), never two runs of one check at
-//! once (the loop is sequential), at most `concurrency` runs at a time (a semaphore shared
-//! with `/probe`). A run that overruns its interval skips the missed slots instead of
-//! bursting. Reloads stop every loop, swap the suite and start again; unchanged checks keep
-//! their result and resume on their next slot.
+//! Runs the suite in the background: each check on its own interval at a fixed per-check
+//! offset (jitter, so checks do not fire together), never two runs of one check at once (a
+//! check is due again only after its run ended), at most `concurrency` runs at a time (a
+//! semaphore shared with `/probe`). A run that overruns its interval skips the missed slots
+//! instead of bursting. One task holds the whole schedule — a queue of (next slot, check) —
+//! and spawns a task per run, so 10,000 checks cost a queue entry each, not a task each.
+//! Reloads stop the schedule, swap the suite and start again; unchanged checks keep their
+//! result and resume on their next slot.
 
 use super::events::{self, LogFormat};
 use super::state::State;
@@ -11,13 +13,14 @@ use crate::engine;
 use crate::kinds::Cache;
 use crate::model::CheckResult;
 use crate::suite::{CheckSpec, Suite};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 /// A check run in flight.
@@ -150,7 +153,7 @@ pub struct Scheduler {
     flag_interval: Option<Duration>,
     timing: Timing,
     origin: Instant,
-    tasks: Vec<JoinHandle<()>>,
+    running: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     log_format: LogFormat,
 }
 
@@ -170,7 +173,7 @@ impl Scheduler {
             timing: Timing::default(),
             origin: Instant::now(),
             log_format: LogFormat::default(),
-            tasks: Vec::new(),
+            running: None,
         }
     }
 
@@ -186,43 +189,42 @@ impl Scheduler {
         self
     }
 
-    /// Starts one loop per check of the suite in force.
+    /// Starts the schedule of the suite in force.
     pub fn start(&mut self) {
         let (suite, generation) = self.state.suite();
         let now = Instant::now();
-        for check in &suite.file.checks {
+        let mut slots = Vec::with_capacity(suite.file.checks.len());
+        let mut queue = BinaryHeap::with_capacity(suite.file.checks.len());
+        for (i, check) in suite.file.checks.iter().enumerate() {
             let interval = interval_of(&suite, check, self.flag_interval);
-            let slots = Slots::new(self.origin, &check.name, interval, self.timing);
+            let s = Slots::new(self.origin, &check.name, interval, self.timing);
             let first = if self.state.has_result(&check.name) {
-                slots.next_after(now)
+                s.next_after(now)
             } else {
-                slots.startup(now)
+                s.startup(now)
             };
-            let job = Job {
-                suite: suite.clone(),
-                check: check.clone(),
-                generation,
-                slots,
-                first,
-                log_format: self.log_format,
-            };
-            let (state, runner, permits) = (
-                self.state.clone(),
-                self.runner.clone(),
-                self.permits.clone(),
-            );
-            self.tasks
-                .push(tokio::spawn(job.run(state, runner, permits)));
+            queue.push(Reverse((first, i)));
+            slots.push(s);
         }
+        let plan = Plan {
+            suite,
+            generation,
+            slots,
+            queue,
+            log_format: self.log_format,
+            state: self.state.clone(),
+            runner: self.runner.clone(),
+            permits: self.permits.clone(),
+        };
+        let (stop, stopped) = oneshot::channel();
+        self.running = Some((stop, tokio::spawn(plan.run(stopped))));
     }
 
-    /// Stops every loop and waits until each has let go of its run.
+    /// Stops the schedule and waits until every run in flight has let go.
     pub async fn stop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
+        if let Some((stop, task)) = self.running.take() {
+            let _ = stop.send(());
+            let _ = task.await;
         }
     }
 
@@ -249,31 +251,74 @@ fn unchanged(old: &Suite, new: &Suite, name: &str) -> bool {
     same_suite && spec(old).is_some() && spec(old) == spec(new)
 }
 
-/// One check's loop.
-struct Job {
+/// The schedule of one suite generation: each check's slots and a queue of when each check
+/// is next due. A check is back in the queue only once its run has ended.
+struct Plan {
     suite: Arc<Suite>,
-    check: CheckSpec,
     generation: u64,
-    slots: Slots,
-    first: Instant,
+    slots: Vec<Slots>,
+    queue: BinaryHeap<Reverse<(Instant, usize)>>,
     log_format: LogFormat,
+    state: Arc<State>,
+    runner: Arc<dyn Runner>,
+    permits: Arc<Semaphore>,
 }
 
-impl Job {
-    async fn run(self, state: Arc<State>, runner: Arc<dyn Runner>, permits: Arc<Semaphore>) {
-        let mut at = self.first;
+impl Plan {
+    /// Starts each check when due (once a place under the concurrency bound is free) until
+    /// `stop` fires; then ends the runs in flight.
+    async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+        let (done, mut finished) = mpsc::unbounded_channel::<usize>();
+        let mut runs = JoinSet::new();
         loop {
-            tokio::time::sleep_until(at).await;
-            let result = {
-                let Ok(_permit) = permits.acquire().await else {
-                    return;
-                };
-                runner.run(self.suite.clone(), self.check.clone()).await
-            };
-            if let Some(change) = state.record(self.generation, result) {
-                events::log(&change, self.log_format);
+            let next = self.queue.peek().map(|Reverse((at, _))| *at);
+            tokio::select! {
+                _ = &mut stop => break,
+                Some(i) = finished.recv() => {
+                    let at = self.slots[i].next_after(Instant::now());
+                    self.queue.push(Reverse((at, i)));
+                }
+                _ = Self::until(next) => {
+                    let Some(Reverse((_, i))) = self.queue.pop() else { continue };
+                    let permit = tokio::select! {
+                        p = self.permits.clone().acquire_owned() => p,
+                        _ = &mut stop => break,
+                    };
+                    let Ok(permit) = permit else { break };
+                    runs.spawn(self.one(i, permit, done.clone()));
+                }
+                Some(_) = runs.join_next(), if !runs.is_empty() => {}
             }
-            at = self.slots.next_after(Instant::now());
+        }
+        runs.shutdown().await;
+    }
+
+    /// Sleeps until `at`; forever without one.
+    async fn until(at: Option<Instant>) {
+        match at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// One run of check `i`: the result is recorded and the check handed back to the queue.
+    fn one(
+        &self,
+        i: usize,
+        permit: OwnedSemaphorePermit,
+        done: mpsc::UnboundedSender<usize>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let (suite, generation, log_format) =
+            (self.suite.clone(), self.generation, self.log_format);
+        let (state, runner) = (self.state.clone(), self.runner.clone());
+        async move {
+            let check = suite.file.checks[i].clone();
+            let result = runner.run(suite, check).await;
+            drop(permit);
+            if let Some(change) = state.record(generation, result) {
+                events::log(&change, log_format);
+            }
+            let _ = done.send(i);
         }
     }
 }
@@ -292,9 +337,10 @@ mod tests {
         crate::suite::load_str(yaml, Path::new("suite.yaml")).unwrap()
     }
 
-    const TWO: &str = "suite: t\ndefaults: {interval: 100ms}\nchecks:\n  - name: a\n    command: [\"true\"]\n  - name: b\n    interval: 200ms\n    command: [\"true\"]\n";
+    // tls checks (the runner is scripted, nothing connects): a kind with failure counters.
+    const TWO: &str = "suite: t\ndefaults: {interval: 100ms}\nchecks:\n  - name: a\n    tls: {addr: \"127.0.0.1:9\"}\n  - name: b\n    interval: 200ms\n    tls: {addr: \"127.0.0.1:9\"}\n";
     const ONLY_A: &str =
-        "suite: t\ndefaults: {interval: 100ms}\nchecks:\n  - name: a\n    command: [\"true\"]\n";
+        "suite: t\ndefaults: {interval: 100ms}\nchecks:\n  - name: a\n    tls: {addr: \"127.0.0.1:9\"}\n";
 
     const FAST: Timing = Timing {
         min_interval: Duration::from_millis(10),
@@ -501,7 +547,9 @@ mod tests {
             "removed check lingers:\n{text}"
         );
         assert!(
-            text.contains("check=\"a\",class=\"reset\"} 1\n"),
+            text.contains(
+                "rotcheck_connect_failures_total{suite=\"t\",check=\"a\",class=\"reset\"} 1\n"
+            ),
             "counter kept"
         );
         assert!(

@@ -4,7 +4,7 @@
 //! on a probe.
 
 use super::events::Transition;
-use super::metrics::{CheckEntry, Snapshot};
+use super::metrics::{CheckEntry, Failures, Snapshot};
 use crate::model::{CheckResult, FailureClass};
 use crate::suite::Suite;
 use std::collections::HashMap;
@@ -12,9 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-const CLASSES: usize = FailureClass::ALL.len();
-
-/// The shared state; cheap to lock, never held across an await.
+/// The shared state; cheap to lock, never held across an await or a rendering.
 pub struct State {
     inner: Mutex<Inner>,
     ready: AtomicBool,
@@ -24,25 +22,32 @@ struct Inner {
     suite: Arc<Suite>,
     /// Bumped on every reload; results from an older generation are dropped.
     generation: u64,
-    entries: HashMap<String, CheckEntry>,
+    /// One entry per check, in suite order; a scrape shares them, a run replaces its own.
+    entries: Vec<Arc<CheckEntry>>,
+    index: HashMap<Arc<str>, usize>,
     reload_ok: bool,
     reload_success_unix: f64,
 }
 
 impl Inner {
     fn all_ran(&self) -> bool {
-        self.entries.values().all(|e| e.result.is_some())
+        self.entries.iter().all(|e| e.result.is_some())
+    }
+
+    fn entry(&self, name: &str) -> Option<&Arc<CheckEntry>> {
+        self.index.get(name).and_then(|&i| self.entries.get(i))
     }
 }
 
 impl State {
     /// State for the suite loaded at start-up.
     pub fn new(suite: Arc<Suite>, intervals: HashMap<String, Duration>) -> Self {
-        let entries = entries(&suite, &intervals, |_| (None, [0; CLASSES]));
+        let (entries, index) = entries(&suite, &intervals, |_| None);
         let inner = Inner {
             suite,
             generation: 0,
             entries,
+            index,
             reload_ok: true,
             reload_success_unix: unix_now(),
         };
@@ -65,28 +70,43 @@ impl State {
 
     /// Whether a check currently has a result (used to resume its schedule after a reload).
     pub fn has_result(&self, name: &str) -> bool {
-        self.lock()
-            .entries
-            .get(name)
-            .is_some_and(|e| e.result.is_some())
+        self.lock().entry(name).is_some_and(|e| e.result.is_some())
     }
 
     /// Stores and renders a finished run; ignored when the suite changed since it started.
-    /// Returns the status change it brings, if any, for the log.
+    /// Returns the status change it brings, if any, for the log. The rendering happens
+    /// outside the lock; one check's runs never overlap, so nothing else replaces its entry
+    /// meanwhile (a reload bumps the generation and the run is dropped).
     pub fn record(&self, generation: u64, result: CheckResult) -> Option<Transition> {
+        let (old, suite) = {
+            let g = self.lock();
+            if g.generation != generation {
+                return None;
+            }
+            (g.entry(&result.name)?.clone(), g.suite.clone())
+        };
+        let suite_name = &suite.file.suite;
+        let change = Transition::between(suite_name, old.result.as_deref(), &result);
+        let failures = old.failures.map(|f| counted(f, &result));
+        // A copy is exact-size (no spare capacity of the probe's vectors) and allocated by
+        // this thread rather than the probe's, so the long-lived results do not pin memory in
+        // the allocator arenas of the blocking pool's threads.
+        #[allow(clippy::redundant_clone)]
+        let kept = Arc::new(result.clone());
+        drop(result);
+        let entry = CheckEntry::new(
+            suite_name,
+            old.name.clone(),
+            old.interval,
+            Some(kept),
+            failures,
+        );
         let mut g = self.lock();
         if g.generation != generation {
             return None;
         }
-        let suite = g.suite.file.suite.clone();
-        let entry = g.entries.get_mut(&result.name)?;
-        let change = Transition::between(&suite, entry.result.as_deref(), &result);
-        let class = result.error.as_ref().and_then(|e| e.failure_class());
-        if let Some(i) = class.and_then(|c| FailureClass::ALL.iter().position(|x| *x == c)) {
-            entry.failures[i] += 1;
-        }
-        entry.result = Some(Arc::new(result));
-        entry.render(&suite);
+        let i = *g.index.get(&*old.name)?;
+        g.entries[i] = Arc::new(entry);
         if !self.is_ready() && g.all_ran() {
             self.ready.store(true, Ordering::Release);
         }
@@ -101,12 +121,20 @@ impl State {
         intervals: HashMap<String, Duration>,
         keep: &dyn Fn(&str) -> bool,
     ) {
-        let mut g = self.lock();
-        let old = std::mem::take(&mut g.entries);
-        g.entries = entries(&suite, &intervals, |name| match old.get(name) {
-            Some(e) => (e.result.clone().filter(|_| keep(name)), e.failures),
-            None => (None, [0; CLASSES]),
+        let old: HashMap<Arc<str>, Arc<CheckEntry>> = {
+            let g = self.lock();
+            g.entries
+                .iter()
+                .map(|e| (e.name.clone(), e.clone()))
+                .collect()
+        };
+        let (entries, index) = entries(&suite, &intervals, |name| {
+            let e = old.get(name)?;
+            Some((e.result.clone().filter(|_| keep(name)), e.failures))
         });
+        let mut g = self.lock();
+        g.entries = entries;
+        g.index = index;
         g.suite = suite;
         g.generation += 1;
         g.reload_ok = true;
@@ -126,47 +154,58 @@ impl State {
     /// (checks with a result, checks in the suite).
     pub fn progress(&self) -> (usize, usize) {
         let g = self.lock();
-        let done = g.entries.values().filter(|e| e.result.is_some()).count();
+        let done = g.entries.iter().filter(|e| e.result.is_some()).count();
         (done, g.entries.len())
     }
 
-    /// A copy of what `/metrics` shows, in suite order.
+    /// What `/metrics` and `/status` show, in suite order: the entries are shared, not copied.
     pub fn snapshot(&self) -> Snapshot {
         let g = self.lock();
-        let checks = g
-            .suite
-            .file
-            .checks
-            .iter()
-            .filter_map(|c| g.entries.get(&c.name).cloned())
-            .collect();
         Snapshot {
             suite: g.suite.file.suite.clone(),
-            checks,
+            checks: g.entries.clone(),
             reload_ok: g.reload_ok,
             reload_success_unix: g.reload_success_unix,
         }
     }
 }
 
-type Carried = (Option<Arc<CheckResult>>, [u64; CLASSES]);
+/// The counters after `result`: its connection failure class counted.
+fn counted(mut failures: Failures, result: &CheckResult) -> Failures {
+    let class = result.error.as_ref().and_then(|e| e.failure_class());
+    if let Some(i) = class.and_then(|c| FailureClass::ALL.iter().position(|x| *x == c)) {
+        failures[i] += 1;
+    }
+    failures
+}
 
-/// One rendered entry per check of `suite`, with what `carry` brings over.
+type Carried = Option<(Option<Arc<CheckResult>>, Option<Failures>)>;
+
+/// One rendered entry per check of `suite` (in suite order) and the index by name, with what
+/// `carry` brings over. Counters exist only for checks of kinds that connect.
 fn entries(
     suite: &Suite,
     intervals: &HashMap<String, Duration>,
     carry: impl Fn(&str) -> Carried,
-) -> HashMap<String, CheckEntry> {
-    suite
-        .check_names()
-        .into_iter()
-        .map(|name| {
-            let (result, failures) = carry(name);
-            let interval = intervals.get(name).copied().unwrap_or_default();
+) -> (Vec<Arc<CheckEntry>>, HashMap<Arc<str>, usize>) {
+    let mut index = HashMap::with_capacity(suite.file.checks.len());
+    let entries = suite
+        .file
+        .checks
+        .iter()
+        .enumerate()
+        .map(|(i, check)| {
+            let name: Arc<str> = Arc::from(check.name.as_str());
+            let connects = crate::kinds::connects(check.kind_name());
+            let (result, failures) = carry(&name).unwrap_or((None, None));
+            let failures = connects.then(|| failures.unwrap_or_default());
+            let interval = intervals.get(&*name).copied().unwrap_or_default();
+            index.insert(name.clone(), i);
             let entry = CheckEntry::new(&suite.file.suite, name, interval, result, failures);
-            (name.to_string(), entry)
+            Arc::new(entry)
         })
-        .collect()
+        .collect();
+    (entries, index)
 }
 
 /// Seconds since the Unix epoch.

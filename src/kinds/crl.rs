@@ -58,6 +58,7 @@ pub struct CrlKind;
 
 impl CheckKind for CrlKind {
     const NAME: &'static str = "crl";
+    const CONNECTS: bool = true;
     type Spec = CrlSpec;
     type Expect = CrlExpect;
     const FAMILIES: &'static [&'static Def] = &[&NEXT_UPDATE];

@@ -171,6 +171,7 @@ pub struct Http;
 
 impl CheckKind for Http {
     const NAME: &'static str = "http";
+    const CONNECTS: bool = true;
     type Spec = HttpSpec;
     type Expect = HttpExpect;
     const FAMILIES: &'static [&'static Def] = &[&HTTP_STATUS];

@@ -7,7 +7,8 @@
 //!    holding: `Spec` and `Expect` (serde, `deny_unknown_fields`; `Expect: Default`), a marker
 //!    `pub struct <Name>;` implementing [`CheckKind`] — `NAME` (the YAML key), `validate` for
 //!    the rules serde cannot express, `probe`, the metric `FAMILIES` it adds and `series`
-//!    writing them — and its reason tokens in the module doc.
+//!    writing them, `CONNECTS = true` when its probe opens network connections (only then
+//!    does it get the connection-failure counters) — and its reason tokens in the module doc.
 //! 2. Add one line, `<Variant> => <module>::<Name>,`, to `registry!` below.
 //! 3. Document it: a row in README's "Check kinds" table naming every expectation key (a test
 //!    fails otherwise), its reason tokens under "Results", its metric families in
@@ -51,6 +52,9 @@ pub trait CheckKind: 'static {
     type Expect: DeserializeOwned + Default + fmt::Debug + Clone + PartialEq + Send + Sync;
     /// The metric families this kind adds to the common ones.
     const FAMILIES: &'static [&'static Def] = &[];
+    /// Whether its probe connects over the network: only then does a check of this kind get
+    /// `rotcheck_connect_failures_total` (a series it could never change otherwise).
+    const CONNECTS: bool = false;
 
     /// Rules serde cannot express, checked once the suite is parsed.
     fn validate(_spec: &Self::Spec, _expect: &Self::Expect) -> Result<(), Invalid> {
@@ -174,6 +178,14 @@ macro_rules! registry {
                 return crate::suite::expect_seed::fields::<<$kind as CheckKind>::Expect>();
             })*
             &[]
+        }
+
+        /// Whether the kind called `name` connects over the network ([`CheckKind::CONNECTS`]).
+        pub fn connects(name: &str) -> bool {
+            $(if name == <$kind as CheckKind>::NAME {
+                return <$kind as CheckKind>::CONNECTS;
+            })*
+            false
         }
 
         /// Every kind's own metric families, in registry order.

@@ -94,6 +94,7 @@ pub struct Tls;
 
 impl CheckKind for Tls {
     const NAME: &'static str = "tls";
+    const CONNECTS: bool = true;
     type Spec = TlsSpec;
     type Expect = TlsExpect;
     const FAMILIES: &'static [&'static Def] = &[&TLS_VERSION];

@@ -6,9 +6,9 @@
 pub mod text;
 
 use crate::model::{CheckResult, Report, Status};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
-use text::{family, Def, Exposition};
+use text::{family, Def, Exposition, Format};
 
 family!(CHECK_SUCCESS, "rotcheck_check_success", Gauge,
     "1 if the check's last run passed or only warned, 0 if it failed or errored (labels: stage, kind).");
@@ -16,7 +16,7 @@ family!(
     CHECK_STATUS,
     "rotcheck_check_status",
     Gauge,
-    "1 for the check's current status (pass, warn, fail, error), 0 for the other three."
+    "1 for the check's current status (pass, warn, fail or error); the other three are absent."
 );
 family!(CHECK_FAILURE_REASON, "rotcheck_check_failure_reason", Gauge,
     "1 for the reason token of the first failing assertion of the check's last run (else its error class); absent when it passed or only warned.");
@@ -38,7 +38,7 @@ family!(
     ASSERTION_SUCCESS,
     "rotcheck_assertion_success",
     Gauge,
-    "1 if the assertion passed or only warned in the check's last run, 0 if it failed or errored."
+    "0 for each assertion that failed or errored in the check's last run; assertions that passed or only warned are absent."
 );
 family!(CONNECT_FAILURE, "rotcheck_connect_failure", Gauge,
     "1 for the class of the connection failure of the check's last run (refused, reset, timeout, dns, unreachable, eof, tls_alert, protocol, io); absent when it connected.");
@@ -122,9 +122,14 @@ pub fn all() -> &'static [&'static Def] {
 
 /// `/probe`: one fresh result, nothing else (no counters, no exporter state).
 pub fn render_probe(suite: &str, r: &CheckResult, now_unix: i64) -> String {
+    render_probe_as(suite, r, now_unix, Format::Text)
+}
+
+/// [`render_probe`] in the given format.
+pub fn render_probe_as(suite: &str, r: &CheckResult, now_unix: i64, format: Format) -> String {
     let mut e = Exposition::new(all());
     check_series(&mut e, suite, r, now_unix);
-    e.finish()
+    e.finish_as(format)
 }
 
 /// `gate --format prom`: a report for node_exporter's textfile collector. Time-based values
@@ -190,10 +195,8 @@ pub fn with<'a>(
 fn status_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult) {
     let labels = with(base, &[("stage", &r.stage), ("kind", &r.kind)]);
     e.sample(&CHECK_SUCCESS, &labels, flag(succeeded(r.status)));
-    for s in Status::ALL {
-        let labels = with(base, &[("status", s.as_str())]);
-        e.sample(&CHECK_STATUS, &labels, flag(s == r.status));
-    }
+    let labels = with(base, &[("status", r.status.as_str())]);
+    e.sample(&CHECK_STATUS, &labels, 1.0);
     if let Some(reason) = r.failure_reason() {
         let labels = with(base, &[("reason", reason)]);
         e.sample(&CHECK_FAILURE_REASON, &labels, 1.0);
@@ -202,24 +205,26 @@ fn status_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult) 
     e.sample(&CHECK_LAST_RUN, base, r.finished_unix);
 }
 
-/// One series per assertion name; repeated names (one per file, say) must all succeed.
+/// One series, 0, per name of an assertion that failed or errored (a repeated name, one per
+/// file say, counts once). Assertions that passed or only warned write none: a passing check
+/// costs no series here, however many assertions it has.
 fn assertion_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult) {
-    let mut by_name: BTreeMap<&str, bool> = BTreeMap::new();
-    for a in &r.assertions {
-        let ok = by_name.entry(a.name.as_str()).or_insert(true);
-        *ok &= succeeded(a.status);
-    }
-    for (name, ok) in by_name {
-        e.sample(
-            &ASSERTION_SUCCESS,
-            &with(base, &[("assertion", name)]),
-            flag(ok),
-        );
+    let failed: BTreeSet<&str> = r
+        .assertions
+        .iter()
+        .filter(|a| !succeeded(a.status))
+        .map(|a| a.name.as_str())
+        .collect();
+    for name in failed {
+        e.sample(&ASSERTION_SUCCESS, &with(base, &[("assertion", name)]), 0.0);
     }
 }
 
+/// The connection failure gauge (only for kinds that connect), the chain failure reason and
+/// the client verdicts.
 fn failure_series(e: &mut Exposition, base: &[(&str, &str); 2], r: &CheckResult) {
-    if let Some(class) = r.error.as_ref().and_then(|err| err.failure_class()) {
+    let class = r.error.as_ref().and_then(|err| err.failure_class());
+    if let Some(class) = class.filter(|_| crate::kinds::connects(&r.kind)) {
         e.sample(
             &CONNECT_FAILURE,
             &with(base, &[("class", class.as_str())]),
@@ -350,7 +355,11 @@ pub(crate) mod tests {
             &"rotcheck_check_success{suite=\"prod\",check=\"a\",stage=\"server-tls\",kind=\"tls\"} 1"
         ));
         assert!(l.contains(&"rotcheck_check_status{suite=\"prod\",check=\"a\",status=\"warn\"} 1"));
-        assert!(l.contains(&"rotcheck_check_status{suite=\"prod\",check=\"a\",status=\"pass\"} 0"));
+        assert_eq!(
+            text.matches("rotcheck_check_status{").count(),
+            1,
+            "only the current one"
+        );
         assert!(l.contains(&"rotcheck_check_duration_seconds{suite=\"prod\",check=\"a\"} 0.25"));
         assert!(l.contains(
             &"rotcheck_check_last_run_timestamp_seconds{suite=\"prod\",check=\"a\"} 1700000000.5"
@@ -378,9 +387,10 @@ pub(crate) mod tests {
         assert!(l.contains(
             &"rotcheck_assertion_success{suite=\"prod\",check=\"a\",assertion=\"chain\"} 0"
         ));
-        assert!(l.contains(
-            &"rotcheck_assertion_success{suite=\"prod\",check=\"a\",assertion=\"names\"} 1"
-        ));
+        assert!(
+            !text.contains("assertion=\"names\""),
+            "a passing assertion writes no series"
+        );
     }
 
     #[test]

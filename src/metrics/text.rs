@@ -1,4 +1,7 @@
-//! The Prometheus text exposition format (version 0.0.4), written directly from the model.
+//! The Prometheus text exposition format (version 0.0.4) and OpenMetrics 1.0 text, written
+//! directly from the model. The two differ only in the family headers (OpenMetrics names a
+//! counter family without `_total` and escapes `"` in help) and OpenMetrics' closing `# EOF`:
+//! sample lines are the same bytes in both, so cached samples serve either.
 //!
 //! Why not the `prometheus` crate: every scrape rebuilds the per-check gauges from the latest
 //! results (so a rotated serial or a removed check simply is not written again), the counters
@@ -12,6 +15,37 @@ use std::fmt::Write;
 
 /// The exposition `Content-Type`.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The OpenMetrics `Content-Type`.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Which text format an exposition is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// The classic Prometheus text format 0.0.4.
+    #[default]
+    Text,
+    /// OpenMetrics 1.0 text.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The answer's `Content-Type`.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => CONTENT_TYPE,
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+        }
+    }
+
+    /// What closes an exposition: `# EOF` for OpenMetrics, nothing for text.
+    pub fn trailer(self) -> &'static str {
+        match self {
+            Format::Text => "",
+            Format::OpenMetrics => "# EOF\n",
+        }
+    }
+}
 
 /// Metric types this exporter uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,13 +132,19 @@ impl Exposition {
         &mut self.families[i]
     }
 
-    /// The text: per family `# HELP`, `# TYPE`, then its samples.
+    /// The text format: per family `# HELP`, `# TYPE`, then its samples.
     pub fn finish(self) -> String {
+        self.finish_as(Format::Text)
+    }
+
+    /// The exposition in `format` (OpenMetrics ends with `# EOF`).
+    pub fn finish_as(self, format: Format) -> String {
         let size = self.families.iter().map(|f| f.body.len() + 200).sum();
         let mut out = String::with_capacity(size);
         for f in &self.families {
-            write_family(&mut out, f.def, std::iter::once(f.body.as_str()));
+            write_family(&mut out, format, f.def, std::iter::once(f.body.as_str()));
         }
+        out.push_str(format.trailer());
         out
     }
 
@@ -116,25 +156,42 @@ impl Exposition {
 
 /// Writes one family: its header, then every non-empty piece of sample lines. Nothing at
 /// all when every piece is empty.
-pub fn write_family<'a, I>(out: &mut String, def: &Def, pieces: I)
+pub fn write_family<'a, I>(out: &mut String, format: Format, def: &Def, pieces: I)
 where
     I: Iterator<Item = &'a str> + Clone,
 {
     if pieces.clone().all(str::is_empty) {
         return;
     }
-    out.push_str("# HELP ");
-    out.push_str(def.name);
-    out.push(' ');
-    escape_into(out, def.help, false);
-    out.push_str("\n# TYPE ");
-    out.push_str(def.name);
-    out.push(' ');
-    out.push_str(def.kind.as_str());
-    out.push('\n');
+    write_header(out, format, def);
     for p in pieces {
         out.push_str(p);
     }
+}
+
+/// A family's `# HELP` and `# TYPE` lines.
+pub fn write_header(out: &mut String, format: Format, def: &Def) {
+    let name = match (format, def.kind) {
+        (Format::OpenMetrics, Kind::Counter) => def.name.strip_suffix("_total").unwrap_or(def.name),
+        _ => def.name,
+    };
+    out.push_str("# HELP ");
+    out.push_str(name);
+    out.push(' ');
+    escape_into(out, def.help, format == Format::OpenMetrics);
+    out.push_str("\n# TYPE ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(def.kind.as_str());
+    out.push('\n');
+}
+
+/// A sample line up to its value: `name{labels} ` (for callers that write the value later).
+pub fn line_prefix(def: &Def, labels: &[(&str, &str)]) -> String {
+    let mut out = String::from(def.name);
+    write_labels(&mut out, labels);
+    out.push(' ');
+    out
 }
 
 fn write_labels(out: &mut String, labels: &[(&str, &str)]) {
@@ -167,7 +224,7 @@ fn escape_into(out: &mut String, text: &str, quote: bool) {
 }
 
 /// Integers without a fraction, others in the shortest round-trip form, `NaN`/`+Inf`/`-Inf`.
-fn write_value(out: &mut String, v: f64) {
+pub fn write_value(out: &mut String, v: f64) {
     if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
@@ -242,6 +299,18 @@ mod tests {
                 assert_eq!(out.parse::<f64>().unwrap(), v);
             }
         }
+    }
+
+    #[test]
+    fn openmetrics_names_counter_families_without_total_and_ends_with_eof() {
+        let mut e = Exposition::new(&[&C, &G]);
+        e.sample(&C, &[], 3.0);
+        e.sample(&G, &[("a", "\"")], 1.0);
+        let text = e.finish_as(Format::OpenMetrics);
+        let expected = "# HELP x_events Events.\n# TYPE x_events counter\nx_events_total 3\n\
+            # HELP x_gauge A gauge.\\nSecond line with \\\\ backslash.\n# TYPE x_gauge gauge\n\
+            x_gauge{a=\"\\\"\"} 1\n# EOF\n";
+        assert_eq!(text, expected);
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body's bytes (a gzip answer is not text).
+    pub raw: Vec<u8>,
 }
 
 impl Resp {
@@ -124,6 +126,7 @@ fn parse(raw: &[u8]) -> std::io::Result<Resp> {
         status,
         headers,
         body: String::from_utf8_lossy(&body).to_string(),
+        raw: body,
     })
 }
 

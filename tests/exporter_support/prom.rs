@@ -134,11 +134,15 @@ pub fn have(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Prints the skip line and returns true when a tool is missing.
+/// Prints the skip line and returns true when a tool is missing (panics instead when
+/// `ROTCHECK_REQUIRE_TOOLS` is set).
 pub fn skip_without(tools: &[&str]) -> bool {
     let missing: Vec<_> = tools.iter().filter(|t| !have(t)).collect();
     if missing.is_empty() {
         return false;
+    }
+    if std::env::var_os("ROTCHECK_REQUIRE_TOOLS").is_some() {
+        panic!("{missing:?} not installed and ROTCHECK_REQUIRE_TOOLS is set");
     }
     eprintln!(
         "SKIP: {missing:?} not installed (apt-get install -y prometheus prometheus-alertmanager)"
@@ -199,9 +203,14 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts it (scrape and evaluation every second) and waits until it is ready.
     pub fn start(targets: &[SocketAddr], rules: &[PathBuf]) -> Prometheus {
+        Prometheus::start_with(&config_text(targets, rules))
+    }
+
+    /// Starts it with this configuration file text and waits until it is ready.
+    pub fn start_with(config_text: &str) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, config_text(targets, rules)).unwrap();
+        std::fs::write(&config, config_text).unwrap();
         let port = free_port();
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))

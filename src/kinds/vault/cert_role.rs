@@ -37,6 +37,7 @@ pub struct VaultCertRole;
 
 impl CheckKind for VaultCertRole {
     const NAME: &'static str = "vault_cert_role";
+    const CONNECTS: bool = true;
     type Spec = VaultCertRoleSpec;
     type Expect = CertRoleExpect;
 

@@ -48,6 +48,7 @@ pub struct VaultHealth;
 
 impl CheckKind for VaultHealth {
     const NAME: &'static str = "vault_health";
+    const CONNECTS: bool = true;
     type Spec = VaultHealthSpec;
     type Expect = HealthExpect;
     const FAMILIES: &'static [&'static Def] = &[

@@ -39,6 +39,7 @@ pub struct VaultKv;
 
 impl CheckKind for VaultKv {
     const NAME: &'static str = "vault_kv";
+    const CONNECTS: bool = true;
     type Spec = VaultKvSpec;
     type Expect = KvExpect;
 

@@ -40,6 +40,7 @@ pub struct VaultLogin;
 
 impl CheckKind for VaultLogin {
     const NAME: &'static str = "vault_login";
+    const CONNECTS: bool = true;
     type Spec = VaultLoginSpec;
     type Expect = LoginExpect;
 

@@ -162,6 +162,7 @@ pub struct VaultPkiHealth;
 
 impl CheckKind for VaultPkiHealth {
     const NAME: &'static str = "vault_pki_health";
+    const CONNECTS: bool = true;
     type Spec = VaultPkiHealthSpec;
     type Expect = PkiHealthExpect;
 

@@ -41,6 +41,7 @@ pub struct VaultPkiRole;
 
 impl CheckKind for VaultPkiRole {
     const NAME: &'static str = "vault_pki_role";
+    const CONNECTS: bool = true;
     type Spec = VaultPkiRoleSpec;
     type Expect = PkiRoleExpect;
 

@@ -59,6 +59,7 @@ pub struct VersionSkew;
 
 impl CheckKind for VersionSkew {
     const NAME: &'static str = "version_skew";
+    const CONNECTS: bool = true;
     type Spec = VersionSkewSpec;
     type Expect = SkewExpect;
     const FAMILIES: &'static [&'static Def] = &[&super::VAULT_AGENT_VERSION, &super::VERSION_SKEW];
