@@ -205,6 +205,7 @@ def run(a, d, binary, ports, bb, bb_port):
     blackbox_round(bb, bb_port, ports)  # warm-up: page cache, connections
     for b in tools.values():
         rotcheck_round(b, suite, a.n)
+    load = os.getloadavg()[0]
     cpu = {k: [] for k in [*tools, "blackbox"]}
     wall, wall15 = {k: [] for k in cpu}, {k: [] for k in cpu}
     for _ in range(a.rounds):
@@ -217,12 +218,13 @@ def run(a, d, binary, ports, bb, bb_port):
         cpu["blackbox"].append(c)
         wall["blackbox"].append(w)
         wall15["blackbox"].append(blackbox_round(bb, bb_port, ports[:15])[1])
-    report(a, cpu, wall, wall15)
+    report(a, cpu, wall, wall15, load)
 
 
-def report(a, cpu, wall, wall15):
+def report(a, cpu, wall, wall15, load):
     med = statistics.median
-    print(f"listeners: {a.n}, rounds: {a.rounds} (medians)")
+    print(f"listeners: {a.n}, rounds: {a.rounds} (medians), cores: {os.cpu_count()}, "
+          f"load average (1 min) before/after: {load:.2f}/{os.getloadavg()[0]:.2f}")
     print(f"{'':<16}{'CPU per check':>15}{f'wall, {a.n} checks':>20}{'wall, 15 checks':>18}")
     for k in cpu:
         print(f"{k:<16}{med(cpu[k]) * 1e3:>12.3f} ms{med(wall[k]):>18.3f} s"
@@ -234,7 +236,8 @@ def report(a, cpu, wall, wall15):
           f"{med(wall['rotcheck gate']) / med(wall['blackbox']):.2f}x")
     if "baseline gate" in cpu:
         m = med(cpu["baseline gate"])
-        print(f"rotcheck/baseline: CPU {r / m:.3f}x (rounds: "
+        w = med(wall["rotcheck gate"]) / med(wall["baseline gate"])
+        print(f"rotcheck/baseline: wall {a.n}: {w:.2f}x, CPU {r / m:.3f}x (rounds: "
               f"{', '.join(f'{x * 1e3:.3f}/{y * 1e3:.3f}' for x, y in zip(cpu['rotcheck gate'], cpu['baseline gate']))})")
 
 

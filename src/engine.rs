@@ -1,6 +1,8 @@
 //! Runs a suite: selection, bounded concurrency, one timeout per check, `--wait` retries.
 //! Produces a `Report` and nothing else (`--wait` hands each attempt to a callback).
 
+mod spread;
+
 use crate::kinds::{self, Cache, Ctx};
 use crate::model::{Assertion, CheckResult, FailureClass, Outcome, ProbeError, Report, Status};
 use crate::suite::{CheckSpec, Severity, Suite};
@@ -105,6 +107,8 @@ pub struct RunOptions {
     pub concurrency: usize,
     /// Evaluate time-based expectations at this instant instead of now.
     pub at: Option<SystemTime>,
+    /// Runtimes to spread the checks over ([`spread`]); empty: the current runtime.
+    pub spread: Vec<tokio::runtime::Handle>,
 }
 
 impl Default for RunOptions {
@@ -112,6 +116,7 @@ impl Default for RunOptions {
         RunOptions {
             concurrency: 64,
             at: None,
+            spread: vec![],
         }
     }
 }
@@ -161,6 +166,9 @@ async fn run_checks(
     opts: &RunOptions,
     cache: &Arc<Cache>,
 ) -> Vec<CheckResult> {
+    if !opts.spread.is_empty() {
+        return spread::run(suite, checks, opts, cache).await;
+    }
     let sem = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, check) in checks.iter().enumerate() {
@@ -183,7 +191,7 @@ async fn run_checks(
     out.into_iter().map(|(_, r)| r).collect()
 }
 
-fn panicked(detail: String) -> CheckResult {
+pub(crate) fn panicked(detail: String) -> CheckResult {
     let mut r = result_shell("internal", "default", "none", vec![]);
     r.status = Status::Error;
     r.error = Some(ProbeError::local(

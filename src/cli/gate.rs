@@ -7,6 +7,8 @@ use crate::suite;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
 
 /// Arguments of `rotcheck gate`.
 #[derive(clap::Args, Debug)]
@@ -72,8 +74,8 @@ pub fn run(a: GateArgs) -> u8 {
         error(e);
         return EXIT_USAGE;
     }
-    let rt = match super::runtime() {
-        Ok(rt) => rt,
+    let rts = match Runtimes::start(checks.len()) {
+        Ok(rts) => rts,
         Err(e) => {
             error(format!("cannot start the runtime: {e}"));
             return EXIT_USAGE;
@@ -82,8 +84,9 @@ pub fn run(a: GateArgs) -> u8 {
     let opts = RunOptions {
         concurrency: a.concurrency,
         at: a.at,
+        spread: rts.handles(),
     };
-    let report = rt.block_on(async {
+    let report = rts.main.block_on(async {
         match a.wait {
             Some(wait) => {
                 let wait = Wait {
@@ -95,8 +98,7 @@ pub fn run(a: GateArgs) -> u8 {
             None => engine::run(&suite, &checks, &opts).await,
         }
     });
-    // A read stuck on a hung filesystem must not keep the process alive after its timeout.
-    rt.shutdown_background();
+    rts.stop();
     let color = a.output.is_none()
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
@@ -132,4 +134,66 @@ fn output_folder(path: &Path) -> Result<(), String> {
 /// One `--wait` progress line on stderr: attempt, elapsed time, the checks still failing.
 fn show_attempt(a: &Attempt) {
     let _ = writeln!(std::io::stderr(), "rotcheck: {}", report::progress::line(a));
+}
+
+/// The gate's runtimes: this thread's and one more current-thread runtime per further core
+/// (at most [`MAX_THREADS`] in all), each on its own thread. The engine deals its lanes of
+/// checks over them ([`crate::engine::RunOptions::spread`]); a check stays on the runtime
+/// it started on, so a TLS check's crypto runs on every core without tasks or wake-ups
+/// moving between threads.
+struct Runtimes {
+    main: tokio::runtime::Runtime,
+    /// The other runtimes' handles; dropping a stop sender ends its thread.
+    others: Vec<(Handle, oneshot::Sender<()>)>,
+}
+
+/// Threads that run checks at most, however many cores the machine has.
+const MAX_THREADS: usize = 4;
+
+impl Runtimes {
+    /// Runtimes for `checks` checks: no more threads than cores or checks.
+    fn start(checks: usize) -> std::io::Result<Runtimes> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.min(checks).min(MAX_THREADS);
+        let others = (1..threads)
+            .map(|_| other_runtime())
+            .collect::<std::io::Result<_>>()?;
+        Ok(Runtimes {
+            main: super::runtime()?,
+            others,
+        })
+    }
+
+    /// Every runtime's handle, this thread's first; none when this thread is the only one
+    /// (the engine then runs every check here).
+    fn handles(&self) -> Vec<Handle> {
+        if self.others.is_empty() {
+            return vec![];
+        }
+        let others = self.others.iter().map(|(h, _)| h.clone());
+        std::iter::once(self.main.handle().clone())
+            .chain(others)
+            .collect()
+    }
+
+    /// Stops every runtime without waiting for a read stuck on a hung filesystem: it must
+    /// not keep the process alive after its check timed out.
+    fn stop(self) {
+        drop(self.others);
+        self.main.shutdown_background();
+    }
+}
+
+/// A current-thread runtime driven by a thread of its own until its stop sender is dropped.
+fn other_runtime() -> std::io::Result<(Handle, oneshot::Sender<()>)> {
+    let rt = super::runtime()?;
+    let handle = rt.handle().clone();
+    let (stop, stopped) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("rotcheck-checks".into())
+        .spawn(move || {
+            let _ = rt.block_on(stopped);
+            rt.shutdown_background();
+        })?;
+    Ok((handle, stop))
 }

@@ -445,6 +445,20 @@ impl AsyncWrite for Sniff {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
+    /// rustls hands over every record it has queued at once (a TLS 1.2 client's key
+    /// exchange, ChangeCipherSpec and Finished): one segment instead of one per record.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
