@@ -35,6 +35,8 @@ pub fn warning(msg: impl std::fmt::Display) {
 /// are I/O-bound between short bursts of crypto; worker threads handing tasks to each other
 /// cost more CPU than they save wall time (bench/tls_bench.py: 16% less CPU per
 /// TLS check, a few per cent more wall time). File reads and DNS still go to the blocking pool.
+/// `gate` with several checks adds one more such runtime per core and deals the checks over
+/// them (`engine::spread`), so both cores are busy without work-stealing.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
