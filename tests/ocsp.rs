@@ -476,25 +476,8 @@ fn garbage_stalled_and_replayed_answers_are_classified_within_the_timeout() {
 
 /// A root PKI mount whose certificates name its own OCSP responder, with a role for 127.0.0.1.
 fn ocsp_mount(dev: &DevServer) -> String {
-    dev.must(&["secrets", "enable", "pki"]);
-    let ca = dev.must(&[
-        "write",
-        "-field=certificate",
-        "pki/root/generate/internal",
-        "common_name=OCSP Bao Root",
-        "ttl=8760h",
-    ]);
     let responder = format!("ocsp_servers={}/v1/pki/ocsp", dev.url());
-    dev.must(&["write", "pki/config/urls", &responder]);
-    dev.must(&[
-        "write",
-        "pki/roles/web",
-        "allowed_domains=localhost",
-        "allow_bare_domains=true",
-        "allow_ip_sans=true",
-        "max_ttl=72h",
-    ]);
-    ca
+    bao::web_root_mount(dev, "pki", "OCSP Bao Root", &responder)
 }
 
 #[test]

@@ -30,28 +30,8 @@ fn now() -> String {
 /// A root PKI mount whose certificates name `crl_url` as their CRL distribution point, with
 /// a role for `localhost` / 127.0.0.1. Returns the CA's PEM.
 fn mount(dev: &DevServer, name: &str, cn: &str, crl_url: &str) -> String {
-    dev.must(&["secrets", "enable", &format!("-path={name}"), "pki"]);
-    let ca = dev.must(&[
-        "write",
-        "-field=certificate",
-        &format!("{name}/root/generate/internal"),
-        &format!("common_name={cn}"),
-        "ttl=8760h",
-    ]);
-    dev.must(&[
-        "write",
-        &format!("{name}/config/urls"),
-        &format!("crl_distribution_points={crl_url}"),
-    ]);
-    dev.must(&[
-        "write",
-        &format!("{name}/roles/web"),
-        "allowed_domains=localhost",
-        "allow_bare_domains=true",
-        "allow_ip_sans=true",
-        "max_ttl=72h",
-    ]);
-    ca
+    let urls = format!("crl_distribution_points={crl_url}");
+    bao::web_root_mount(dev, name, cn, &urls)
 }
 
 /// A leaf for 127.0.0.1 from `mount`: certificate PEM, private key PEM, serial as hex.

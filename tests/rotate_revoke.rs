@@ -13,7 +13,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -71,29 +70,7 @@ fn file_server(cert: &Path, key: &Path, live: bool) -> (SocketAddr, Arc<FileCert
         .unwrap()
         .with_no_client_auth()
         .with_cert_resolver(files.clone());
-    let cfg = Arc::new(cfg);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for tcp in listener.incoming().flatten() {
-            let cfg = cfg.clone();
-            std::thread::spawn(move || {
-                let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
-                let Ok(conn) = rustls::ServerConnection::new(cfg) else {
-                    return;
-                };
-                let mut tls = rustls::StreamOwned::new(conn, tcp);
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = tls.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                }
-                tls.conn.send_close_notify();
-                let _ = tls.flush();
-            });
-        }
-    });
+    let addr = common::serve_tls_on(TcpListener::bind("127.0.0.1:0").unwrap(), Arc::new(cfg));
     (addr, files)
 }
 
@@ -110,24 +87,8 @@ impl Lab {
     fn start() -> Option<Lab> {
         let bin = bao::server_binary()?;
         let dev = DevServer::start(&bin);
-        dev.must(&["secrets", "enable", "-path=pki", "pki"]);
-        let ca = dev.must(&[
-            "write",
-            "-field=certificate",
-            "pki/root/generate/internal",
-            "common_name=Revoke Root",
-            "ttl=8760h",
-        ]);
         let crl = format!("crl_distribution_points={}/v1/pki/crl", dev.url());
-        dev.must(&["write", "pki/config/urls", &crl]);
-        dev.must(&[
-            "write",
-            "pki/roles/web",
-            "allowed_domains=localhost",
-            "allow_bare_domains=true",
-            "allow_ip_sans=true",
-            "max_ttl=72h",
-        ]);
+        let ca = bao::web_root_mount(&dev, "pki", "Revoke Root", &crl);
         let lab = Lab {
             dev,
             dir: tempfile::tempdir().unwrap(),

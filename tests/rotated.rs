@@ -13,7 +13,6 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,30 +41,7 @@ fn bind_all(ips: &[&str]) -> (u16, Vec<TcpListener>) {
 
 /// Serves TLS with `cfg` on `listener`, one thread per connection, for the test's life.
 fn serve(listener: TcpListener, cfg: Arc<ServerConfig>) -> SocketAddr {
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for tcp in listener.incoming().flatten() {
-            let cfg = cfg.clone();
-            std::thread::spawn(move || answer(cfg, tcp));
-        }
-    });
-    addr
-}
-
-fn answer(cfg: Arc<ServerConfig>, tcp: TcpStream) {
-    let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
-    let Ok(conn) = rustls::ServerConnection::new(cfg) else {
-        return;
-    };
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let mut buf = [0u8; 1024];
-    while let Ok(n) = tls.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-    }
-    tls.conn.send_close_notify();
-    let _ = tls.flush();
+    common::serve_tls_on(listener, cfg)
 }
 
 /// A server config presenting `leaf` after `pki`'s intermediate.

@@ -110,6 +110,30 @@ impl Cli for RaftServer {
     }
 }
 
+/// A root PKI mount at `name` whose certificates carry `urls` (`pki/config/urls` fields such
+/// as `crl_distribution_points=URL` or `ocsp_servers=URL`), with a role `web` for `localhost`
+/// and 127.0.0.1. Returns the CA's PEM.
+pub fn web_root_mount(dev: &DevServer, name: &str, cn: &str, urls: &str) -> String {
+    dev.must(&["secrets", "enable", &format!("-path={name}"), "pki"]);
+    let ca = dev.must(&[
+        "write",
+        "-field=certificate",
+        &format!("{name}/root/generate/internal"),
+        &format!("common_name={cn}"),
+        "ttl=8760h",
+    ]);
+    dev.must(&["write", &format!("{name}/config/urls"), urls]);
+    dev.must(&[
+        "write",
+        &format!("{name}/roles/web"),
+        "allowed_domains=localhost",
+        "allow_bare_domains=true",
+        "allow_ip_sans=true",
+        "max_ttl=72h",
+    ]);
+    ca
+}
+
 /// A dev server with a TLS listener; killed on drop.
 pub struct DevServer {
     child: Child,

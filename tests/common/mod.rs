@@ -255,7 +255,19 @@ fn spawn_acceptor<F>(handle: F) -> SocketAddr
 where
     F: Fn(TcpStream) + Send + Sync + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    accept_on(TcpListener::bind("127.0.0.1:0").expect("bind"), handle)
+}
+
+/// Serves TLS with `cfg` on `listener` (handshake, then read until the client closes), one
+/// thread per connection, for the test's life.
+pub fn serve_tls_on(listener: TcpListener, cfg: Arc<ServerConfig>) -> SocketAddr {
+    accept_on(listener, move |tcp| serve_tls(cfg.clone(), tcp))
+}
+
+fn accept_on<F>(listener: TcpListener, handle: F) -> SocketAddr
+where
+    F: Fn(TcpStream) + Send + Sync + 'static,
+{
     let addr = listener.local_addr().expect("addr");
     let handle = Arc::new(handle);
     std::thread::spawn(move || {
