@@ -442,6 +442,42 @@ mod tests {
     }
 
     #[test]
+    fn malformed_answers_give_defaults_not_panics() {
+        let k = key(json!({"keys": [1, 2], "latest_version": "abc", "type": 7,
+            "min_decryption_version": -3, "auto_rotate_period": "soon"}));
+        assert_eq!(k, Key::default());
+        let k = key(json!({"latest_version": 1, "keys": {"1": {"creation_time": 5}}}));
+        assert_eq!(k.created, None);
+        let e = TransitKeyExpect {
+            max_age: Some(Dur(Duration::from_secs(60))),
+            ..Default::default()
+        };
+        let a = evaluate(&k, &e, "transit/keys/k", 0);
+        assert_eq!(a[1].reason.as_deref(), Some("no_creation_time"));
+    }
+
+    #[test]
+    fn validation_refuses_an_empty_name_and_version_zero() {
+        let spec = TransitKeySpec {
+            mount: default_mount(),
+            name: "/".into(),
+        };
+        let e = TransitKeyExpect::default();
+        assert!(VaultTransitKey::validate(&spec, &e).is_err());
+        let spec = TransitKeySpec {
+            name: "app".into(),
+            ..spec
+        };
+        assert!(VaultTransitKey::validate(&spec, &e).is_ok());
+        let zero = TransitKeyExpect {
+            decrypts_from: Some(0),
+            ..e
+        };
+        let err = VaultTransitKey::validate(&spec, &zero).unwrap_err();
+        assert_eq!(err.key, ".expect.decrypts_from");
+    }
+
+    #[test]
     fn stale_floor_type_and_export() {
         let k = key(
             json!({"type": "aes256-gcm96", "latest_version": 3, "exportable": false,
