@@ -455,3 +455,30 @@ fn the_rotate_audit_log_is_redacted() {
         "step failed: Vault said: s.[redacted] [redacted private key]"
     );
 }
+
+#[test]
+fn vault_transit_key_errors_are_redacted() {
+    let env = Env::start(false);
+    let key = key_pem();
+    env.lab.fail_path_saying(
+        "transit/keys/payments",
+        500,
+        &format!("plugin echo: X-Vault-Token: {TOKEN} {LEGACY} {key}"),
+    );
+    env.lab
+        .fail_path_saying("transit/keys/signer", 403, &format!("denied for {TOKEN}"));
+    let checks = "  - name: payments\n    vault_transit_key: { name: payments }\n    expect: { max_age: 30d }\n  - name: signer\n    vault_transit_key: { name: signer }\n";
+    let suite = vault_suite(&env, "transit.yaml", checks);
+    let runs = gate_all(&suite, &key);
+    let report = json_of(&runs);
+    let msgs = messages(&report);
+    assert!(
+        msgs.contains("plugin echo: X-Vault-Token: [redacted]"),
+        "{msgs}"
+    );
+    assert!(msgs.contains("denied for hvs.[redacted]"), "{msgs}");
+    for c in report["checks"].as_array().unwrap() {
+        assert_ne!(c["status"], "pass", "{c:#}");
+    }
+    assert_eq!(env.lab.tokens_live(), 0, "the cert-login token is revoked");
+}

@@ -214,6 +214,7 @@ registry! {
     VaultPkiRole => vault::pki_role::VaultPkiRole,
     VaultPkiHealth => vault::pki_health::VaultPkiHealth,
     VaultKv => vault::kv::VaultKv,
+    VaultTransitKey => vault::transit_key::VaultTransitKey,
     VersionSkew => vault::skew::VersionSkew,
     Command => command::Command,
     RotationPlan => rotation_plan::RotationPlan,

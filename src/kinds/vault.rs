@@ -1,5 +1,5 @@
 //! Vault check kinds (`vault_health`, `vault_login`, `vault_cert_role`, `vault_pki_role`,
-//! `vault_pki_health`, `vault_kv`, `version_skew`): one file per kind under `vault/`, and the helpers they share —
+//! `vault_pki_health`, `vault_kv`, `vault_transit_key`, `version_skew`): one file per kind under `vault/`, and the helpers they share —
 //! resolving the profile, the run's token, and turning a `VaultError` into an outcome.
 
 pub mod cert_role;
@@ -9,6 +9,7 @@ pub mod login;
 pub mod pki_health;
 pub mod pki_role;
 pub mod skew;
+pub mod transit_key;
 
 use crate::kinds::{Base, Ctx};
 use crate::metrics::text::{family, Exposition};
