@@ -657,17 +657,22 @@ fn first_cn_or_dn(name: &X509Name<'_>) -> String {
 
 /// `"CN"` of a certificate (its whole subject when it has no CN).
 pub fn label(der: &[u8]) -> String {
-    match parse(der) {
-        Some(c) => label_of(der, &c),
+    let compute = || match parse(der) {
+        Some(c) => label_text(&c),
         None => "(unparseable certificate)".into(),
-    }
+    };
+    known(der, |k| k.label.clone(), |k, v| k.label = Some(v), compute)
 }
 
 /// [`label`] of `der` parsed already as `c`: remembered, so that the messages naming it do
 /// not parse it again.
 pub(crate) fn label_of(der: &[u8], c: &X509Certificate<'_>) -> String {
-    let compute = || format!("{:?}", first_cn_or_dn(c.subject()));
+    let compute = || label_text(c);
     known(der, |k| k.label.clone(), |k, v| k.label = Some(v), compute)
+}
+
+fn label_text(c: &X509Certificate<'_>) -> String {
+    format!("{:?}", first_cn_or_dn(c.subject()))
 }
 
 /// notBefore and notAfter (Unix seconds); `None` when the certificate does not parse.

@@ -21,12 +21,15 @@ struct Memoized {
     inner: &'static dyn SignatureVerificationAlgorithm,
 }
 
+/// A public key and the message a signature over it verified.
+type KeyAndMessage = (Box<[u8]>, Box<[u8]>);
+
 /// The signatures that verified, found by scope and signature bytes (short, and all but
 /// unique per certificate), each with the key and message it verified, compared in full on a
 /// hit: a lookup hashes a hundred bytes instead of digesting the whole signed message.
 #[derive(Default)]
 struct Verified {
-    by_signature: HashMap<Box<[u8]>, Vec<(Box<[u8]>, Box<[u8]>)>>,
+    by_signature: HashMap<Box<[u8]>, Vec<KeyAndMessage>>,
     entries: usize,
     bytes: usize,
 }
