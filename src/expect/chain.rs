@@ -69,10 +69,10 @@ impl ChainFailure {
 
 /// A lone certificate file judged like `openssl verify -CAfile`: the CA file's intermediates
 /// may complete its path (a served chain or a fullchain file must carry its own).
-pub fn with_ca_intermediates(
-    certs: &[CertificateDer<'static>],
-    ca: &[CertificateDer<'static>],
-) -> Vec<CertificateDer<'static>> {
+pub fn with_ca_intermediates<'a>(
+    certs: &[CertificateDer<'a>],
+    ca: &[CertificateDer<'a>],
+) -> Vec<CertificateDer<'a>> {
     let mut out = certs.to_vec();
     let intermediates = ca.iter().filter(|c| !is_self_signed(c));
     out.extend(intermediates.filter(|c| !certs.contains(c)).cloned());
@@ -121,12 +121,13 @@ pub fn validate_for(
         Some(anchor) => pool.pinned_path(anchor)?,
         None => pool.build(&leaf)?,
     };
-    check_leaf_key(leaf_der)?;
+    let parsed_leaf = parse(leaf_der);
+    check_leaf_key(leaf_der, parsed_leaf.as_ref())?;
     if let Some(name) = server_name {
         names::check(&leaf, leaf_der.as_ref(), name).map_err(name_failure)?;
     }
     if path.certs.len() > 1 {
-        profile::check(&path.certs)?;
+        profile::check(&path.certs, parsed_leaf.as_ref())?;
     }
     Ok(path)
 }
@@ -576,12 +577,10 @@ fn path_of(
 
 /// Checks a certificate's own validity period (webpki does not check anchors).
 fn check_validity(der: &CertificateDer<'_>, now: UnixTime, what: &str) -> Result<(), ChainFailure> {
-    let Some(c) = parse(der) else { return Ok(()) };
-    let (nb, na, t) = (
-        c.validity().not_before.timestamp(),
-        c.validity().not_after.timestamp(),
-        secs(now),
-    );
+    let Some((nb, na)) = validity(der) else {
+        return Ok(());
+    };
+    let t = secs(now);
     if t > na {
         return Err(ChainFailure::new(
             ChainReason::Expired,
@@ -603,8 +602,11 @@ fn check_validity(der: &CertificateDer<'_>, now: UnixTime, what: &str) -> Result
 }
 
 /// A leaf RSA key under 2048 bits is refused by modern clients (CA/B Forum minimum).
-fn check_leaf_key(leaf: &CertificateDer<'_>) -> Result<(), ChainFailure> {
-    match rsa_bits(leaf) {
+fn check_leaf_key(
+    leaf: &CertificateDer<'_>,
+    parsed: Option<&X509Certificate<'_>>,
+) -> Result<(), ChainFailure> {
+    match parsed.and_then(key_bits) {
         Some(bits) if bits < 2048 => Err(ChainFailure::new(
             ChainReason::WeakAlgorithm,
             format!("leaf {} has an RSA {bits}-bit key; clients require at least 2048 bits; reissue it with RSA 2048+ or ECDSA P-256", label(leaf)),
@@ -656,10 +658,31 @@ fn first_cn_or_dn(name: &X509Name<'_>) -> String {
 /// `"CN"` of a certificate (its whole subject when it has no CN).
 pub fn label(der: &[u8]) -> String {
     let compute = || match parse(der) {
-        Some(c) => format!("{:?}", first_cn_or_dn(c.subject())),
+        Some(c) => label_text(&c),
         None => "(unparseable certificate)".into(),
     };
     known(der, |k| k.label.clone(), |k, v| k.label = Some(v), compute)
+}
+
+/// [`label`] of `der` parsed already as `c`: remembered, so that the messages naming it do
+/// not parse it again.
+pub(crate) fn label_of(der: &[u8], c: &X509Certificate<'_>) -> String {
+    let compute = || label_text(c);
+    known(der, |k| k.label.clone(), |k, v| k.label = Some(v), compute)
+}
+
+fn label_text(c: &X509Certificate<'_>) -> String {
+    format!("{:?}", first_cn_or_dn(c.subject()))
+}
+
+/// notBefore and notAfter (Unix seconds); `None` when the certificate does not parse.
+fn validity(der: &[u8]) -> Option<(i64, i64)> {
+    let compute = || {
+        let c = parse(der)?;
+        let v = c.validity();
+        Some((v.not_before.timestamp(), v.not_after.timestamp()))
+    };
+    known(der, |k| k.validity, |k, v| k.validity = Some(v), compute)
 }
 
 fn is_self_signed(der: &[u8]) -> bool {
@@ -680,6 +703,9 @@ struct Known {
     label: Option<String>,
     root: Option<bool>,
     self_signed: Option<bool>,
+    validity: Option<Option<(i64, i64)>>,
+    /// The profile rules' finding in each position of a path but the leaf's.
+    profile: [Option<profile::Finding>; 3],
 }
 
 /// Certificates remembered per thread before the memo is cleared.
@@ -712,8 +738,13 @@ fn known<T: Clone>(
 }
 
 fn rsa_bits(der: &[u8]) -> Option<usize> {
+    key_bits(&parse(der)?)
+}
+
+/// The size of an RSA key; `None` for other keys.
+fn key_bits(c: &X509Certificate<'_>) -> Option<usize> {
     use x509_parser::public_key::PublicKey;
-    match parse(der)?.public_key().parsed() {
+    match c.public_key().parsed() {
         Ok(PublicKey::RSA(rsa)) => Some(rsa.key_size()),
         _ => None,
     }

@@ -11,6 +11,7 @@ mod content;
 mod expect;
 mod meta;
 mod pairing;
+mod stores;
 
 use crate::expect::chain::want::ChainExpect;
 use crate::expect::revocation::NotRevoked;
@@ -19,8 +20,10 @@ use crate::metrics::text::{family, Def, Exposition};
 use crate::model::{Assertion, CheckResult, FailureClass, Outcome, ProbeError, Status};
 use crate::suite::{ExpiryThresholds, Mode};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
+use stores::{CaFiles, Stores};
 
 /// What a file is expected to hold.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -236,12 +239,15 @@ fn joined(h: std::thread::ScopedJoinHandle<'_, Outcome>) -> Outcome {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
+/// One slice's entries in order; the CA files they name are parsed once for the slice.
 fn inspect_slice(entries: &[(&FileEntry, String)], expect: &FilesExpect, ctx: &Ctx) -> Outcome {
+    let ca_files = CaFiles::read(entries.iter().map(|(e, _)| *e), expect, ctx);
+    let stores = ca_files.parse();
     let mut out = Outcome::default();
     for (spec, label) in entries {
         let path = ctx.path(&spec.path);
         let label = label.clone();
-        Entry { spec, label, path }.inspect(expect, ctx, &mut out);
+        Entry { spec, label, path }.inspect(expect, ctx, &stores, &mut out);
     }
     out
 }
@@ -277,7 +283,7 @@ impl Entry<'_> {
         a
     }
 
-    fn inspect(&self, expect: &FilesExpect, ctx: &Ctx, out: &mut Outcome) {
+    fn inspect(&self, expect: &FilesExpect, ctx: &Ctx, stores: &Stores<'_>, out: &mut Outcome) {
         let present = meta::check(self, out);
         if !present || !self.spec.exists {
             return;
@@ -286,8 +292,9 @@ impl Entry<'_> {
             FileKind::Other => {}
             FileKind::Key => pairing::check(self, ctx, out),
             FileKind::Cert | FileKind::Chain | FileKind::Bundle => {
-                if let Some(certs) = content::check(self, ctx, out) {
-                    expect::check(self, &certs, expect, ctx, out);
+                if let Some(mut certs) = content::check(self, ctx, out) {
+                    expect::check(self, &mut certs, expect, (ctx, stores), out);
+                    out.certs.append(&mut certs.facts);
                 }
             }
         }
@@ -295,9 +302,14 @@ impl Entry<'_> {
 }
 
 /// Each entry's label: its file name, or its path as written when file names collide.
+/// Counted in one pass: a check of 10,000 files compared each name with every other.
 fn labels(entries: &[FileEntry]) -> Vec<String> {
     let base: Vec<String> = entries.iter().map(|e| file_name(&e.path)).collect();
-    let unique = |b: &String| base.iter().filter(|x| *x == b).count() == 1;
+    let mut count: HashMap<&str, usize> = HashMap::with_capacity(base.len());
+    for b in &base {
+        *count.entry(b).or_default() += 1;
+    }
+    let unique = |b: &String| count.get(b.as_str()) == Some(&1);
     base.iter()
         .zip(entries)
         .map(|(b, e)| if unique(b) { b.clone() } else { e.path.clone() })

@@ -19,6 +19,7 @@ pub use lint::{lint, lint_parsed, Lint, LintReason};
 use crate::model::ChainReason;
 use cert::Cert;
 use rustls_pki_types::{CertificateDer, UnixTime};
+use std::borrow::Cow;
 
 /// A TLS client family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,11 +71,32 @@ type Refusal = (ChainReason, String);
 
 /// What every profile is handed.
 struct Input<'a> {
-    presented: &'a [Cert<'a>],
+    presented: Vec<&'a Cert<'a>>,
     store: &'a [Cert<'a>],
     name: Option<&'a str>,
     purpose: Purpose,
     now: i64,
+}
+
+/// A trust store (a CA file) parsed once for every judgement against it: a `files` check
+/// judges each of its certificates against the same CA file.
+pub struct Store<'a> {
+    der: &'a [CertificateDer<'a>],
+    /// The certificates that parse.
+    certs: Vec<Cert<'a>>,
+}
+
+impl<'a> Store<'a> {
+    /// Parses the certificates of a CA file.
+    pub fn new(der: &'a [CertificateDer<'a>]) -> Self {
+        let certs = der.iter().filter_map(Cert::parse).collect();
+        Store { der, certs }
+    }
+
+    /// The certificates as read.
+    pub fn der(&self) -> &'a [CertificateDer<'a>] {
+        self.der
+    }
 }
 
 /// The presented chain and the trust store parsed once (x509-parser), for every profile, the
@@ -83,34 +105,57 @@ struct Input<'a> {
 pub struct Parsed<'a> {
     presented: &'a [CertificateDer<'a>],
     store_der: &'a [CertificateDer<'a>],
-    /// The presented certificates that parse, in order.
-    certs: Vec<Cert<'a>>,
+    /// The presented certificates that parse, in order; those of a store parsed beforehand
+    /// (a CA file's intermediates completing a lone certificate) are borrowed from it.
+    certs: Vec<Cow<'a, Cert<'a>>>,
     /// The position of the first presented certificate that does not parse.
     unparsed: Option<usize>,
     /// The store's certificates that parse.
-    store: Vec<Cert<'a>>,
+    store: Cow<'a, [Cert<'a>]>,
 }
 
 impl<'a> Parsed<'a> {
     /// Parses `presented` (leaf first) and `store` (the CA file).
     pub fn new(presented: &'a [CertificateDer<'a>], store: &'a [CertificateDer<'a>]) -> Self {
+        let parsed = store.iter().filter_map(Cert::parse).collect();
+        Self::with(presented, store, Cow::Owned(parsed))
+    }
+
+    /// Parses `presented` against a store parsed beforehand.
+    pub fn in_store(presented: &'a [CertificateDer<'a>], store: &'a Store<'a>) -> Self {
+        Self::with(presented, store.der, Cow::Borrowed(&store.certs))
+    }
+
+    fn with(
+        presented: &'a [CertificateDer<'a>],
+        store_der: &'a [CertificateDer<'a>],
+        store: Cow<'a, [Cert<'a>]>,
+    ) -> Self {
         let mut certs = Vec::with_capacity(presented.len());
         let mut unparsed = None;
         for (i, der) in presented.iter().enumerate() {
-            match Cert::parse(der) {
+            match stored(&store, der).map(Cow::Borrowed) {
                 Some(c) => certs.push(c),
-                None => {
-                    unparsed.get_or_insert(i);
-                }
+                None => match Cert::parse(der) {
+                    Some(c) => certs.push(Cow::Owned(c)),
+                    None => {
+                        unparsed.get_or_insert(i);
+                    }
+                },
             }
         }
         Parsed {
             presented,
-            store_der: store,
+            store_der,
             certs,
             unparsed,
-            store: store.iter().filter_map(Cert::parse).collect(),
+            store,
         }
+    }
+
+    /// The presented certificates that parse, in order.
+    fn presented(&self) -> Vec<&Cert<'a>> {
+        self.certs.iter().map(|c| &**c).collect()
     }
 
     /// What the OpenSSL and Go profiles are handed, or why no profile gets that far.
@@ -128,7 +173,7 @@ impl<'a> Parsed<'a> {
             return Err((ChainReason::Other, why));
         }
         Ok(Input {
-            presented: &self.certs,
+            presented: self.presented(),
             store: &self.store,
             name,
             purpose,
@@ -185,12 +230,12 @@ pub fn verdict_parsed(
 
 impl<'a> Input<'a> {
     fn leaf(&self) -> &Cert<'a> {
-        &self.presented[0]
+        self.presented[0]
     }
 
     /// The presented certificates after the leaf, without byte-identical repeats.
     fn pool(&self) -> Vec<&Cert<'a>> {
-        dedup(self.presented[1..].iter())
+        dedup(self.presented[1..].iter().copied())
     }
 
     /// The store without byte-identical repeats.
@@ -246,7 +291,7 @@ pub fn complete_chain(presented: &[CertificateDer<'_>], store: &[CertificateDer<
 
 /// [`complete_chain`] on certificates parsed already.
 pub fn complete_parsed(p: &Parsed<'_>) -> bool {
-    let pool = &p.certs;
+    let pool = p.presented();
     let roots: Vec<&Cert<'_>> = p.store.iter().filter(|c| c.self_signed()).collect();
     let Some(leaf) = pool.first() else {
         return false;
@@ -259,14 +304,14 @@ pub fn complete_parsed(p: &Parsed<'_>) -> bool {
 
 fn reaches<'a>(
     c: &Cert<'a>,
-    pool: &'a [Cert<'a>],
+    pool: &[&'a Cert<'a>],
     roots: &[&Cert<'_>],
     seen: &mut Vec<&'a [u8]>,
 ) -> bool {
     if roots.iter().any(|r| cert::signed_by(c, r)) {
         return true;
     }
-    for p in pool {
+    for &p in pool {
         if seen.contains(&p.bytes()) || !cert::signed_by(c, p) {
             continue;
         }
@@ -276,6 +321,14 @@ fn reaches<'a>(
         }
     }
     false
+}
+
+/// The store's parsed copy of `der`, when the store was parsed beforehand.
+fn stored<'a>(store: &Cow<'a, [Cert<'a>]>, der: &CertificateDer<'_>) -> Option<&'a Cert<'a>> {
+    match store {
+        Cow::Borrowed(s) => s.iter().find(|c| c.bytes() == der.as_ref()),
+        Cow::Owned(_) => None,
+    }
 }
 
 #[cfg(test)]

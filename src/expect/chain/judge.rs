@@ -9,6 +9,7 @@
 //! (reason `incomplete_chain`; a warning unless `complete: required`), `lint` (a warning
 //! whose reason is the first finding's token; the message lists them all).
 
+use super::clients::Store;
 use super::clients::Verdict;
 use super::clients::{complete_parsed, lint_parsed, verdict_parsed, Client, Lint, Parsed, Purpose};
 use super::want::ChainExpect;
@@ -52,9 +53,33 @@ pub fn judge_expected(
     store: &[CertificateDer<'_>],
     name: Option<&str>,
     now: UnixTime,
+    seen: (Usage, bool),
+) -> Judgement {
+    expected(want, presented, store, None, name, now, seen)
+}
+
+/// [`judge_expected`] against a trust store parsed beforehand.
+pub fn judge_expected_in(
+    want: &ChainExpect,
+    presented: &[CertificateDer<'_>],
+    store: &Store<'_>,
+    name: Option<&str>,
+    now: UnixTime,
+    seen: (Usage, bool),
+) -> Judgement {
+    expected(want, presented, store.der(), Some(store), name, now, seen)
+}
+
+fn expected(
+    want: &ChainExpect,
+    presented: &[CertificateDer<'_>],
+    store: &[CertificateDer<'_>],
+    parsed_store: Option<&Store<'_>>,
+    name: Option<&str>,
+    now: UnixTime,
     (usage, complete): (Usage, bool),
 ) -> Judgement {
-    judge(&Request {
+    let r = Request {
         presented,
         store,
         name,
@@ -64,14 +89,21 @@ pub fn judge_expected(
         clients: &want.clients.list(),
         complete,
         max_validity: want.max_validity,
-    })
+    };
+    match parsed_store {
+        Some(s) => judge_parsed(&r, Parsed::in_store(presented, s)),
+        None => judge(&r),
+    }
 }
 
 /// Judges a chain for every client in `r.clients`.
 /// The certificates are parsed once for every client, the lint and the completeness test.
 pub fn judge(r: &Request<'_>) -> Judgement {
+    judge_parsed(r, Parsed::new(r.presented, r.store))
+}
+
+fn judge_parsed(r: &Request<'_>, parsed: Parsed<'_>) -> Judgement {
     let strict = validate_for(r.presented, r.store, r.name, r.now, r.partial, r.usage);
-    let parsed = Parsed::new(r.presented, r.store);
     let verdicts = r
         .clients
         .iter()

@@ -6,11 +6,14 @@
 //! signatures.
 
 use rustls_pki_types::{AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
 /// Entries kept before the memo is cleared (a long-running `serve` sees rotations).
 const MAX_ENTRIES: usize = 16_384;
+
+/// Bytes of keys and messages kept before the memo is cleared.
+const MAX_BYTES: usize = 32 << 20;
 
 /// One of webpki's algorithms behind the memo.
 #[derive(Debug)]
@@ -18,7 +21,38 @@ struct Memoized {
     inner: &'static dyn SignatureVerificationAlgorithm,
 }
 
-static VERIFIED: LazyLock<Mutex<HashSet<[u8; 32]>>> = LazyLock::new(Default::default);
+/// A public key and the message a signature over it verified.
+type KeyAndMessage = (Box<[u8]>, Box<[u8]>);
+
+/// The signatures that verified, found by scope and signature bytes (short, and all but
+/// unique per certificate), each with the key and message it verified, compared in full on a
+/// hit: a lookup hashes a hundred bytes instead of digesting the whole signed message.
+#[derive(Default)]
+struct Verified {
+    by_signature: HashMap<Box<[u8]>, Vec<KeyAndMessage>>,
+    entries: usize,
+    bytes: usize,
+}
+
+impl Verified {
+    fn contains(&self, id: &[u8], key: &[u8], message: &[u8]) -> bool {
+        self.by_signature
+            .get(id)
+            .is_some_and(|seen| seen.iter().any(|(k, m)| **k == *key && **m == *message))
+    }
+
+    fn insert(&mut self, id: Vec<u8>, key: &[u8], message: &[u8]) {
+        if self.entries >= MAX_ENTRIES || self.bytes >= MAX_BYTES {
+            *self = Verified::default();
+        }
+        self.entries += 1;
+        self.bytes += id.len() + key.len() + message.len();
+        let seen = self.by_signature.entry(id.into()).or_default();
+        seen.push((key.into(), message.into()));
+    }
+}
+
+static VERIFIED: LazyLock<Mutex<Verified>> = LazyLock::new(Default::default);
 
 static MEMOIZED: LazyLock<Vec<Memoized>> = LazyLock::new(|| {
     webpki::ALL_VERIFICATION_ALGS
@@ -48,32 +82,25 @@ pub fn remembered(
     signature: &[u8],
     verify: impl FnOnce() -> bool,
 ) -> bool {
-    let mut parts = scope.to_vec();
-    parts.extend([key, message, signature]);
-    let id = digest(&parts);
+    let id = framed(scope.iter().copied().chain([signature]));
     let memo = || VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
-    if memo().contains(&id) {
+    if memo().contains(&id, key, message) {
         return true;
     }
     if !verify() {
         return false;
     }
-    let mut m = memo();
-    if m.len() >= MAX_ENTRIES {
-        m.clear();
-    }
-    m.insert(id);
+    memo().insert(id, key, message);
     true
 }
 
-fn digest(parts: &[&[u8]]) -> [u8; 32] {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+/// The parts, each after its length: no two lists of parts give the same bytes.
+fn framed<'p>(parts: impl Iterator<Item = &'p [u8]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
     for p in parts {
-        ctx.update(&(p.len() as u64).to_be_bytes());
-        ctx.update(p);
+        out.extend_from_slice(&(p.len() as u64).to_be_bytes());
+        out.extend_from_slice(p);
     }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
     out
 }
 

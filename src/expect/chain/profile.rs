@@ -19,6 +19,9 @@ use x509_parser::prelude::*;
 
 type Rule = fn(&X509Certificate<'_>, Role) -> Result<(), String>;
 
+/// What the rules found on one certificate in one position.
+pub(super) type Finding = Result<(), (ChainReason, String)>;
+
 /// Where a certificate sits in the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Role {
@@ -27,8 +30,12 @@ pub(super) enum Role {
     Anchor,
 }
 
-/// Checks every certificate of a validated path (leaf first, anchor last).
-pub(super) fn check(path: &[CertificateDer<'_>]) -> Result<(), ChainFailure> {
+/// Checks every certificate of a validated path (leaf first, anchor last); `leaf` is the leaf
+/// parsed already, when it parses.
+pub(super) fn check(
+    path: &[CertificateDer<'_>],
+    leaf: Option<&X509Certificate<'_>>,
+) -> Result<(), ChainFailure> {
     let last = path.len().saturating_sub(1);
     for (i, der) in path.iter().enumerate() {
         let role = match i {
@@ -36,10 +43,11 @@ pub(super) fn check(path: &[CertificateDer<'_>]) -> Result<(), ChainFailure> {
             i if i == last => Role::Anchor,
             _ => Role::Intermediate,
         };
-        let Ok((_, cert)) = X509Certificate::from_der(der) else {
-            continue;
+        let found = match (role, leaf) {
+            (Role::Leaf, Some(cert)) => check_one(cert, role),
+            _ => findings(der, role),
         };
-        check_one(&cert, role).map_err(|(reason, why)| {
+        found.map_err(|(reason, why)| {
             let who = match role {
                 Role::Leaf => "leaf",
                 Role::Intermediate => "intermediate",
@@ -57,7 +65,22 @@ pub(super) fn check(path: &[CertificateDer<'_>]) -> Result<(), ChainFailure> {
     Ok(())
 }
 
-fn check_one(cert: &X509Certificate<'_>, role: Role) -> Result<(), (ChainReason, String)> {
+/// The rules on one certificate; an intermediate's or an anchor's finding is remembered (the
+/// same CA certificates close the path of every certificate they issued).
+fn findings(der: &[u8], role: Role) -> Finding {
+    let fresh = || match X509Certificate::from_der(der) {
+        Ok((_, cert)) => check_one(&cert, role),
+        Err(_) => Ok(()),
+    };
+    if role == Role::Leaf {
+        return fresh();
+    }
+    let i = role as usize;
+    let get = |k: &super::Known| k.profile[i].clone();
+    super::known(der, get, |k, v| k.profile[i] = Some(v), fresh)
+}
+
+fn check_one(cert: &X509Certificate<'_>, role: Role) -> Finding {
     let groups: [(ChainReason, &[Rule]); 3] = [
         (
             ChainReason::Other,

@@ -162,6 +162,7 @@ impl<'a> Cert<'a> {
             out.extension(e);
         }
         out.parse_rules(&c);
+        crate::expect::chain::label_of(der, &c);
         Some(out)
     }
 

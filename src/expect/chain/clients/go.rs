@@ -56,7 +56,7 @@ pub(super) fn check(input: &Input<'_>) -> Result<String, Refusal> {
 /// the wrong length, explicit EC curves. A presented chain or a CA file holding such a
 /// certificate does not load at all.
 fn parsed(input: &Input<'_>) -> Result<(), Refusal> {
-    let all = input.presented.iter().chain(input.store.iter());
+    let all = input.presented.iter().copied().chain(input.store.iter());
     match all.filter_map(|c| Some((c, c.go_parse.as_ref()?))).next() {
         Some((c, why)) => Err((
             ChainReason::Other,

@@ -66,12 +66,13 @@ pub fn lint(
 
 /// [`lint`] on certificates parsed already.
 pub fn lint_parsed(parsed: &super::Parsed<'_>, max_validity: Option<Duration>) -> Vec<Lint> {
-    let (presented, store) = (&parsed.certs, &parsed.store);
+    let presented = parsed.presented();
+    let store: Vec<&Cert<'_>> = parsed.store.iter().collect();
     let mut out = vec![];
     if let Some(leaf) = presented.first() {
         leaf_lints(leaf, max_validity, &mut out);
     }
-    let mut all: Vec<&Cert<'_>> = presented.iter().collect();
+    let mut all: Vec<&Cert<'_>> = presented.clone();
     all.extend(
         store
             .iter()
@@ -80,10 +81,10 @@ pub fn lint_parsed(parsed: &super::Parsed<'_>, max_validity: Option<Duration>) -
     for c in &all {
         cert_lints(c, &mut out);
     }
-    for bundle in [presented, store] {
+    for bundle in [&presented, &store] {
         duplicates(bundle, &mut out);
     }
-    same_dn(store, &mut out);
+    same_dn(&store, &mut out);
     out
 }
 
@@ -142,7 +143,7 @@ fn cert_lints(c: &Cert<'_>, out: &mut Vec<Lint>) {
     }
 }
 
-fn duplicates(bundle: &[Cert<'_>], out: &mut Vec<Lint>) {
+fn duplicates(bundle: &[&Cert<'_>], out: &mut Vec<Lint>) {
     for (i, c) in bundle.iter().enumerate() {
         let first = bundle.iter().position(|o| o.bytes() == c.bytes()) == Some(i);
         if is_ca(c) && !first && !out_has(out, LintReason::DuplicateCa, c) {
@@ -160,7 +161,7 @@ fn out_has(out: &[Lint], reason: LintReason, c: &Cert<'_>) -> bool {
         .any(|l| l.reason == reason && l.subject == c.label())
 }
 
-fn same_dn(store: &[Cert<'_>], out: &mut Vec<Lint>) {
+fn same_dn(store: &[&Cert<'_>], out: &mut Vec<Lint>) {
     for (i, a) in store.iter().enumerate() {
         let clash = store[..i]
             .iter()

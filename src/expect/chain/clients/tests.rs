@@ -190,3 +190,29 @@ fn lint_finds_ca_smells() {
         "{found:?}"
     );
 }
+
+/// A store parsed beforehand (a `files` check's CA file) judges as one parsed per judgement,
+/// including a presented intermediate taken from it.
+#[test]
+fn a_store_parsed_once_judges_the_same() {
+    let p = pki(ca("root"));
+    let store = [p.root.clone(), p.inter.clone()];
+    let parsed_store = Store::new(&store);
+    let leaves = [p.issue(leaf(&["svc.test"])), p.issue(leaf(&[]))];
+    for l in &leaves {
+        for presented in [vec![l.clone()], vec![l.clone(), p.inter.clone()]] {
+            let (fresh, once) = (
+                Parsed::new(&presented, &store),
+                Parsed::in_store(&presented, &parsed_store),
+            );
+            for c in Client::ALL {
+                let v = |p: &Parsed<'_>| {
+                    verdict_parsed(c, p, Some("svc.test"), Purpose::ServerAuth, at())
+                };
+                assert_eq!(v(&fresh), v(&once));
+            }
+            assert_eq!(complete_parsed(&fresh), complete_parsed(&once));
+            assert_eq!(lint_parsed(&fresh, None), lint_parsed(&once, None));
+        }
+    }
+}
