@@ -138,6 +138,13 @@ impl Rendered {
         self.text.get(start..end).unwrap_or("")
     }
 
+    /// Whether family `family` has a series here (the text itself is not read).
+    fn has_part(&self, family: usize) -> bool {
+        let end = |i: usize| self.ends.get(i).copied().unwrap_or(0);
+        let start = family.checked_sub(1).map_or(0, end);
+        end(family) > start
+    }
+
     fn len(&self) -> usize {
         self.text.len()
             + self
@@ -198,6 +205,8 @@ pub struct Pieces {
     now: i64,
     format: Format,
     own: Vec<String>,
+    /// Which families of `all()` have a series at all (found in one pass over the checks).
+    used: Vec<bool>,
     /// The family being written (an index of `all()`), and the next check in it.
     family: usize,
     check: usize,
@@ -210,11 +219,13 @@ impl Pieces {
     /// The pieces of `s` at `now_unix`.
     pub fn new(s: Snapshot, now_unix: i64, format: Format) -> Self {
         let own = exporter_series(&s);
+        let used = used_families(&s, &own);
         Pieces {
             s,
             now: now_unix,
             format,
             own,
+            used,
             family: 0,
             check: 0,
             started: false,
@@ -275,16 +286,9 @@ impl Pieces {
 
     /// The family's header, unless the family has no series at all (then false).
     fn write_header(&self, buf: &mut String) -> bool {
-        let i = self.family;
-        let checks = &self.s.checks;
-        let any = if i == ratio_index() {
-            checks.iter().any(|c| !c.rendered.ratios.is_empty())
-        } else {
-            let own = self.own.get(i).is_some_and(|o| !o.is_empty());
-            own || checks.iter().any(|c| !c.rendered.part(i).is_empty())
-        };
+        let any = self.used.get(self.family).copied().unwrap_or(false);
         if any {
-            write_header(buf, self.format, &all()[i]);
+            write_header(buf, self.format, &all()[self.family]);
         }
         any
     }
@@ -294,6 +298,23 @@ impl Pieces {
         self.check = 0;
         self.started = false;
     }
+}
+
+/// Which families of `all()` have a series: the checks' parts, their lifetime ratios and the
+/// exporter's own series, each check visited once.
+fn used_families(s: &Snapshot, own: &[String]) -> Vec<bool> {
+    let mut used: Vec<bool> = (0..all().len())
+        .map(|i| own.get(i).is_some_and(|o| !o.is_empty()))
+        .collect();
+    for c in &s.checks {
+        for (i, u) in used.iter_mut().enumerate() {
+            *u = *u || c.rendered.has_part(i);
+        }
+        if let Some(u) = used.get_mut(ratio_index()) {
+            *u = *u || !c.rendered.ratios.is_empty();
+        }
+    }
+    used
 }
 
 /// `/metrics` in one buffer, gzip-compressed when `gzip` (the text fed to the encoder piece
