@@ -288,7 +288,7 @@ impl Pieces {
     fn write_header(&self, buf: &mut String) -> bool {
         let any = self.used.get(self.family).copied().unwrap_or(false);
         if any {
-            write_header(buf, self.format, &all()[self.family]);
+            write_header(buf, self.format, all()[self.family]);
         }
         any
     }
