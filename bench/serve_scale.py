@@ -139,7 +139,8 @@ def measure(a, kind, n, suite, binary):
                "bytes_raw": len(raw), "bytes_gzip": gz, "gzip_by_server": served_gzip,
                "gzip_share": round(gz / len(raw), 4),
                "scrape_ms_median": round(med * 1e3, 1), "scrape_ms_p90": round(p90 * 1e3, 1),
-               "gzip_scrape_ms_median": round(gmed * 1e3, 1), "gzip_scrape_ms_p90": round(gp90 * 1e3, 1)}
+               "gzip_scrape_ms_median": round(gmed * 1e3, 1), "gzip_scrape_ms_p90": round(gp90 * 1e3, 1),
+               "load_average_1m": os.getloadavg()[0]}
         if a.prometheus:
             row.update(prometheus_scrape(a, addr, count, kind, n))
         if a.probe_flood:

@@ -31,8 +31,8 @@ pub struct Transition {
 impl Transition {
     /// The change from `before` to `after`, if it is one worth a line: a different status, or
     /// a first result that did not pass.
-    pub fn between(suite: &str, before: Option<&CheckResult>, after: &CheckResult) -> Option<Self> {
-        let from = before.map(|b| b.status);
+    pub fn between(suite: &str, before: Option<Status>, after: &CheckResult) -> Option<Self> {
+        let from = before;
         let changed = match from {
             Some(s) => s != after.status,
             None => after.status != Status::Pass,
@@ -142,16 +142,16 @@ mod tests {
     fn only_changes_and_failing_first_runs_are_transitions() {
         let pass = result("a", Status::Pass);
         assert_eq!(Transition::between("s", None, &pass), None);
-        assert_eq!(Transition::between("s", Some(&pass), &pass), None);
+        assert_eq!(Transition::between("s", Some(pass.status), &pass), None);
         let t = Transition::between("s", None, &failing()).unwrap();
         assert_eq!((t.from, t.to), ("pending", Status::Fail));
-        let back = Transition::between("s", Some(&failing()), &pass).unwrap();
+        let back = Transition::between("s", Some(failing().status), &pass).unwrap();
         assert_eq!((back.from, back.reason.as_str()), ("fail", "ok"));
     }
 
     #[test]
     fn lines_are_logfmt_or_json_and_redacted() {
-        let t = Transition::between("prod", Some(&result("x", Status::Pass)), &failing()).unwrap();
+        let t = Transition::between("prod", Some(Status::Pass), &failing()).unwrap();
         let line = t.render(LogFormat::Logfmt, "2026-01-01T00:00:00.000Z");
         assert!(
             line.starts_with("ts=2026-01-01T00:00:00.000Z level=warn event=status_change suite=prod check=\"vault listener\" from=pass to=fail reason=incomplete_chain msg=\"chain: server sent only the leaf; token hvs.[redacted]\""),

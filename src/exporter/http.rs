@@ -18,7 +18,7 @@ use crate::metrics::text::Exposition;
 use crate::model::CheckResult;
 use crate::suite::{CheckSpec, Suite};
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
@@ -87,7 +87,30 @@ pub struct App {
     pub compat: Compat,
 }
 
-type Resp = Response<Full<Bytes>>;
+/// An answer: a body in one piece, or `/metrics` uncompressed, sent as it is assembled.
+type Resp = Response<Either<Full<Bytes>, PiecesBody>>;
+
+/// `/metrics` uncompressed as an HTTP body: each frame is the next piece, assembled when the
+/// connection is ready for it (a few hundred microseconds of work per piece), so a large
+/// body is never held whole and the first bytes leave before the last are made.
+pub struct PiecesBody(metrics::Pieces);
+
+impl hyper::body::Body for PiecesBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        let piece = self.0.next_piece();
+        std::task::Poll::Ready(piece.map(|p| Ok(hyper::body::Frame::data(Bytes::from(p)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_done()
+    }
+}
 
 /// Accepts connections until `shutdown` turns true, then lets open ones finish briefly.
 pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
@@ -334,7 +357,7 @@ async fn route(app: &App, req: &Parts, caller: Caller) -> Resp {
 /// Every answer's body is built here, so every answer is redacted.
 fn text(status: StatusCode, body: impl Into<String>) -> Resp {
     let body = crate::redact::redact(&body.into());
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(Either::Left(Full::new(Bytes::from(body))));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -357,7 +380,14 @@ fn exposition(body: String, choice: Choice) -> Resp {
 /// An exposition answer whose body is ready: `/metrics` is assembled from fragments that
 /// were redacted when they were rendered (exporter/metrics.rs), so it is not scanned again.
 fn exposition_bytes(body: Vec<u8>, choice: Choice) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    exposition_headers(
+        Response::new(Either::Left(Full::new(Bytes::from(body)))),
+        choice,
+    )
+}
+
+/// The content type, `Vary` and encoding headers of an exposition answer.
+fn exposition_headers(mut r: Resp, choice: Choice) -> Resp {
     let h = r.headers_mut();
     let content_type = HeaderValue::from_static(choice.format.content_type());
     h.insert(header::CONTENT_TYPE, content_type);
@@ -412,10 +442,15 @@ fn now_unix() -> i64 {
     unix_now() as i64
 }
 
-/// `/metrics`, assembled on a blocking thread: tens of megabytes for a large suite (and their
-/// compression) must not hold up the runtime's other connections.
+/// `/metrics`: uncompressed, streamed piece by piece as the connection takes it; compressed,
+/// assembled and compressed on a blocking thread (compressing tens of megabytes must not hold
+/// up the runtime's other connections).
 async fn metrics_page(app: &App, req: &Parts) -> Resp {
     let (snapshot, choice) = (app.state.snapshot(), choice(req));
+    if !choice.gzip {
+        let pieces = metrics::Pieces::new(snapshot, now_unix(), choice.format);
+        return exposition_headers(Response::new(Either::Right(PiecesBody(pieces))), choice);
+    }
     let render =
         move || metrics::render_serve_body(&snapshot, now_unix(), choice.format, choice.gzip);
     match tokio::task::spawn_blocking(render).await {

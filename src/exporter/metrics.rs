@@ -3,8 +3,10 @@
 //! series are rendered (and redacted) once per run into one compact text; a scrape only
 //! concatenates those texts family by family, computes the lifetime ratios (the one value
 //! that moves with the clock) from pre-rendered line prefixes, and adds the exporter's own
-//! state. The body is written straight into the gzip encoder when the scraper asks for it.
+//! state. The body is made in pieces (`Pieces`): sent one by one, or written into the gzip
+//! encoder when the scraper asks for compression.
 
+use super::stored::Stored;
 use crate::metrics::text::{line_prefix, write_header, write_value, Exposition, Format};
 use crate::metrics::{
     all, build_info, flag, static_series, CERT_RATIO, CHECK_INTERVAL, CONNECT_FAILURES, RELOAD_OK,
@@ -19,13 +21,14 @@ use std::time::Duration;
 /// Connection-failure counters of one check, indexed like `FailureClass::ALL`.
 pub type Failures = [u64; FailureClass::ALL.len()];
 
-/// One check as serve knows it: its schedule, latest result (none before the first run),
-/// failure counters (none for kinds that never connect), and those rendered as text.
+/// One check as serve knows it: its schedule, latest result in its compact form (none before
+/// the first run), failure counters (none for kinds that never connect), and those rendered
+/// as text.
 #[derive(Debug)]
 pub struct CheckEntry {
     pub name: Arc<str>,
     pub interval: Duration,
-    pub result: Option<Arc<CheckResult>>,
+    pub result: Option<Stored>,
     pub failures: Option<Failures>,
     /// The series that only change when the check runs or the suite reloads.
     pub rendered: Rendered,
@@ -37,14 +40,14 @@ impl CheckEntry {
         suite: &str,
         name: Arc<str>,
         interval: Duration,
-        result: Option<Arc<CheckResult>>,
+        result: Option<&CheckResult>,
         failures: Option<Failures>,
     ) -> Self {
-        let rendered = Rendered::new(suite, &name, interval, result.as_deref(), failures.as_ref());
+        let rendered = Rendered::new(suite, &name, interval, result, failures.as_ref());
         CheckEntry {
             name,
             interval,
-            result,
+            result: result.map(Stored::new),
             failures,
             rendered,
         }
@@ -135,6 +138,13 @@ impl Rendered {
         self.text.get(start..end).unwrap_or("")
     }
 
+    /// Whether family `family` has a series here (the text itself is not read).
+    fn has_part(&self, family: usize) -> bool {
+        let end = |i: usize| self.ends.get(i).copied().unwrap_or(0);
+        let start = family.checked_sub(1).map_or(0, end);
+        end(family) > start
+    }
+
     fn len(&self) -> usize {
         self.text.len()
             + self
@@ -177,14 +187,9 @@ pub struct Snapshot {
     pub reload_success_unix: f64,
 }
 
-/// Where a scrape's body goes: the text buffer itself, or a gzip stream fed in pieces.
-enum Sink {
-    Plain,
-    Gzip(flate2::write::GzEncoder<Vec<u8>>),
-}
-
-/// Text is gathered in a buffer and handed to the gzip encoder in pieces of about this size.
-const GZIP_PIECE: usize = 256 * 1024;
+/// A scrape's text comes in pieces of about this size: an uncompressed answer is sent piece
+/// by piece while the next is assembled, a compressed one is fed to the encoder so.
+pub const PIECE: usize = 256 * 1024;
 
 /// A gzip encoder at the fastest level: the repetitive exposition still shrinks to a few
 /// percent (bench/serve_scale.py measures it), at a fraction of the default level's time.
@@ -193,65 +198,142 @@ fn encoder(raw_size: usize) -> flate2::write::GzEncoder<Vec<u8>> {
     flate2::write::GzEncoder::new(out, flate2::Compression::fast())
 }
 
-impl Sink {
-    /// The sink and the text buffer to write into (the whole body when not compressing).
-    fn new(gzip: bool, raw_size: usize) -> (Self, String) {
-        if !gzip {
-            return (Sink::Plain, String::with_capacity(raw_size + 4096));
+/// `/metrics` assembled piece by piece: every check's latest results, counters, schedule,
+/// and the exporter's own state, in `format`. The whole body is never held at once.
+pub struct Pieces {
+    s: Snapshot,
+    now: i64,
+    format: Format,
+    own: Vec<String>,
+    /// Which families of `all()` have a series at all (found in one pass over the checks).
+    used: Vec<bool>,
+    /// The family being written (an index of `all()`), and the next check in it.
+    family: usize,
+    check: usize,
+    /// Whether the current family's header is written.
+    started: bool,
+    done: bool,
+}
+
+impl Pieces {
+    /// The pieces of `s` at `now_unix`.
+    pub fn new(s: Snapshot, now_unix: i64, format: Format) -> Self {
+        let own = exporter_series(&s);
+        let used = used_families(&s, &own);
+        Pieces {
+            s,
+            now: now_unix,
+            format,
+            own,
+            used,
+            family: 0,
+            check: 0,
+            started: false,
+            done: false,
         }
-        (
-            Sink::Gzip(encoder(raw_size)),
-            String::with_capacity(GZIP_PIECE * 2),
-        )
     }
 
-    /// Hands `buf` to the encoder once it has grown past a piece.
-    fn drain(&mut self, buf: &mut String) {
-        if let Sink::Gzip(z) = self {
-            if buf.len() >= GZIP_PIECE {
-                // Writing to a Vec cannot fail.
-                let _ = z.write_all(buf.as_bytes());
-                buf.clear();
+    /// The body's size, roughly (the lifetime-ratio values are estimated).
+    pub fn size_estimate(&self) -> usize {
+        let checks: usize = self.s.checks.iter().map(|c| c.rendered.len()).sum();
+        checks + self.own.iter().map(String::len).sum::<usize>()
+    }
+
+    /// Whether the last piece was handed out.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The next piece (about [`PIECE`] bytes; the last may be shorter), none after the last.
+    pub fn next_piece(&mut self) -> Option<String> {
+        if self.done {
+            return None;
+        }
+        let mut buf = String::with_capacity(PIECE + 4096);
+        while buf.len() < PIECE {
+            if self.family == all().len() {
+                buf.push_str(self.format.trailer());
+                self.done = true;
+                break;
             }
+            self.fill(&mut buf);
+        }
+        Some(buf)
+    }
+
+    /// Writes the current family into `buf` until it ends or `buf` holds a piece.
+    fn fill(&mut self, buf: &mut String) {
+        let i = self.family;
+        if !self.started && !self.write_header(buf) {
+            return self.next_family();
+        }
+        self.started = true;
+        let ratios = i == ratio_index();
+        while self.check < self.s.checks.len() && buf.len() < PIECE {
+            let r = &self.s.checks[self.check].rendered;
+            if ratios {
+                ratio_lines_at(buf, r, self.now);
+            } else {
+                buf.push_str(r.part(i));
+            }
+            self.check += 1;
+        }
+        if self.check == self.s.checks.len() {
+            buf.push_str(self.own.get(i).map_or("", String::as_str));
+            self.next_family();
         }
     }
 
-    fn finish(self, buf: String) -> Vec<u8> {
-        match self {
-            Sink::Plain => buf.into_bytes(),
-            Sink::Gzip(mut z) => {
-                let _ = z.write_all(buf.as_bytes());
-                z.finish().unwrap_or_default()
-            }
+    /// The family's header, unless the family has no series at all (then false).
+    fn write_header(&self, buf: &mut String) -> bool {
+        let any = self.used.get(self.family).copied().unwrap_or(false);
+        if any {
+            write_header(buf, self.format, all()[self.family]);
         }
+        any
+    }
+
+    fn next_family(&mut self) {
+        self.family += 1;
+        self.check = 0;
+        self.started = false;
     }
 }
 
-/// `/metrics`: every check's latest results, counters, schedule, and the exporter's own
-/// state, in `format`, gzip-compressed when `gzip`.
-pub fn render_serve_body(s: &Snapshot, now_unix: i64, format: Format, gzip: bool) -> Vec<u8> {
-    let own = exporter_series(s);
-    let raw: usize = s.checks.iter().map(|c| c.rendered.len()).sum();
-    let (mut sink, mut buf) = Sink::new(gzip, raw + own.iter().map(String::len).sum::<usize>());
-    let ratio_at = ratio_index();
-    for (i, def) in all().iter().enumerate() {
-        if i == ratio_at {
-            ratio_family(&mut buf, &mut sink, s, now_unix, format);
-            continue;
+/// Which families of `all()` have a series: the checks' parts, their lifetime ratios and the
+/// exporter's own series, each check visited once.
+fn used_families(s: &Snapshot, own: &[String]) -> Vec<bool> {
+    let mut used: Vec<bool> = (0..all().len())
+        .map(|i| own.get(i).is_some_and(|o| !o.is_empty()))
+        .collect();
+    for c in &s.checks {
+        for (i, u) in used.iter_mut().enumerate() {
+            *u = *u || c.rendered.has_part(i);
         }
-        let parts = s.checks.iter().map(|c| c.rendered.part(i));
-        let own = own.get(i).map(String::as_str);
-        if parts.clone().chain(own).all(str::is_empty) {
-            continue;
-        }
-        write_header(&mut buf, format, def);
-        for p in parts.chain(own) {
-            buf.push_str(p);
-            sink.drain(&mut buf);
+        if let Some(u) = used.get_mut(ratio_index()) {
+            *u = *u || !c.rendered.ratios.is_empty();
         }
     }
-    buf.push_str(format.trailer());
-    sink.finish(buf)
+    used
+}
+
+/// `/metrics` in one buffer, gzip-compressed when `gzip` (the text fed to the encoder piece
+/// by piece).
+pub fn render_serve_body(s: &Snapshot, now_unix: i64, format: Format, gzip: bool) -> Vec<u8> {
+    let mut pieces = Pieces::new(s.clone(), now_unix, format);
+    if gzip {
+        let mut z = encoder(pieces.size_estimate());
+        while let Some(p) = pieces.next_piece() {
+            // Writing to a Vec cannot fail.
+            let _ = z.write_all(p.as_bytes());
+        }
+        return z.finish().unwrap_or_default();
+    }
+    let mut out = Vec::with_capacity(pieces.size_estimate() + 4096);
+    while let Some(p) = pieces.next_piece() {
+        out.extend_from_slice(p.as_bytes());
+    }
+    out
 }
 
 /// [`render_serve_body`] as text, uncompressed (tests).
@@ -269,22 +351,12 @@ fn ratio_index() -> usize {
     })
 }
 
-/// The lifetime ratios at `now_unix`, from each check's pre-rendered lines.
-fn ratio_family(buf: &mut String, sink: &mut Sink, s: &Snapshot, now: i64, format: Format) {
-    let mut lines = s
-        .checks
-        .iter()
-        .flat_map(|c| c.rendered.ratios.iter())
-        .peekable();
-    if lines.peek().is_none() {
-        return;
-    }
-    write_header(buf, format, &CERT_RATIO);
-    for l in lines {
+/// A check's lifetime ratios at `now`, from its pre-rendered lines.
+fn ratio_lines_at(buf: &mut String, r: &Rendered, now: i64) {
+    for l in r.ratios.iter() {
         buf.push_str(&l.prefix);
         write_value(buf, l.value(now));
         buf.push('\n');
-        sink.drain(buf);
     }
 }
 
@@ -355,7 +427,7 @@ mod tests {
                 "prod",
                 name.into(),
                 Duration::from_secs(60),
-                Some(Arc::new(r)),
+                Some(&r),
                 Some([0; 9]),
             ))
         };
@@ -409,12 +481,11 @@ mod formats {
         r.certs = vec![cert("leaf", "l", "01", 0, 100)];
         r.error = Some(ProbeError::connect(FailureClass::Refused, "refused"));
         let failures = crate::kinds::connects(kind).then_some([0; 9]);
-        let r = Some(Arc::new(r));
         Arc::new(CheckEntry::new(
             "p",
             name.into(),
             Duration::from_secs(60),
-            r,
+            Some(&r),
             failures,
         ))
     }
@@ -480,7 +551,27 @@ mod formats {
             ..snapshot()
         };
         let text = render_serve(&s, 50);
-        assert!(text.len() > 4 * GZIP_PIECE, "{}", text.len());
+        assert!(text.len() > 4 * PIECE, "{}", text.len());
+        let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+        let mut unique = types.clone();
+        unique.dedup();
+        assert_eq!(types, unique, "a family's header is written twice");
+        let ratios = text
+            .lines()
+            .filter(|l| l.starts_with("rotcheck_cert_lifetime_remaining_ratio{"));
+        assert_eq!(ratios.count(), 3000);
+        let mut pieces = Pieces::new(s.clone(), 50, Format::Text);
+        let mut sizes = vec![];
+        while let Some(p) = pieces.next_piece() {
+            sizes.push(p.len());
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), text.len());
+        let (last, whole) = sizes.split_last().unwrap();
+        assert!(
+            whole.iter().all(|&n| (PIECE..PIECE + 8192).contains(&n)),
+            "{sizes:?}"
+        );
+        assert!(*last <= PIECE + 8192);
         let zipped = render_serve_body(&s, 50, Format::Text, true);
         assert!(
             zipped.len() * 10 < text.len(),
@@ -510,13 +601,7 @@ mod formats {
             "mode",
             "x",
         )];
-        let e = CheckEntry::new(
-            "p",
-            "a".into(),
-            Duration::from_secs(1),
-            Some(Arc::new(r)),
-            None,
-        );
+        let e = CheckEntry::new("p", "a".into(), Duration::from_secs(1), Some(&r), None);
         let s = Snapshot {
             checks: vec![Arc::new(e)],
             ..snapshot()
@@ -569,7 +654,7 @@ mod perf {
                     "bench",
                     r.name.as_str().into(),
                     Duration::from_secs(30),
-                    Some(Arc::new(r)),
+                    Some(&r),
                     Some([0; 9]),
                 ))
             })

@@ -19,6 +19,7 @@ pub mod probes;
 pub mod scheduler;
 pub mod state;
 pub mod status;
+pub mod stored;
 pub mod webconfig;
 
 use crate::suite::{self, Suite, SuiteError};

@@ -1,5 +1,6 @@
-//! Runs the suite in the background: each check on its own interval at a fixed per-check
-//! offset (jitter, so checks do not fire together), never two runs of one check at once (a
+//! Runs the suite in the background: the first round as fast as the concurrency bound allows,
+//! then each check on its own interval at a fixed per-check offset (jitter, so checks do not
+//! fire together), never two runs of one check at once (a
 //! check is due again only after its run ended), at most `concurrency` runs at a time (a
 //! semaphore shared with `/probe`). A run that overruns its interval skips the missed slots
 //! instead of bursting. One task holds the whole schedule — a queue of (next slot, check) —
@@ -53,21 +54,16 @@ impl Runner for EngineRunner {
 /// The shortest interval accepted (a zero interval would spin).
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
-/// First runs after start-up or a reload are spread over at most this long.
-pub const STARTUP_SPREAD: Duration = Duration::from_secs(2);
-
 /// The scheduler's time constants (tests shrink them).
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub min_interval: Duration,
-    pub startup_spread: Duration,
 }
 
 impl Default for Timing {
     fn default() -> Self {
         Timing {
             min_interval: MIN_INTERVAL,
-            startup_spread: STARTUP_SPREAD,
         }
     }
 }
@@ -102,7 +98,6 @@ pub struct Slots {
     origin: Instant,
     offset: Duration,
     interval: Duration,
-    spread: Duration,
 }
 
 impl Slots {
@@ -114,13 +109,7 @@ impl Slots {
             origin,
             offset: Duration::from_nanos(offset),
             interval,
-            spread: timing.startup_spread.min(interval),
         }
-    }
-
-    /// The first run after (re)start: soon, but spread by the same offset.
-    pub fn startup(&self, now: Instant) -> Instant {
-        now + Duration::from_nanos(nanos(self.offset) % nanos(self.spread))
     }
 
     /// The first slot strictly after `now`.
@@ -189,7 +178,10 @@ impl Scheduler {
         self
     }
 
-    /// Starts the schedule of the suite in force.
+    /// Starts the schedule of the suite in force. Checks without a result (all of them at
+    /// start-up, new and changed ones after a reload) are due at once, in suite order: the
+    /// semaphore bounds how many run together, so the first round ends as soon as the work
+    /// allows; their later runs fall on their spread slots.
     pub fn start(&mut self) {
         let (suite, generation) = self.state.suite();
         let now = Instant::now();
@@ -201,7 +193,7 @@ impl Scheduler {
             let first = if self.state.has_result(&check.name) {
                 s.next_after(now)
             } else {
-                s.startup(now)
+                now
             };
             queue.push(Reverse((first, i)));
             slots.push(s);
@@ -344,7 +336,6 @@ mod tests {
 
     const FAST: Timing = Timing {
         min_interval: Duration::from_millis(10),
-        startup_spread: Duration::from_millis(20),
     };
 
     /// Scripted runner: each run takes `took` and returns `make(name, run_no)`; with a gate,
@@ -453,7 +444,6 @@ mod tests {
         assert!(a > origin + Duration::from_secs(1000));
         assert!(a <= origin + Duration::from_secs(1060));
         assert_eq!(s.next_after(a), a + min);
-        assert!(s.startup(origin) <= origin + STARTUP_SPREAD);
         let offsets: std::collections::HashSet<_> = (0..50)
             .map(|i| {
                 Slots::new(origin, &format!("c{i}"), min, Timing::default())
@@ -491,6 +481,56 @@ mod tests {
         assert!((3..=12).contains(&a), "a ran {a} times in ~1 s at 100 ms");
         assert!((1..=7).contains(&b), "b ran {b} times in ~1 s at 200 ms");
         assert!(a >= b);
+        sched.stop().await;
+    }
+
+    /// Records the (paused) clock at each run's start.
+    struct Clocked(Mutex<Vec<(String, Instant)>>);
+
+    impl Runner for Arc<Clocked> {
+        fn run(&self, _s: Arc<Suite>, c: CheckSpec) -> CheckFuture {
+            self.0
+                .lock()
+                .unwrap()
+                .push((c.name.clone(), Instant::now()));
+            Box::pin(async move { result(&c.name, Status::Pass) })
+        }
+    }
+
+    /// With the default timing (60 s intervals, offsets anywhere in them) the first runs
+    /// still start together; before, they were spread over 2 s.
+    #[tokio::test]
+    async fn the_first_round_starts_at_once() {
+        let mut yaml = String::from("suite: t\ndefaults: {interval: 60s}\nchecks:\n");
+        for i in 0..40 {
+            yaml.push_str(&format!(
+                "  - name: c{i}\n    tls: {{addr: \"127.0.0.1:9\"}}\n"
+            ));
+        }
+        let s = Arc::new(suite(&yaml));
+        let state = Arc::new(State::new(s.clone(), intervals(&s, None)));
+        let clock = Arc::new(Clocked(Mutex::default()));
+        let permits = Arc::new(Semaphore::new(8));
+        let t0 = Instant::now();
+        let mut sched = Scheduler::new(state.clone(), Arc::new(clock.clone()), permits, None);
+        sched.start();
+        eventually("the first round", || state.is_ready()).await;
+        let starts: Vec<Duration> = clock.0.lock().unwrap().iter().map(|r| r.1 - t0).collect();
+        assert_eq!(starts.len(), 40, "one run each: {starts:?}");
+        let last = starts.iter().max().unwrap();
+        assert!(*last < Duration::from_secs(1), "spread: {starts:?}");
+        let offsets: std::collections::HashSet<u64> = (0..40)
+            .map(|i| {
+                Slots::new(
+                    t0,
+                    &format!("c{i}"),
+                    Duration::from_secs(60),
+                    Timing::default(),
+                )
+            })
+            .map(|s| s.next_after(t0).duration_since(t0).as_secs())
+            .collect();
+        assert!(offsets.len() > 20, "later runs bunch together: {offsets:?}");
         sched.stop().await;
     }
 

@@ -1,5 +1,5 @@
-//! What serve knows between scrapes: the suite in force, each check's latest result, failure
-//! counters and rendered series, the reload status and the readiness latch. Results are
+//! What serve knows between scrapes: the suite in force, each check's latest result (compact),
+//! failure counters and rendered series, the reload status and the readiness latch. Results are
 //! rendered when they arrive; scrapes copy a snapshot out under a short lock and never wait
 //! on a probe.
 
@@ -76,7 +76,8 @@ impl State {
     /// Stores and renders a finished run; ignored when the suite changed since it started.
     /// Returns the status change it brings, if any, for the log. The rendering happens
     /// outside the lock; one check's runs never overlap, so nothing else replaces its entry
-    /// meanwhile (a reload bumps the generation and the run is dropped).
+    /// meanwhile (a reload bumps the generation and the run is dropped). The result itself
+    /// is not kept: the entry holds its series and its compact form (stored.rs).
     pub fn record(&self, generation: u64, result: CheckResult) -> Option<Transition> {
         let (old, suite) = {
             let g = self.lock();
@@ -86,21 +87,17 @@ impl State {
             (g.entry(&result.name)?.clone(), g.suite.clone())
         };
         let suite_name = &suite.file.suite;
-        let change = Transition::between(suite_name, old.result.as_deref(), &result);
+        let before = old.result.as_ref().map(|r| r.status);
+        let change = Transition::between(suite_name, before, &result);
         let failures = old.failures.map(|f| counted(f, &result));
-        // A copy is exact-size (no spare capacity of the probe's vectors) and allocated by
-        // this thread rather than the probe's, so the long-lived results do not pin memory in
-        // the allocator arenas of the blocking pool's threads.
-        #[allow(clippy::redundant_clone)]
-        let kept = Arc::new(result.clone());
-        drop(result);
         let entry = CheckEntry::new(
             suite_name,
             old.name.clone(),
             old.interval,
-            Some(kept),
+            Some(&result),
             failures,
         );
+        drop(result);
         let mut g = self.lock();
         if g.generation != generation {
             return None;
@@ -113,8 +110,9 @@ impl State {
         change
     }
 
-    /// Puts a reloaded suite in force. Results survive only for checks `keep` accepts (still
-    /// present and unchanged); counters survive for every check still present.
+    /// Puts a reloaded suite in force. Checks `keep` accepts (still present and unchanged,
+    /// so their series are too) keep their entry as it is; the other checks still present
+    /// keep their counters.
     pub fn swap_suite(
         &self,
         suite: Arc<Suite>,
@@ -130,7 +128,11 @@ impl State {
         };
         let (entries, index) = entries(&suite, &intervals, |name| {
             let e = old.get(name)?;
-            Some((e.result.clone().filter(|_| keep(name)), e.failures))
+            Some(if keep(name) && e.result.is_some() {
+                Carried::Entry(e.clone())
+            } else {
+                Carried::Counters(e.failures)
+            })
         });
         let mut g = self.lock();
         g.entries = entries;
@@ -179,14 +181,18 @@ fn counted(mut failures: Failures, result: &CheckResult) -> Failures {
     failures
 }
 
-type Carried = Option<(Option<Arc<CheckResult>>, Option<Failures>)>;
+/// What a check still present after a reload brings over: its whole entry, or its counters.
+enum Carried {
+    Entry(Arc<CheckEntry>),
+    Counters(Option<Failures>),
+}
 
 /// One rendered entry per check of `suite` (in suite order) and the index by name, with what
 /// `carry` brings over. Counters exist only for checks of kinds that connect.
 fn entries(
     suite: &Suite,
     intervals: &HashMap<String, Duration>,
-    carry: impl Fn(&str) -> Carried,
+    carry: impl Fn(&str) -> Option<Carried>,
 ) -> (Vec<Arc<CheckEntry>>, HashMap<Arc<str>, usize>) {
     let mut index = HashMap::with_capacity(suite.file.checks.len());
     let entries = suite
@@ -196,13 +202,22 @@ fn entries(
         .enumerate()
         .map(|(i, check)| {
             let name: Arc<str> = Arc::from(check.name.as_str());
+            index.insert(name.clone(), i);
+            let failures = match carry(&name) {
+                Some(Carried::Entry(e)) => return e,
+                Some(Carried::Counters(f)) => f,
+                None => None,
+            };
             let connects = crate::kinds::connects(check.kind_name());
-            let (result, failures) = carry(&name).unwrap_or((None, None));
             let failures = connects.then(|| failures.unwrap_or_default());
             let interval = intervals.get(&*name).copied().unwrap_or_default();
-            index.insert(name.clone(), i);
-            let entry = CheckEntry::new(&suite.file.suite, name, interval, result, failures);
-            Arc::new(entry)
+            Arc::new(CheckEntry::new(
+                &suite.file.suite,
+                name,
+                interval,
+                None,
+                failures,
+            ))
         })
         .collect();
     (entries, index)

@@ -1,7 +1,9 @@
 //! What `/status` and `/probe?check=NAME&debug=true` answer: serve's results as a `Report`,
-//! formatted by the gate's own JSON and human formats.
+//! formatted by the gate's own JSON and human formats (`/status` from the stored results'
+//! JSON, stored.rs).
 
 use super::metrics::Snapshot;
+use super::stored::{self, Stored};
 use crate::model::{CheckResult, Report};
 use std::time::{Duration, SystemTime};
 
@@ -27,22 +29,16 @@ pub fn report(suite: &str, checks: Vec<CheckResult>) -> Report {
     }
 }
 
-/// `/status`: the latest result of every check that has run, in suite order, and how many
-/// checks have not run yet (they are left out of the report).
-pub fn latest(snapshot: &Snapshot) -> (Report, usize) {
-    let done: Vec<CheckResult> = snapshot
+/// `/status` as the gate's JSON document: the latest result of every check that has run, in
+/// suite order, and how many checks have not run yet (they are left out of the report).
+pub fn render_json(snapshot: &Snapshot) -> (String, usize) {
+    let done: Vec<&Stored> = snapshot
         .checks
         .iter()
-        .filter_map(|c| c.result.as_deref().cloned())
+        .filter_map(|c| c.result.as_ref())
         .collect();
     let pending = snapshot.checks.len() - done.len();
-    (report(&snapshot.suite, done), pending)
-}
-
-/// `/status` as the gate's JSON document.
-pub fn render_json(snapshot: &Snapshot) -> (String, usize) {
-    let (r, pending) = latest(snapshot);
-    (crate::report::json::render(&r), pending)
+    (stored::report_json(&snapshot.suite, &done), pending)
 }
 
 /// `/probe?debug=true`: the human report of one run, every assertion listed.
