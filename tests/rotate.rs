@@ -53,11 +53,7 @@ impl Drop for Web {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    rotcheck_lab::ports::free_port([127, 0, 0, 1].into())
 }
 
 impl Env {

@@ -20,6 +20,7 @@ pub mod faults;
 mod lab;
 pub mod layout;
 pub mod pki;
+pub mod ports;
 pub mod real;
 mod server;
 mod tls;

@@ -646,6 +646,12 @@ fn hcl_string(s: &str) -> String {
 
 /// The address `want` resolves to: a free port when it asks for port 0.
 fn free_addr(want: SocketAddr) -> Result<SocketAddr, LabError> {
+    if want.port() == 0 {
+        return Ok(SocketAddr::new(
+            want.ip(),
+            crate::ports::free_port(want.ip()),
+        ));
+    }
     let l = TcpListener::bind(want).map_err(|source| LabError::Bind { addr: want, source })?;
     l.local_addr()
         .map_err(|source| LabError::Bind { addr: want, source })

@@ -147,11 +147,7 @@ impl DevServer {
     /// Starts `BIN server -dev -dev-tls` and waits until it answers.
     pub fn start(bin: &str) -> DevServer {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = rotcheck_lab::ports::free_port([127, 0, 0, 1].into());
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let child = Command::new(bin)
             .args(["server", "-dev", "-dev-tls"])
@@ -511,8 +507,8 @@ impl Drop for RaftServer {
 }
 
 fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
+    let port = rotcheck_lab::ports::free_port([127, 0, 0, 1].into());
+    format!("127.0.0.1:{port}")
 }
 
 impl Drop for DevServer {

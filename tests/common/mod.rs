@@ -434,15 +434,14 @@ fn answer_with(bytes: &'static [u8]) -> SocketAddr {
     })
 }
 
-/// A port nothing listens on.
+/// A port nothing listens on (below the ephemeral range: see `rotcheck_lab::ports`).
 pub fn closed_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
-/// A free port for an external server (racy by nature; good enough for tests).
+/// A free port on 127.0.0.1 for an external server.
 pub fn free_port() -> u16 {
-    closed_port().port()
+    rotcheck_lab::ports::free_port([127, 0, 0, 1].into())
 }
 
 /// Waits until something accepts on `addr` (external servers start asynchronously).

@@ -10,7 +10,7 @@ pub mod serve;
 
 use rotcheck_lab::pki::{CertKey, LabPki, LeafSpec};
 use rotcheck_lab::{FaultKind, FaultListener, Lab, LabConfig};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,11 +22,7 @@ pub fn repo_path(rel: &str) -> PathBuf {
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    rotcheck_lab::ports::free_port([127, 0, 0, 1].into())
 }
 
 /// Polls `f` every 100 ms until it holds; panics naming `what` after `within`.
