@@ -1064,59 +1064,6 @@ fn real_prometheus_scrapes_loads_rules_fires_alerts_and_runs_the_dashboard() {
     assert!(lab_suite.stop().success());
 }
 
-/// Not a test: `cargo test --release --test exporter -- --ignored --nocapture bench_`.
-/// 1,000 TLS checks against local listeners; prints resident memory and /metrics latency.
-#[test]
-#[ignore]
-fn bench_serve_1000_checks() {
-    let env = Env::start(false);
-    let mut suite =
-        String::from("suite: bench\ndefaults: { interval: 30s, timeout: 5s }\nchecks:\n");
-    for i in 0..1000 {
-        let target = if i % 2 == 0 { "{lab}" } else { "{leaf_only}" };
-        suite.push_str(&format!(
-            "  - name: tls-{i:04}\n    tls: {{ addr: \"{target}\", server_name: {{sni}}, ca_file: {{ca}} }}\n    expect: {{ chain: valid }}\n"
-        ));
-    }
-    let path = env.write_suite("bench.yaml", &suite);
-    let serve = Serve::start(&path, &[]);
-    let start = Instant::now();
-    serve.wait_ready(secs(120));
-    let first_round = start.elapsed();
-    std::thread::sleep(secs(5));
-    let mut took: Vec<Duration> = (0..50)
-        .map(|_| {
-            let t = Instant::now();
-            let r = serve.get("/metrics");
-            assert_eq!(r.status, 200);
-            t.elapsed()
-        })
-        .collect();
-    took.sort();
-    let body = serve.get("/metrics").body;
-    let rss = rss_kib(serve.pid());
-    println!(
-        "bench: 1000 checks, first round {:.1}s, /metrics {} bytes {} series, median {:.1} ms, p90 {:.1} ms, RSS {:.1} MiB",
-        first_round.as_secs_f64(),
-        body.len(),
-        body.lines().filter(|l| !l.starts_with('#')).count(),
-        took[25].as_secs_f64() * 1000.0,
-        took[45].as_secs_f64() * 1000.0,
-        rss as f64 / 1024.0
-    );
-    assert!(serve.stop().success());
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn serial_helper_matches_rotcheck_formatting() {
     let pki = LabPki::generate().unwrap();

@@ -12,15 +12,20 @@ pub fn parse_at(s: &str) -> Result<SystemTime, String> {
              without a zone, or a duration)"
         )
     };
+    instant(s).ok_or_else(help)
+}
+
+/// An RFC 3339 instant with `Z` or a numeric offset (fractional seconds allowed, as Go writes
+/// them); `None` for anything looser.
+pub fn instant(s: &str) -> Option<SystemTime> {
     let upper = s.trim().to_ascii_uppercase();
-    let (base, offset) = split_offset(&upper).ok_or_else(help)?;
-    let utc = humantime::parse_rfc3339(&format!("{base}Z")).map_err(|_| help())?;
-    let shifted = if offset < 0 {
+    let (base, offset) = split_offset(&upper)?;
+    let utc = humantime::parse_rfc3339(&format!("{base}Z")).ok()?;
+    if offset < 0 {
         utc.checked_add(Duration::from_secs(offset.unsigned_abs()))
     } else {
         utc.checked_sub(Duration::from_secs(offset.unsigned_abs()))
-    };
-    shifted.ok_or_else(help)
+    }
 }
 
 /// Splits `...Z` or `...+HH:MM` / `...-HH:MM` into the local part and the offset in seconds.

@@ -43,13 +43,6 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// The runtime of `serve`: worker threads, so a scrape is answered while checks run.
-pub fn serve_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-}
-
 /// Writes output to a file (replacing it atomically through a fresh temp file with a random
 /// name; a symlink, FIFO or device at the path is refused, never written through) or to
 /// stdout. The error says where it could not write.

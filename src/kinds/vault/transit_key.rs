@@ -204,28 +204,9 @@ fn creation(v: &Value) -> Option<i64> {
 
 /// Unix seconds of an RFC 3339 time with `Z` or a numeric offset, as Go writes it.
 fn rfc3339(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (local, offset) = match s.strip_suffix('Z').or_else(|| s.strip_suffix('z')) {
-        Some(l) => (l, 0),
-        None => split_offset(s)?,
-    };
-    let t = humantime::parse_rfc3339_weak(local).ok()?;
-    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
-    Some(secs - offset)
-}
-
-/// `2026-01-01T10:00:00.5+01:00` → (`2026-01-01T10:00:00.5`, 3600).
-fn split_offset(s: &str) -> Option<(&str, i64)> {
-    let at = s.len().checked_sub(6)?;
-    let (local, off) = s.split_at(at);
-    let sign = match off.as_bytes().first()? {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let h: i64 = off.get(1..3)?.parse().ok()?;
-    let m: i64 = off.get(4..6)?.parse().ok()?;
-    Some((local, sign * (h * 3600 + m * 60)))
+    let t = crate::cli::at::instant(s)?;
+    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    i64::try_from(secs).ok()
 }
 
 /// Integer seconds, or a duration string (`72h`), as Vault may return either.
