@@ -15,22 +15,29 @@ const SPAN: u32 = 12_000;
 /// Coprime with `SPAN`: successive picks in one process never repeat within `SPAN` picks.
 const STEP: u32 = 7_919;
 
-/// A port on `ip` that nothing is bound to now, below the ephemeral range; the kernel's own
-/// choice only when every such port is taken.
+/// A port on `ip` that nothing is bound to now, nor the port after it (Vault and OpenBao dev
+/// servers put their cluster listener on the API port + 1), below the ephemeral range; the
+/// kernel's own choice only when every such port is taken.
 pub fn free_port(ip: IpAddr) -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     for _ in 0..SPAN {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let port = LOW + seed().wrapping_add(n.wrapping_mul(STEP)) % SPAN;
-        let port = u16::try_from(port).expect("below 32000");
-        if TcpListener::bind(SocketAddr::new(ip, port)).is_ok() {
-            return port;
+        if free(ip, port) && free(ip, port + 1) {
+            return u16::try_from(port).expect("below 32000");
         }
     }
     let l = TcpListener::bind(SocketAddr::new(ip, 0));
     l.and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(0)
+}
+
+fn free(ip: IpAddr, port: u32) -> bool {
+    let Ok(port) = u16::try_from(port) else {
+        return false;
+    };
+    TcpListener::bind(SocketAddr::new(ip, port)).is_ok()
 }
 
 /// Differs between processes, so test binaries run side by side start at different ports.
