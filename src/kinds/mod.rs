@@ -22,6 +22,7 @@ pub mod command;
 pub mod crl;
 pub mod files;
 pub mod http;
+pub mod jwks;
 pub mod rotation_plan;
 pub mod tls;
 pub mod vault;
@@ -206,6 +207,7 @@ macro_rules! registry {
 registry! {
     Tls => tls::Tls,
     Http => http::Http,
+    Jwks => jwks::Jwks,
     Files => files::Files,
     Crl => crl::CrlKind,
     VaultHealth => vault::health::VaultHealth,
