@@ -220,9 +220,16 @@ impl Jwk {
     }
 }
 
-/// The kid quoted, else the position (`#2`).
+/// Most characters of a kid quoted in a message (the server chooses them).
+const KID_SHOWN: usize = 80;
+
+/// The kid quoted (its head when long), else the position (`#2`).
 pub fn label(kid: Option<&str>, index: usize) -> String {
     match kid {
+        Some(k) if k.chars().count() > KID_SHOWN => {
+            let head: String = k.chars().take(KID_SHOWN).collect();
+            format!("{head:?}…")
+        }
         Some(k) => format!("{k:?}"),
         None => format!("#{index} (no kid)"),
     }

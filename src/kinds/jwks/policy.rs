@@ -107,10 +107,18 @@ fn quoted<S: AsRef<str>>(kids: &[S]) -> String {
 pub fn assert_min(set: &KeySet, min: usize) -> Assertion {
     let n = set.keys.len();
     if n >= min {
-        return Assertion::pass("min_keys", format!("{n} usable keys (at least {min})"));
+        return Assertion::pass("min_keys", format!("{} (at least {min})", usable(n)));
     }
-    let msg = format!("{n} usable keys ({}); expected at least {min}: during a rotation the old and the new key must both be published, or tokens signed with the missing one fail", kids(set));
+    let msg = format!("{} ({}); expected at least {min}: during a rotation the old and the new key must both be published, or tokens signed with the missing one fail", usable(n), kids(set));
     Assertion::fail("min_keys", "jwks_too_few_keys", msg)
+}
+
+/// `1 usable key`, `2 usable keys`.
+fn usable(n: usize) -> String {
+    match n {
+        1 => "1 usable key".into(),
+        n => format!("{n} usable keys"),
+    }
 }
 
 /// `max_keys`: at most this many keys (retired keys are removed).
