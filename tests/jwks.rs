@@ -662,6 +662,23 @@ fn hostile_servers_get_classified_failures_within_the_timeout() {
     let g = timed(format!("{{url: 'http://{}/keys'}}", stall_server()));
     fails(&g, "fetch", "timeout");
     assert_eq!(g.error_class("idp").as_deref(), Some("timeout"));
+    // A head, then a body that stops half-way and stalls.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let slow = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut tcp in listener.incoming().flatten() {
+            let _ = tcp.read(&mut [0u8; 4096]);
+            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"keys\": [");
+            std::thread::sleep(Duration::from_secs(30));
+        }
+    });
+    let g = timed(format!("{{url: 'http://{slow}/keys'}}"));
+    fails(&g, "fetch", "timeout");
+    let msg = g.assertion("idp", "fetch")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("did not finish"), "{msg}");
     // A body that claims 1 GB and keeps coming.
     let huge: Answer = Arc::new(|_| {
         let mut r = b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n{\"keys\": [".to_vec();
