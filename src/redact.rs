@@ -431,10 +431,16 @@ mod tests {
         remember(&t);
         assert_eq!(redact("said opaque-site-token-42"), "said [redacted]");
         drop(t);
-        assert_eq!(
-            redact("said opaque-site-token-42"),
-            "said opaque-site-token-42"
-        );
+        // Another test's redaction may hold an upgraded copy for a moment: the token must be
+        // gone once no one holds it, not at this very instant.
+        let gone = (0..200).any(|_| {
+            let out = redact("said opaque-site-token-42");
+            out == "said opaque-site-token-42" || {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                false
+            }
+        });
+        assert!(gone, "a dropped token is still redacted");
     }
 
     #[test]
