@@ -22,6 +22,7 @@ pub mod command;
 pub mod crl;
 pub mod files;
 pub mod http;
+pub mod postgres;
 pub mod rotation_plan;
 pub mod tls;
 pub mod vault;
@@ -206,6 +207,7 @@ macro_rules! registry {
 registry! {
     Tls => tls::Tls,
     Http => http::Http,
+    Postgres => postgres::Postgres,
     Files => files::Files,
     Crl => crl::CrlKind,
     VaultHealth => vault::health::VaultHealth,
