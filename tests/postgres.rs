@@ -72,8 +72,9 @@ fn logins_names_wrong_password_and_an_incomplete_chain() {
     let base = at(&pg, &env, &pki, "localhost");
     let new_pw = secret_file(&env, "new.pw", &format!("{NEW_PW}\n"));
     let wrong_pw = secret_file(&env, "wrong.pw", WRONG_PW);
+    let served = env.write("server.crt", &pki.leaf.pem);
     let checks = [
-        check("file", &format!("{base}, user: app_v2, password_file: '{new_pw}'"), "chain: valid, login: ok, min_tls: '1.2'"),
+        check("file", &format!("{base}, user: app_v2, password_file: '{new_pw}'"), &format!("chain: valid, login: ok, min_tls: '1.2', serves_file: '{served}'")),
         check("env", &format!("{base}, user: app_v1, password_env: ROTCHECK_TEST_PG_PW"), "chain: valid"),
         check("wrong", &format!("{base}, user: app_v2, password_file: '{wrong_pw}'"), "chain: valid"),
         check("revoked", &format!("{base}, user: app_v2, password_file: '{wrong_pw}'"), "login: {failed: 28P01}"),
@@ -89,6 +90,7 @@ fn logins_names_wrong_password_and_an_incomplete_chain() {
     assert_eq!(g.verdict("file", "chain").0, "pass");
     assert_eq!(g.verdict("file", "login").0, "pass");
     assert_eq!(g.verdict("file", "probe").0, "pass");
+    assert_eq!(g.verdict("file", "serves_file").0, "pass");
     assert_eq!(g.status("file"), "pass");
     assert_eq!(g.check("file")["facts"]["extra"]["pg_user"], "app_v2");
     assert_eq!(g.status("env"), "pass");
@@ -145,6 +147,48 @@ fn logins_names_wrong_password_and_an_incomplete_chain() {
         "pass",
         "the login itself works"
     );
+}
+
+#[test]
+fn a_listener_that_requires_a_client_certificate() {
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let pki = Pki::new();
+    let chain = pem_of(&[&pki.leaf, &pki.inter.cert]);
+    let cfg = PgConfig::tls(chain, pki.leaf.key_pem.clone())
+        .require_client_cert(pki.root.cert.pem.clone());
+    let pg = PgServer::start(&cfg).unwrap();
+    pg.create_login("app_v2", NEW_PW).unwrap();
+    let env = Env::new();
+    let base = at(&pg, &env, &pki, "localhost");
+    let pw = secret_file(&env, "pw", NEW_PW);
+    let client = pki.inter.client("app_v2");
+    let cert = env.write("client.crt", pem_of(&[&client, &pki.inter.cert]));
+    let key = secret_file(&env, "client.key", &client.key_pem);
+    let with = format!("{base}, client_cert: '{cert}', client_key: '{key}'");
+    let checks = [
+        check(
+            "mtls",
+            &format!("{with}, user: app_v2, password_file: '{pw}'"),
+            "chain: valid",
+        ),
+        check(
+            "nocert",
+            &format!("{base}, user: app_v2, password_file: '{pw}'"),
+            "chain: valid",
+        ),
+    ];
+    let g = env.gate(&suite("", &checks), &[]);
+    assert_eq!(g.status("mtls"), "pass", "{:#}", g.check("mtls"));
+    assert_eq!(g.verdict("nocert", "chain").0, "pass");
+    assert_eq!(
+        g.verdict("nocert", "login"),
+        ("fail".into(), Some("pg_login_failed".into()))
+    );
+    assert_eq!(g.check("nocert")["facts"]["extra"]["pg_sqlstate"], "28000");
+    let out = g.json.to_string();
+    assert!(!out.contains(&NEW_PW[4..20]) && !out.contains("PRIVATE KEY"));
 }
 
 #[test]

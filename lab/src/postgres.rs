@@ -44,6 +44,8 @@ pub struct PgConfig {
     pub client_ca_pem: Option<String>,
     /// `postgresql.conf` settings added after the lab's own (name, value as written).
     pub settings: Vec<(String, String)>,
+    /// TCP logins need a client certificate that `client_ca_pem` verifies.
+    pub client_cert_required: bool,
 }
 
 impl std::fmt::Debug for PgConfig {
@@ -65,6 +67,7 @@ impl PgConfig {
             key_pem: Some(key_pem),
             client_ca_pem: None,
             settings: Vec::new(),
+            client_cert_required: false,
         }
     }
 
@@ -75,7 +78,16 @@ impl PgConfig {
             key_pem: None,
             client_ca_pem: None,
             settings: Vec::new(),
+            client_cert_required: false,
         }
+    }
+
+    /// Verifies client certificates against `ca_pem` and requires one on every TCP login
+    /// (`hostssl … scram-sha-256 clientcert=verify-ca`: a certificate and the password).
+    pub fn require_client_cert(mut self, ca_pem: String) -> PgConfig {
+        self.client_ca_pem = Some(ca_pem);
+        self.client_cert_required = true;
+        self
     }
 
     /// Adds a `postgresql.conf` setting (the value as written in the file, quotes included).
@@ -435,6 +447,9 @@ impl PgServer {
             ("log_connections".into(), "on".into()),
         ];
         conf.extend(self.tls_settings(cfg)?);
+        if cfg.client_cert_required {
+            self.write_hba("hostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-ca")?;
+        }
         conf.extend(cfg.settings.iter().cloned());
         let path = self.data_dir().join("postgresql.conf");
         let mut f = std::fs::OpenOptions::new()
@@ -444,6 +459,14 @@ impl PgServer {
         let text: String = conf.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
         f.write_all(format!("\n# rotcheck lab\n{text}").as_bytes())
             .map_err(LabError::io(&path))?;
+        Ok(())
+    }
+
+    /// Replaces pg_hba.conf: local trust (for [`PgServer::superuser_sql`]) and `host`.
+    fn write_hba(&self, host: &str) -> Result<(), PgServerError> {
+        let path = self.data_dir().join("pg_hba.conf");
+        let text = format!("local all all trust\n{host}\n");
+        std::fs::write(&path, text).map_err(LabError::io(&path))?;
         Ok(())
     }
 
