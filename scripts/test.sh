@@ -26,6 +26,8 @@ want make make
 want objcopy binutils
 want readelf binutils
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+# PostgreSQL for the `postgres` kind's tests; Debian keeps its server binaries off PATH.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -56,6 +58,7 @@ export ROTCHECK_GO
 export PATH="$PWD/.venv/bin:$PATH"
 export ROTCHECK_REQUIRE_BAO=1
 export ROTCHECK_REQUIRE_GO=1
+export ROTCHECK_REQUIRE_POSTGRES=1
 # prove, xmllint and jsonschema were installed above: their tests fail rather than skip.
 export ROTCHECK_REQUIRE_TOOLS=1
 

@@ -13,6 +13,7 @@ pub mod kinds;
 pub mod metrics;
 pub mod model;
 pub mod ocsp;
+pub mod pg;
 pub mod redact;
 pub mod report;
 pub mod rotate;

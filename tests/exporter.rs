@@ -236,7 +236,9 @@ fn metrics_cover_every_check_and_pass_promtool() {
             // only with a rotation_plan check
             || family.name.starts_with("rotcheck_plan_")
             // only with a vault_transit_key check
-            || family.name.starts_with("rotcheck_secret_");
+            || family.name.starts_with("rotcheck_secret_")
+            // only with a postgres check
+            || family.name.starts_with("rotcheck_postgres_");
         assert!(seen || expected_absent, "family {} missing", family.name);
         if seen {
             assert!(

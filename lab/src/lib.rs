@@ -21,6 +21,7 @@ mod lab;
 pub mod layout;
 pub mod pki;
 pub mod ports;
+pub mod postgres;
 pub mod real;
 mod server;
 mod tls;

@@ -23,6 +23,7 @@ pub mod crl;
 pub mod files;
 pub mod http;
 pub mod jwks;
+pub mod postgres;
 pub mod rotation_plan;
 pub mod tls;
 pub mod vault;
@@ -208,6 +209,7 @@ registry! {
     Tls => tls::Tls,
     Http => http::Http,
     Jwks => jwks::Jwks,
+    Postgres => postgres::Postgres,
     Files => files::Files,
     Crl => crl::CrlKind,
     VaultHealth => vault::health::VaultHealth,

@@ -186,7 +186,7 @@ pub async fn open(
     deadline: Instant,
     budget: Duration,
 ) -> Result<Open, Failed> {
-    let mut peer = Peer {
+    let peer = Peer {
         addr: target.addr(),
         sni: target.sni(),
         ..Default::default()
@@ -198,6 +198,19 @@ pub async fn open(
             chain: vec![],
             stapled: vec![],
         })?;
+    upgrade(target, template, tcp, peer, deadline, budget).await
+}
+
+/// Handshakes on a connected stream (after a protocol's own TLS upgrade request, such as
+/// PostgreSQL's SSLRequest) before `deadline`, recording the presented chain as [`open`] does.
+pub async fn upgrade(
+    target: &Target,
+    template: &Arc<ClientConfig>,
+    tcp: TcpStream,
+    mut peer: Peer,
+    deadline: Instant,
+    budget: Duration,
+) -> Result<Open, Failed> {
     let algs = template.crypto_provider().signature_verification_algorithms;
     let recorder = Arc::new(Recorder::new(algs));
     let mut cfg = ClientConfig::clone(template);
