@@ -220,6 +220,32 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Certificates remembered per thread by [`facts_shared`] before the memo is cleared.
+const SHARED_MAX: usize = 64;
+
+thread_local! {
+    static SHARED: std::cell::RefCell<std::collections::HashMap<Box<[u8]>, CertFacts>> =
+        Default::default();
+}
+
+/// [`facts`], remembered per thread by DER: for certificates many checks of a run see alike
+/// (the intermediates of listeners served by one CA), not for leaves.
+pub fn facts_shared(der: &[u8], position: &str) -> CertFacts {
+    let hit = SHARED.with_borrow(|m| m.get(der).cloned());
+    let mut f = hit.unwrap_or_else(|| {
+        let f = facts(der, "");
+        SHARED.with_borrow_mut(|m| {
+            if m.len() >= SHARED_MAX {
+                m.clear();
+            }
+            m.insert(der.into(), f.clone());
+        });
+        f
+    });
+    f.position = position.into();
+    f
+}
+
 /// Facts about one certificate at a chain position. Unparseable DER gives placeholder facts.
 pub fn facts(der: &[u8], position: &str) -> CertFacts {
     match X509Certificate::from_der(der) {

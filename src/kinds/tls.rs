@@ -337,7 +337,10 @@ pub fn cert_facts(presented: &[CertificateDer<'_>]) -> Vec<CertFacts> {
         .iter()
         .enumerate()
         .map(|(i, der)| {
-            let mut f = certs::facts(der, "");
+            let mut f = match i {
+                0 => certs::facts(der, ""),
+                _ => certs::facts_shared(der, ""),
+            };
             f.position = match (i, f.self_signed) {
                 (0, _) => "leaf",
                 (_, true) => "root",

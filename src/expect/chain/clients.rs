@@ -89,7 +89,7 @@ pub struct Store<'a> {
 impl<'a> Store<'a> {
     /// Parses the certificates of a CA file.
     pub fn new(der: &'a [CertificateDer<'a>]) -> Self {
-        let certs = der.iter().filter_map(Cert::parse).collect();
+        let certs = der.iter().filter_map(Cert::shared).collect();
         Store { der, certs }
     }
 
@@ -117,7 +117,7 @@ pub struct Parsed<'a> {
 impl<'a> Parsed<'a> {
     /// Parses `presented` (leaf first) and `store` (the CA file).
     pub fn new(presented: &'a [CertificateDer<'a>], store: &'a [CertificateDer<'a>]) -> Self {
-        let parsed = store.iter().filter_map(Cert::parse).collect();
+        let parsed = store.iter().filter_map(Cert::shared).collect();
         Self::with(presented, store, Cow::Owned(parsed))
     }
 
@@ -134,9 +134,11 @@ impl<'a> Parsed<'a> {
         let mut certs = Vec::with_capacity(presented.len());
         let mut unparsed = None;
         for (i, der) in presented.iter().enumerate() {
+            // The leaf is the listener's own; what follows it, many listeners send alike.
+            let parse = if i == 0 { Cert::parse } else { Cert::shared };
             match stored(&store, der).map(Cow::Borrowed) {
                 Some(c) => certs.push(c),
-                None => match Cert::parse(der) {
+                None => match parse(der) {
                     Some(c) => certs.push(Cow::Owned(c)),
                     None => {
                         unparsed.get_or_insert(i);
