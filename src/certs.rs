@@ -275,6 +275,11 @@ fn unparsed(der: &[u8], position: &str, detail: &str) -> CertFacts {
     }
 }
 
+/// [`facts`] of `der`, parsed already as `cert`.
+pub fn facts_parsed(cert: &X509Certificate<'_>, der: &[u8], position: &str) -> CertFacts {
+    facts_of(cert, der, position)
+}
+
 fn facts_of(cert: &X509Certificate<'_>, der: &[u8], position: &str) -> CertFacts {
     let nb = cert.validity().not_before.timestamp();
     let na = cert.validity().not_after.timestamp();

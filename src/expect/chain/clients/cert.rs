@@ -141,6 +141,12 @@ impl<'a> Cert<'a> {
         Some(Cert { der, fields })
     }
 
+    /// [`Cert::parse`] of `der` parsed already as `c` (x509-parser).
+    pub fn of(der: &'a CertificateDer<'a>, c: &X509Certificate<'_>) -> Cert<'a> {
+        let fields = Arc::new(Fields::of(der, c));
+        Cert { der, fields }
+    }
+
     /// [`Cert::parse`] remembered per thread by DER: for certificates that many judgements
     /// of a run share (a CA file's, the intermediates of listeners served by one CA), not
     /// for leaves, which each listener has its own of.
@@ -180,6 +186,11 @@ impl<'a> Cert<'a> {
 impl Fields {
     fn parse(der: &CertificateDer<'_>) -> Option<Fields> {
         let (_, c) = X509Certificate::from_der(der).ok()?;
+        Some(Fields::of(der, &c))
+    }
+
+    /// The facts of `der`, parsed already as `c`.
+    fn of(der: &[u8], c: &X509Certificate<'_>) -> Fields {
         let mut out = Fields {
             subject: c.subject().as_raw().to_vec(),
             issuer: c.issuer().as_raw().to_vec(),
@@ -193,7 +204,7 @@ impl Fields {
             not_before: c.validity().not_before.timestamp(),
             not_after: c.validity().not_after.timestamp(),
             sig_oid: c.signature_algorithm.algorithm.to_id_string(),
-            rsa_bits: rsa_bits(&c),
+            rsa_bits: rsa_bits(c),
             san_ext: false,
             dns: vec![],
             ips: vec![],
@@ -216,7 +227,7 @@ impl Fields {
             go_parse: None,
             explicit_curve: false,
             tbs: c.tbs_certificate.as_ref().to_vec(),
-            sig_alg_der: alg_params(&c),
+            sig_alg_der: alg_params(c),
             signature: c.signature_value.data.to_vec(),
             sig_alg_id: sig_alg_id(der),
             pk_alg_id: pk_alg_id(c.public_key().raw),
@@ -231,9 +242,9 @@ impl Fields {
             }
             out.extension(e);
         }
-        out.parse_rules(&c);
-        crate::expect::chain::label_of(der, &c);
-        Some(out)
+        out.parse_rules(c);
+        crate::expect::chain::label_of(der, c);
+        out
     }
 
     fn extension(&mut self, e: &X509Extension<'_>) {
