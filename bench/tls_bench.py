@@ -15,14 +15,15 @@ With --baseline OTHER, every round also runs OTHER (an earlier build) right afte
 the same listeners, and the medians of both and their ratio are printed: a same-run A/B.
 
 With --setup-only DIR, only the PKI, nginx and the suites (DIR/suite.yaml, DIR/small.yaml)
-are made, and nginx runs until interrupted: for profiling one gate by hand, e.g.
+are made, and nginx runs until interrupted (Ctrl-C or SIGTERM): for profiling one gate by
+hand, e.g.
   valgrind --tool=callgrind target/release/rotcheck gate -c DIR/suite.yaml --format json
 
 Usage: bench/tls_bench.py [--n 300] [--rounds 5] [--rotcheck target/release/rotcheck]
                           [--baseline PATH] [--protocols TLSv1.3] [--setup-only DIR]
 Needs: nginx, openssl, prometheus-blackbox-exporter (Debian packages).
 """
-import argparse, concurrent.futures, os, resource, shutil, socket, statistics, subprocess
+import argparse, concurrent.futures, os, resource, shutil, signal, socket, statistics, subprocess
 import sys, tempfile, time, urllib.request
 
 NAME = "bench.rotcheck.test"
@@ -212,9 +213,12 @@ def setup_only(a):
     ports = free_ports(a.n)
     nginx = start_nginx(d, ports, a.protocols)
     print(f"{write_suite(d, ports)}\n{write_suite(d, ports[:15], 'small.yaml')}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         nginx.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         nginx.terminate()
         nginx.wait()
 

@@ -732,8 +732,7 @@ struct Known {
 const KNOWN_MAX: usize = 256;
 
 thread_local! {
-    static KNOWN: std::cell::RefCell<std::collections::HashMap<Box<[u8]>, Known>> =
-        Default::default();
+    static KNOWN: std::cell::RefCell<crate::certs::ByDer<Known>> = Default::default();
 }
 
 /// The fact `get` reads of `der`'s memo entry, computed (outside the memo) and stored with

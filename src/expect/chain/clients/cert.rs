@@ -3,11 +3,11 @@
 //! key (ring, with the legacy RSA 1024+ and SHA-1 algorithms the profiles then judge;
 //! remembered, as each profile checks the same signatures).
 
+use crate::certs::ByDer;
 use crate::expect::chain::memo;
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use rustls_pki_types::CertificateDer;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use x509_parser::der_parser::asn1_rs::{Any, FromDer as _};
@@ -131,7 +131,7 @@ const CACHED: &[&str] = &[
 const SHARED_MAX: usize = 64;
 
 thread_local! {
-    static SHARED: RefCell<HashMap<Box<[u8]>, Arc<Fields>>> = Default::default();
+    static SHARED: RefCell<ByDer<Arc<Fields>>> = Default::default();
 }
 
 impl<'a> Cert<'a> {
