@@ -3,6 +3,8 @@
 //! resolving the profile, the run's token, and turning a `VaultError` into an outcome.
 
 pub mod cert_role;
+pub mod db_creds;
+pub mod db_static_role;
 pub mod health;
 pub mod kv;
 pub mod login;
