@@ -579,3 +579,41 @@ fn the_example_secrets_suite_loads() {
         assert!(list.contains(kind), "{list}");
     }
 }
+
+#[test]
+fn the_postgres_kind_logs_in_with_a_leased_credential_and_revokes_it() {
+    let Some(env) = start() else { return };
+    env.static_role("app-v1", "app_v1", "1h");
+    let old = env.dev.read_json("database/static-creds/app-v1")["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let checks = env.postgres(
+        "vault_creds: { mount: database, role: app }",
+        "{ chain: valid, login: ok, connections_by_user: { app_v1: 0 } }",
+    );
+    let held = env.hold_session("app_v1", &old);
+    let r = env.json(&checks);
+    for a in ["handshake", "chain", "login", "probe", "revoke"] {
+        passes(&r, a);
+    }
+    assert!(message(&r, "login").contains("logged in as v-"), "{r:#}");
+    fails(&r, "connections_by_user", "pg_connections_not_drained");
+    assert_eq!(env.leases("app"), 0, "the leased credential was revoked");
+    assert_eq!(env.users("v-"), "0");
+    drop(held);
+
+    // No such role: the login cannot be tried.
+    let r = env.json(&checks.replace("role: app }", "role: nope }"));
+    fails(&r, "login", "role_missing");
+
+    // A user or a second source beside vault_creds is refused at load time.
+    let both = env.postgres("user: app, vault_creds: { role: app }", "{}");
+    let out = env.gate(&both, SystemTime::now(), "json");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("vault_creds issues the user"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
