@@ -218,18 +218,20 @@ impl Env {
             "host=127.0.0.1 port={} user={user} dbname=postgres sslmode=require",
             self.pg.port()
         );
-        let child = Command::new("psql")
-            .args(["-X", "-q", &conn])
-            .env("PGPASSWORD", password)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("run psql");
+        let held = Held(
+            Command::new("psql")
+                .args(["-X", "-q", &conn])
+                .env("PGPASSWORD", password)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("run psql"),
+        );
         let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE usename = '{user}'");
         for _ in 0..100 {
             if self.pg.superuser_sql(&sql).unwrap() == "1" {
-                return Held(child);
+                return held;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
