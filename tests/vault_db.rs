@@ -619,3 +619,29 @@ fn the_postgres_kind_logs_in_with_a_leased_credential_and_revokes_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_secrets_demo_shows_every_gate() {
+    if bao::server_binary().is_none() || lab_pg::binaries_or_skip().is_none() {
+        return;
+    }
+    let out = Command::new("scripts/secrets-demo.sh")
+        .env("ROTCHECK_BIN", env!("CARGO_BIN_EXE_rotcheck"))
+        .output()
+        .expect("run scripts/secrets-demo.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}{err}");
+    for line in [
+        "revoked        pass  after the revocation the login as v-",
+        "leases of database/creds/app left: 0",
+        "fail connections_by_user (pg_connections_not_drained)",
+        "PASS   db-app-v1-drained",
+        "the password before the rotation is refused",
+        "PASS   payments-key",
+        "Done: every gate behaved as expected",
+    ] {
+        assert!(text.contains(line), "no {line:?} in {text}{err}");
+    }
+    assert!(!text.contains("demo-root-"), "the root token is never shown: {text}");
+}
