@@ -643,5 +643,8 @@ fn the_secrets_demo_shows_every_gate() {
     ] {
         assert!(text.contains(line), "no {line:?} in {text}{err}");
     }
-    assert!(!text.contains("demo-root-"), "the root token is never shown: {text}");
+    assert!(
+        !text.contains("demo-root-"),
+        "the root token is never shown: {text}"
+    );
 }

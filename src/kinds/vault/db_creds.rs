@@ -21,6 +21,7 @@ use crate::vault::VaultError;
 use lease::Lease;
 use serde::Deserialize;
 use target::Target;
+use tokio::time::Instant;
 
 /// `vault_db_creds`: the database mount and dynamic role, and the PostgreSQL server its users
 /// log in to.
@@ -89,6 +90,7 @@ async fn probe(
     expect: &DbCredsExpect,
     ctx: &Ctx,
 ) -> Result<Outcome, VaultError> {
+    let deadline = Instant::now() + ctx.timeout;
     let lease = match lease::issue(ctx, &spec.mount, &spec.role, "creds").await? {
         Ok(lease) => lease,
         Err(refused) => return Ok(outcome(vec![refused])),
@@ -98,14 +100,14 @@ async fn probe(
         a.push(assert_ttl(&lease, max));
     }
     let t = &spec.postgres;
-    let first = target::login(t, &lease.username, &lease.password, ctx).await;
+    let first = target::login(t, &lease.username, &lease.password, ctx, deadline).await;
     a.push(target::assert_login(
         &first,
         t,
         &lease.username,
         &target::want(&expect.login),
     ));
-    a.extend(revoke_and_prove(spec, expect, lease, ctx).await);
+    a.extend(revoke_and_prove(spec, expect, lease, ctx, deadline).await);
     Ok(outcome(a))
 }
 
@@ -115,6 +117,7 @@ async fn revoke_and_prove(
     expect: &DbCredsExpect,
     mut lease: Lease,
     ctx: &Ctx,
+    deadline: Instant,
 ) -> Vec<Assertion> {
     if let Err(e) = lease.revoke().await {
         return vec![Assertion::fail(
@@ -131,7 +134,7 @@ async fn revoke_and_prove(
     if expect.revoked == Some(false) {
         return vec![done];
     }
-    let again = target::login(&spec.postgres, user, &lease.password, ctx).await;
+    let again = target::login(&spec.postgres, user, &lease.password, ctx, deadline).await;
     vec![done, target::assert_refused(&again, &spec.postgres, user)]
 }
 

@@ -25,6 +25,7 @@ use crate::vault::{encode_path, VaultError};
 use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// `vault_db_static_role`: the database mount, the static role, the grace allowed past the
 /// rotation period, and optionally the PostgreSQL server its user logs in to.
@@ -122,6 +123,7 @@ async fn probe(
     expect: &StaticRoleExpect,
     ctx: &Ctx,
 ) -> Result<Outcome, VaultError> {
+    let deadline = Instant::now() + ctx.timeout;
     let m = spec.mount.trim_matches('/');
     let r = spec.role.trim_matches('/');
     let shown = format!("{m}/static-creds/{r}");
@@ -149,7 +151,8 @@ async fn probe(
     let mut a = vec![describe(&rot, &shown, ctx.now_unix())];
     a.push(assert_rotated(&rot, &shown, max, ctx.now_unix()));
     if let Some(t) = &spec.postgres {
-        a.push(login(t, &rot, password, &target::want(&expect.login), ctx).await);
+        let want = target::want(&expect.login);
+        a.push(login(t, &rot, password, &want, ctx, deadline).await);
     }
     let mut out = outcome(a);
     if let Some(t) = rot.last {
@@ -171,6 +174,7 @@ async fn login(
     password: Option<Password>,
     want: &LoginExpect,
     ctx: &Ctx,
+    deadline: Instant,
 ) -> Assertion {
     let Some(password) = password else {
         return Assertion::fail(
@@ -179,7 +183,7 @@ async fn login(
             format!("the static credential of {} carries no password; expected one to log in with; check the role's credential_type (password)", rot.username),
         );
     };
-    let done = target::login(t, &rot.username, &password, ctx).await;
+    let done = target::login(t, &rot.username, &password, ctx, deadline).await;
     target::assert_login(&done, t, &rot.username, want)
 }
 

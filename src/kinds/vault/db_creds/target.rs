@@ -86,14 +86,14 @@ fn tls_spec(t: &Target) -> TlsSpec {
 }
 
 /// Connects over TLS (verified as the `tls` kind verifies), logs in as `user`, runs the probe
-/// query and closes the session, within the check's budget.
+/// query and closes the session, before `deadline` (the check's, shared by all its steps).
 pub async fn login(
     t: &Target,
     user: &str,
     password: &Password,
     ctx: &Ctx,
+    deadline: Instant,
 ) -> Result<Probe, LoginError> {
-    let deadline = Instant::now() + ctx.timeout;
     let setup = |class: &str, message: String| LoginError::Setup {
         class: class.into(),
         message,
