@@ -3,21 +3,25 @@
 //! file, an environment variable and a real OpenBao KV secret; a wrong password refused with
 //! 28P01 and printed in no format; names and SNI; the drain gate with a session held open as
 //! the old role, then closed; a listener serving its leaf without the intermediate; a listener
-//! with TLS off; and listeners that stall or answer junk.
+//! with TLS off; listeners that stall or answer junk; and `serve`'s answers, which carry the
+//! drain gate's series and no password.
 //!
 //! Without PostgreSQL installed the tests print a skip line and return, unless
 //! `ROTCHECK_REQUIRE_POSTGRES` is set (scripts/test.sh sets it), when they fail.
 
 mod common;
+mod exporter_support;
 
 use common::bao::{self, DevServer, DEV_ROOT_TOKEN};
 use common::*;
 use rotcheck::kinds::tls::client;
 use rotcheck::pg;
+use rotcheck_lab::pki::{LabPki, LeafSpec};
 use rotcheck_lab::postgres::{binaries_or_skip, PgConfig, PgServer};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -493,4 +497,72 @@ fn rotcheck_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         cmd.env(k, v);
     }
     cmd.output().expect("run rotcheck")
+}
+
+#[test]
+fn serve_exports_the_drain_series_and_no_password() {
+    // serve judges at the real time: a certificate valid now, from the lab PKI.
+    if binaries_or_skip().is_none() {
+        return;
+    }
+    let lab = LabPki::generate().unwrap();
+    let leaf = lab
+        .issue(&LeafSpec::server("localhost", &["localhost", "127.0.0.1"]))
+        .unwrap();
+    let cfg = PgConfig::tls(lab.fullchain_pem(&leaf), leaf.key_pem());
+    let pg = PgServer::start(&cfg).unwrap();
+    pg.create_login("app_v2", NEW_PW).unwrap();
+    let env = Env::new();
+    let ca = env.write("root.pem", lab.root().cert_pem());
+    let base = format!(
+        "addr: '{}', server_name: localhost, ca_file: '{ca}'",
+        pg.addr()
+    );
+    let new_pw = secret_file(&env, "new.pw", NEW_PW);
+    let wrong_pw = secret_file(&env, "wrong.pw", WRONG_PW);
+    let checks = [
+        check(
+            "wrong",
+            &format!("{base}, user: app_v2, password_file: '{wrong_pw}'"),
+            "chain: valid",
+        ),
+        check(
+            "drain",
+            &format!("{base}, user: app_v2, password_file: '{new_pw}'"),
+            "connections_by_user: {app_v1: 0, app_v2: 3}",
+        ),
+    ];
+    let path = env.write("suite.yaml", suite("", &checks));
+    let serve = exporter_support::serve::Serve::start(Path::new(&path), &["--interval", "1h"]);
+    serve.wait_ready(Duration::from_secs(30));
+    let metrics = serve.get("/metrics").body;
+    for line in [
+        "rotcheck_check_failure_reason{suite=\"pg\",check=\"wrong\",reason=\"pg_login_failed\"} 1",
+        "rotcheck_postgres_connections{suite=\"pg\",check=\"drain\",user=\"app_v1\"} 0",
+        "rotcheck_postgres_connections_allowed{suite=\"pg\",check=\"drain\",user=\"app_v2\"} 3",
+        "rotcheck_connect_failures_total{suite=\"pg\",check=\"drain\",class=\"timeout\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
+    if !exporter_support::prom::skip_without(&["promtool"]) {
+        exporter_support::prom::promtool_check_metrics(&metrics).unwrap();
+    }
+    let debug = serve.get("/probe?check=wrong&debug=true").body;
+    assert!(debug.contains("28P01"), "{debug}");
+    let status = serve.get("/status").body;
+    let log = serve.log().join("\n");
+    for (what, text) in [
+        ("/metrics", &metrics),
+        ("/probe", &debug),
+        ("/status", &status),
+        ("log", &log),
+    ] {
+        for pw in [NEW_PW, WRONG_PW] {
+            assert!(
+                !text.contains(&pw[4..20]),
+                "{what} holds a password: {text}"
+            );
+        }
+    }
+    serve.stop();
 }

@@ -22,6 +22,7 @@ pub mod command;
 pub mod crl;
 pub mod files;
 pub mod http;
+pub mod jwks;
 pub mod postgres;
 pub mod rotation_plan;
 pub mod tls;
@@ -207,6 +208,7 @@ macro_rules! registry {
 registry! {
     Tls => tls::Tls,
     Http => http::Http,
+    Jwks => jwks::Jwks,
     Postgres => postgres::Postgres,
     Files => files::Files,
     Crl => crl::CrlKind,

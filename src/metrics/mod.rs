@@ -531,7 +531,7 @@ pub(crate) mod tests {
         let names: Vec<&str> = all().iter().map(|d| d.name).collect();
         assert_eq!(names.first(), Some(&"rotcheck_check_success"));
         assert_eq!(names.last(), Some(&"rotcheck_build_info"));
-        assert_eq!(names.len(), 36, "{names:?}");
+        assert_eq!(names.len(), 39, "{names:?}");
         let tls = names.iter().position(|n| *n == "rotcheck_tls_version_info");
         let skew = names
             .iter()

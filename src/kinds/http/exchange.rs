@@ -329,7 +329,7 @@ fn failure(class: FailureClass, message: String) -> Failure {
 
 /// Classifies a hyper error: the I/O error inside it like any connection failure, else by
 /// what hyper says went wrong.
-fn hyper_failure(e: &hyper::Error, peer: &Peer) -> Failure {
+pub(crate) fn hyper_failure(e: &hyper::Error, peer: &Peer) -> Failure {
     if let Some(io) = io_source(e) {
         return classify::classify(io, Phase::Exchange, peer);
     }

@@ -144,7 +144,7 @@ fn login_failed(spec: &PostgresSpec, e: &PgError, out: &mut Outcome) {
         Some(code) => (
             "pg_login_failed",
             format!(
-                "expected to log in as {}; refused with SQLSTATE {code}: {e}; {}",
+                "expected to log in as {}; refused: {e}; {}",
                 who(spec),
                 hint(Some(code))
             ),
@@ -264,9 +264,15 @@ pub fn drained(want: &BTreeMap<String, u64>, counts: &BTreeMap<String, u64>) -> 
             .collect();
         return Assertion::pass(name, format!("client connections {}", each.join(", ")));
     }
+    let roles: Vec<String> = want
+        .iter()
+        .filter(|(user, max)| counts.get(*user).copied().unwrap_or(0) > **max)
+        .map(|(user, _)| format!("'{}'", user.replace('\'', "''")))
+        .collect();
     let msg = format!(
-        "expected the roles' connections to have drained; {}: applications still use the old credential; restart or reconfigure them before revoking it (pg_stat_activity shows which: SELECT client_addr, application_name FROM pg_stat_activity WHERE usename = ...)",
-        over.join(", ")
+        "expected the roles' connections to have drained; {}: applications still use the old credential; move them to the new one before revoking it (SELECT client_addr, application_name FROM pg_stat_activity WHERE usename IN ({}) names them)",
+        over.join(", "),
+        roles.join(", ")
     );
     Assertion::fail(name, "pg_connections_not_drained", msg)
 }
@@ -327,6 +333,7 @@ mod tests {
         let a = drained(&want, &counts);
         assert_eq!(a.reason.as_deref(), Some("pg_connections_not_drained"));
         assert!(a.message.contains("app_v1 has 2"), "{}", a.message);
+        assert!(a.message.contains("usename IN ('app_v1')"), "{}", a.message);
         let gone: BTreeMap<String, u64> = [("app_v3".to_string(), 0)].into();
         assert_eq!(drained(&gone, &counts).status, Status::Pass);
         assert_eq!(capped(5, &counts).status, Status::Pass);
