@@ -10,6 +10,7 @@
 //! id or token appears in any output format.
 
 mod common;
+mod exporter_support;
 
 use common::bao::{self, DevServer, DEV_ROOT_TOKEN};
 use rotcheck_lab::pki::{LabPki, LeafSpec};
@@ -647,4 +648,52 @@ fn the_secrets_demo_shows_every_gate() {
         !text.contains("demo-root-"),
         "the root token is never shown: {text}"
     );
+}
+
+#[test]
+fn serve_exports_the_rotation_series_and_shows_no_secret() {
+    let Some(env) = start() else { return };
+    env.static_role("app-static", "app_static", "1h");
+    let checks = format!(
+        "{}{}",
+        env.creds("app", "{ lease_ttl_max: 1m }"),
+        env.static_check("app-static", "{ login: ok }")
+    );
+    let suite = format!(
+        "suite: db\nvault: {{ addr: \"{}\", server_name: localhost, ca_file: \"{}\", token: {DEV_ROOT_TOKEN} }}\nchecks:\n{checks}",
+        env.dev.url(),
+        env.dev.ca().display()
+    );
+    let path = env.dev.dir.path().join("serve.yaml");
+    std::fs::write(&path, suite).unwrap();
+    let serve = exporter_support::serve::Serve::start(&path, &["--interval", "1h"]);
+    serve.wait_ready(Duration::from_secs(30));
+    let metrics = serve.get("/metrics").body;
+    for line in [
+        "rotcheck_check_failure_reason{suite=\"db\",check=\"creds\",reason=\"lease_too_long\"} 1",
+        "rotcheck_secret_max_age_seconds{suite=\"db\",check=\"static\"} 3900",
+        "rotcheck_check_success{suite=\"db\",check=\"static\",stage=\"default\",kind=\"vault_db_static_role\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
+    assert!(metrics.contains(
+        "rotcheck_secret_last_rotation_timestamp_seconds{suite=\"db\",check=\"static\"}"
+    ));
+    let debug = serve.get("/probe?check=creds&debug=true").body;
+    assert!(
+        debug.contains("lease_too_long") && debug.contains("was revoked"),
+        "{debug}"
+    );
+    let status = serve.get("/status").body;
+    let log = serve.log().join("\n");
+    for (what, text) in [
+        ("/metrics", &metrics),
+        ("/probe", &debug),
+        ("/status", &status),
+        ("log", &log),
+    ] {
+        assert_clean(what, text);
+    }
+    serve.stop();
+    assert_eq!(env.leases("app"), 0, "every run's lease was revoked");
 }
