@@ -356,6 +356,18 @@ fn refused_logins_surviving_users_and_failed_revocations() {
     passes(&r, "login");
     assert_eq!(env.leases("nologin"), 0);
 
+    // Nothing listens at the target: the login fails `refused`, the lease is revoked anyway
+    // and the refusal after it proves nothing.
+    let closed = rotcheck_lab::ports::free_port([127, 0, 0, 1].into());
+    let nowhere = env
+        .creds("app", "{}")
+        .replace(&env.pg.addr().to_string(), &format!("127.0.0.1:{closed}"));
+    let r = env.json(&nowhere);
+    fails(&r, "login", "refused");
+    passes(&r, "revoke");
+    fails(&r, "revoked", "revocation_unproven");
+    assert_eq!(env.leases("app"), 0);
+
     // The issued password is not the user's: 28P01.
     env.role(
         "wrongpw",
