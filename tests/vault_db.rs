@@ -6,8 +6,11 @@
 //! password that is not the issued one, revocation statements that leave the user alive and a
 //! token that may not revoke each fail with their reason; a static role passes within its
 //! period, fails `static_not_rotated` judged later, fails `login` when its password was
-//! changed behind Vault's back, and moves its rotation series when rotated. No password, lease
-//! id or token appears in any output format.
+//! changed behind Vault's back, and moves its rotation series when rotated. The `postgres`
+//! kind logs in with a leased credential and revokes it; its drain gate fails while a session
+//! as the old static user is open and passes once it closes; an expired lease is refused.
+//! No password, lease id or token appears in any output format, nor in serve's answers and
+//! log; scripts/secrets-demo.sh runs end to end.
 
 mod common;
 mod exporter_support;
