@@ -71,19 +71,23 @@ pub async fn issue(
     }
     let body = reply.clone().into_ok()?;
     let lease_id = body.get("lease_id").and_then(Value::as_str).unwrap_or("");
-    let lease_id = Token::new(lease_id);
+    let held = Token::new(lease_id).map(|lease_id| Held {
+        lease_id,
+        client: p.client.clone(),
+        token,
+    });
     let data = body.get("data");
     let field = |k: &str| data.and_then(|d| d.get(k)).and_then(Value::as_str);
     let (Some(user), Some(password)) =
         (field("username"), field("password").and_then(Password::new))
     else {
-        return Err(reply.bad("expected data.username and data.password in the credential"));
+        if let Some(h) = held {
+            let _ = h.revoke().await;
+        }
+        return Err(reply.bad(
+            "expected data.username and data.password in the credential (its lease was revoked)",
+        ));
     };
-    let held = lease_id.map(|lease_id| Held {
-        lease_id,
-        client: p.client.clone(),
-        token,
-    });
     let lease = Lease {
         username: user.to_string(),
         password,
