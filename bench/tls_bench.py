@@ -14,11 +14,16 @@ checks, and the wall time of a 15-check suite (15 probes for blackbox), side by 
 With --baseline OTHER, every round also runs OTHER (an earlier build) right after rotcheck on
 the same listeners, and the medians of both and their ratio are printed: a same-run A/B.
 
+With --setup-only DIR, only the PKI, nginx and the suites (DIR/suite.yaml, DIR/small.yaml)
+are made, and nginx runs until interrupted (Ctrl-C or SIGTERM): for profiling one gate by
+hand, e.g.
+  valgrind --tool=callgrind target/release/rotcheck gate -c DIR/suite.yaml --format json
+
 Usage: bench/tls_bench.py [--n 300] [--rounds 5] [--rotcheck target/release/rotcheck]
-                          [--baseline PATH] [--protocols TLSv1.3]
+                          [--baseline PATH] [--protocols TLSv1.3] [--setup-only DIR]
 Needs: nginx, openssl, prometheus-blackbox-exporter (Debian packages).
 """
-import argparse, concurrent.futures, os, resource, shutil, socket, statistics, subprocess
+import argparse, concurrent.futures, os, resource, shutil, signal, socket, statistics, subprocess
 import sys, tempfile, time, urllib.request
 
 NAME = "bench.rotcheck.test"
@@ -177,7 +182,11 @@ def main():
     ap.add_argument("--rotcheck", default="target/release/rotcheck")
     ap.add_argument("--baseline", help="an earlier rotcheck binary to compare in the same run")
     ap.add_argument("--protocols", help='nginx ssl_protocols, e.g. "TLSv1.3" (default: nginx\'s own)')
+    ap.add_argument("--setup-only", metavar="DIR",
+                    help="make the listeners and suites in DIR, keep nginx running until Ctrl-C")
     a = ap.parse_args()
+    if a.setup_only:
+        return setup_only(a)
     for tool in ("nginx", "openssl", "prometheus-blackbox-exporter"):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found; apt-get install nginx openssl prometheus-blackbox-exporter")
@@ -194,6 +203,24 @@ def main():
             for p in (nginx, bb):
                 p.terminate()
                 p.wait()
+
+
+def setup_only(a):
+    """The bench's listeners and suites in a directory that stays, nginx until interrupted."""
+    d = os.path.abspath(a.setup_only)
+    os.makedirs(d, exist_ok=True)
+    make_pki(d, a.n)
+    ports = free_ports(a.n)
+    nginx = start_nginx(d, ports, a.protocols)
+    print(f"{write_suite(d, ports)}\n{write_suite(d, ports[:15], 'small.yaml')}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        nginx.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        nginx.terminate()
+        nginx.wait()
 
 
 def run(a, d, binary, ports, bb, bb_port):

@@ -220,6 +220,65 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A map keyed by certificate DER, for the per-thread memos of facts that are a pure
+/// function of the DER.
+pub(crate) type ByDer<V> = std::collections::HashMap<Box<[u8]>, V, DerHash>;
+
+/// Hashes a DER by its length and last 32 bytes (part of the signature, all but unique per
+/// certificate) instead of all of it; keys are still compared in full. The memos it serves
+/// are small and bounded, so colliding certificates cost at most a longer probe.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct DerHash;
+
+impl std::hash::BuildHasher for DerHash {
+    type Hasher = TailHasher;
+
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+/// FNV-1a over the last 32 bytes of each write (see [`DerHash`]).
+pub(crate) struct TailHasher(u64);
+
+impl std::hash::Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = &bytes[bytes.len().saturating_sub(32)..];
+        for b in tail {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Certificates remembered per thread by [`facts_shared`] before the memo is cleared.
+const SHARED_MAX: usize = 64;
+
+thread_local! {
+    static SHARED: std::cell::RefCell<ByDer<CertFacts>> = Default::default();
+}
+
+/// [`facts`], remembered per thread by DER: for certificates many checks of a run see alike
+/// (the intermediates of listeners served by one CA), not for leaves.
+pub fn facts_shared(der: &[u8], position: &str) -> CertFacts {
+    let hit = SHARED.with_borrow(|m| m.get(der).cloned());
+    let mut f = hit.unwrap_or_else(|| {
+        let f = facts(der, "");
+        SHARED.with_borrow_mut(|m| {
+            if m.len() >= SHARED_MAX {
+                m.clear();
+            }
+            m.insert(der.into(), f.clone());
+        });
+        f
+    });
+    f.position = position.into();
+    f
+}
+
 /// Facts about one certificate at a chain position. Unparseable DER gives placeholder facts.
 pub fn facts(der: &[u8], position: &str) -> CertFacts {
     match X509Certificate::from_der(der) {
@@ -247,6 +306,11 @@ fn unparsed(der: &[u8], position: &str, detail: &str) -> CertFacts {
         self_signed: false,
         revoked: None,
     }
+}
+
+/// [`facts`] of `der`, parsed already as `cert`.
+pub fn facts_parsed(cert: &X509Certificate<'_>, der: &[u8], position: &str) -> CertFacts {
+    facts_of(cert, der, position)
 }
 
 fn facts_of(cert: &X509Certificate<'_>, der: &[u8], position: &str) -> CertFacts {
@@ -425,5 +489,29 @@ pub fn rfc3339(unix: i64) -> String {
         humantime::format_rfc3339_seconds(t).to_string()
     } else {
         format!("@{unix}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys with the same length and tail hash alike but stay apart: the map compares them
+    /// in full.
+    #[test]
+    fn der_keys_with_one_tail_stay_apart() {
+        let mut m: ByDer<u8> = Default::default();
+        let tail = [7u8; 40];
+        let (a, b) = (
+            [[1u8].as_slice(), &tail].concat(),
+            [[2u8].as_slice(), &tail].concat(),
+        );
+        m.insert(a.clone().into(), 1);
+        m.insert(b.clone().into(), 2);
+        assert_eq!(
+            (m.get(a.as_slice()), m.get(b.as_slice())),
+            (Some(&1), Some(&2))
+        );
+        assert_eq!(m.get(&tail[..]), None);
     }
 }

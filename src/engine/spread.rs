@@ -58,10 +58,12 @@ async fn run_lane(shared: Arc<Shared>) -> Vec<(usize, CheckResult)> {
             return done;
         }
         let one = shared.clone();
-        let task = tokio::spawn(async move {
+        // Boxed: a probe's future is kilobytes (the largest kind's state), and the task
+        // would otherwise be copied in full on every move into and inside the runtime.
+        let task = tokio::spawn(Box::pin(async move {
             let check = &one.checks[i];
             run_check(&one.suite, check, one.at, one.cache.clone()).await
-        });
+        }));
         done.push((i, task.await.unwrap_or_else(|e| panicked(e.to_string()))));
     }
 }

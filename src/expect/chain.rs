@@ -109,6 +109,27 @@ pub fn validate_for(
     partial: bool,
     usage: Usage,
 ) -> Result<ValidPath, ChainFailure> {
+    let parsed_leaf = presented.first().and_then(|d| parse(d));
+    validate_parsed(
+        presented,
+        ca,
+        server_name,
+        now,
+        (partial, usage),
+        parsed_leaf.as_ref(),
+    )
+}
+
+/// [`validate_for`] with the leaf parsed already (`None`: it does not parse), for a caller
+/// that reads the leaf itself too.
+pub(crate) fn validate_parsed(
+    presented: &[CertificateDer<'_>],
+    ca: &[CertificateDer<'_>],
+    server_name: Option<&str>,
+    now: UnixTime,
+    (partial, usage): (bool, Usage),
+    parsed_leaf: Option<&X509Certificate<'_>>,
+) -> Result<ValidPath, ChainFailure> {
     let Some(leaf_der) = presented.first() else {
         return Err(ChainFailure::new(
             ChainReason::Other,
@@ -121,13 +142,12 @@ pub fn validate_for(
         Some(anchor) => pool.pinned_path(anchor)?,
         None => pool.build(&leaf)?,
     };
-    let parsed_leaf = parse(leaf_der);
-    check_leaf_key(leaf_der, parsed_leaf.as_ref())?;
+    check_leaf_key(leaf_der, parsed_leaf)?;
     if let Some(name) = server_name {
         names::check(&leaf, leaf_der.as_ref(), name).map_err(name_failure)?;
     }
     if path.certs.len() > 1 {
-        profile::check(&path.certs, parsed_leaf.as_ref())?;
+        profile::check(&path.certs, parsed_leaf)?;
     }
     Ok(path)
 }
@@ -712,8 +732,7 @@ struct Known {
 const KNOWN_MAX: usize = 256;
 
 thread_local! {
-    static KNOWN: std::cell::RefCell<std::collections::HashMap<Box<[u8]>, Known>> =
-        Default::default();
+    static KNOWN: std::cell::RefCell<crate::certs::ByDer<Known>> = Default::default();
 }
 
 /// The fact `get` reads of `der`'s memo entry, computed (outside the memo) and stored with

@@ -45,6 +45,8 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::SystemTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::prelude::FromDer;
 
 /// A TLS listener to handshake with.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -307,10 +309,16 @@ pub fn judge(
             (f.chain, None)
         }
     };
-    out.certs = cert_facts(&presented);
+    // The leaf, parsed once for its facts and the chain judgement.
+    let leaf = presented
+        .first()
+        .and_then(|d| X509Certificate::from_der(d).ok());
+    let leaf = leaf.as_ref().map(|(_, c)| c);
+    out.certs = facts_with_leaf(&presented, leaf);
     if !presented.is_empty() {
-        let judged = judge_certs(spec, expect, ctx, target, &presented, &out.certs);
-        out.assertions.extend(judged);
+        let seen = (&presented[..], &out.certs[..], leaf);
+        out.assertions
+            .extend(judge_certs(spec, expect, ctx, target, seen));
     }
     if let (Some(min), Some(s)) = (expect.min_tls, &session) {
         out.assertions.push(assert_min_tls(min, s));
@@ -333,11 +341,23 @@ fn handshake_passed(s: &Session) -> Assertion {
 
 /// Facts of every presented certificate, positioned leaf / intermediate / root.
 pub fn cert_facts(presented: &[CertificateDer<'_>]) -> Vec<CertFacts> {
+    facts_with_leaf(presented, None)
+}
+
+/// [`cert_facts`] with the leaf parsed already (`None`: parse it here).
+fn facts_with_leaf(
+    presented: &[CertificateDer<'_>],
+    leaf: Option<&X509Certificate<'_>>,
+) -> Vec<CertFacts> {
     presented
         .iter()
         .enumerate()
         .map(|(i, der)| {
-            let mut f = certs::facts(der, "");
+            let mut f = match (i, leaf) {
+                (0, Some(c)) => certs::facts_parsed(c, der, ""),
+                (0, None) => certs::facts(der, ""),
+                _ => certs::facts_shared(der, ""),
+            };
             f.position = match (i, f.self_signed) {
                 (0, _) => "leaf",
                 (_, true) => "root",
@@ -349,18 +369,25 @@ pub fn cert_facts(presented: &[CertificateDer<'_>]) -> Vec<CertFacts> {
         .collect()
 }
 
+/// What the server presented: the chain, its facts, and the leaf parsed (when it parses).
+type Seen<'s> = (
+    &'s [CertificateDer<'static>],
+    &'s [CertFacts],
+    Option<&'s X509Certificate<'s>>,
+);
+
 fn judge_certs(
     spec: &TlsSpec,
     expect: &TlsExpect,
     ctx: &Ctx,
     target: &Target,
-    presented: &[CertificateDer<'static>],
-    facts: &[CertFacts],
+    seen: Seen<'_>,
 ) -> Vec<Assertion> {
+    let (presented, facts, _) = seen;
     let leaf = &facts[0];
     let mut out = Vec::new();
     match expect.chain {
-        Some(c) if c.valid => out.extend(judge_chain(spec, ctx, target, presented, facts, c)),
+        Some(c) if c.valid => out.extend(judge_chain(spec, ctx, target, seen, c)),
         _ => out.push(names::assert_server_name(&presented[0], &target.name)),
     }
     if let Some(n) = &expect.names {
@@ -394,8 +421,7 @@ fn judge_chain(
     spec: &TlsSpec,
     ctx: &Ctx,
     target: &Target,
-    presented: &[CertificateDer<'static>],
-    facts: &[CertFacts],
+    (presented, facts, leaf): Seen<'_>,
     want: ChainExpect,
 ) -> Vec<Assertion> {
     let Some(ca_file) = &spec.ca_file else {
@@ -432,7 +458,8 @@ fn judge_chain(
     }
     let now = unix_time(ctx.now);
     let seen = (chain::Usage::Server, true);
-    let j = judge::judge_expected(&want, presented, &ca, Some(&target.name), now, seen);
+    let name = Some(target.name.as_str());
+    let j = judge::judge_expected_leaf(&want, presented, &ca, leaf, name, now, seen);
     let verdict = j.assertions(&want, "");
     memo.lock()
         .unwrap_or_else(|p| p.into_inner())

@@ -20,6 +20,7 @@ use crate::model::ChainReason;
 use cert::Cert;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use std::borrow::Cow;
+use x509_parser::certificate::X509Certificate;
 
 /// A TLS client family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,7 +90,7 @@ pub struct Store<'a> {
 impl<'a> Store<'a> {
     /// Parses the certificates of a CA file.
     pub fn new(der: &'a [CertificateDer<'a>]) -> Self {
-        let certs = der.iter().filter_map(Cert::parse).collect();
+        let certs = der.iter().filter_map(Cert::shared).collect();
         Store { der, certs }
     }
 
@@ -117,26 +118,42 @@ pub struct Parsed<'a> {
 impl<'a> Parsed<'a> {
     /// Parses `presented` (leaf first) and `store` (the CA file).
     pub fn new(presented: &'a [CertificateDer<'a>], store: &'a [CertificateDer<'a>]) -> Self {
-        let parsed = store.iter().filter_map(Cert::parse).collect();
-        Self::with(presented, store, Cow::Owned(parsed))
+        Self::with_leaf(presented, store, None)
+    }
+
+    /// [`Parsed::new`] with the leaf parsed already (x509-parser).
+    pub fn with_leaf(
+        presented: &'a [CertificateDer<'a>],
+        store: &'a [CertificateDer<'a>],
+        leaf: Option<&X509Certificate<'_>>,
+    ) -> Self {
+        let parsed = store.iter().filter_map(Cert::shared).collect();
+        Self::with(presented, store, Cow::Owned(parsed), leaf)
     }
 
     /// Parses `presented` against a store parsed beforehand.
     pub fn in_store(presented: &'a [CertificateDer<'a>], store: &'a Store<'a>) -> Self {
-        Self::with(presented, store.der, Cow::Borrowed(&store.certs))
+        Self::with(presented, store.der, Cow::Borrowed(&store.certs), None)
     }
 
     fn with(
         presented: &'a [CertificateDer<'a>],
         store_der: &'a [CertificateDer<'a>],
         store: Cow<'a, [Cert<'a>]>,
+        leaf: Option<&X509Certificate<'_>>,
     ) -> Self {
         let mut certs = Vec::with_capacity(presented.len());
         let mut unparsed = None;
         for (i, der) in presented.iter().enumerate() {
+            // The leaf is the listener's own; what follows it, many listeners send alike.
+            let parse = |der| match (i, leaf) {
+                (0, Some(c)) => Some(Cert::of(der, c)),
+                (0, None) => Cert::parse(der),
+                _ => Cert::shared(der),
+            };
             match stored(&store, der).map(Cow::Borrowed) {
                 Some(c) => certs.push(c),
-                None => match Cert::parse(der) {
+                None => match parse(der) {
                     Some(c) => certs.push(Cow::Owned(c)),
                     None => {
                         unparsed.get_or_insert(i);

@@ -13,9 +13,10 @@ use super::clients::Store;
 use super::clients::Verdict;
 use super::clients::{complete_parsed, lint_parsed, verdict_parsed, Client, Lint, Parsed, Purpose};
 use super::want::ChainExpect;
-use super::{describe_path, validate_for, ChainFailure, Usage, ValidPath};
+use super::{describe_path, validate_for, validate_parsed, ChainFailure, Usage, ValidPath};
 use crate::model::{Assertion, ChainReason, Status};
 use rustls_pki_types::{CertificateDer, UnixTime};
+use x509_parser::certificate::X509Certificate;
 
 /// What is judged, and for whom.
 pub struct Request<'a> {
@@ -55,7 +56,22 @@ pub fn judge_expected(
     now: UnixTime,
     seen: (Usage, bool),
 ) -> Judgement {
-    expected(want, presented, store, None, name, now, seen)
+    expected(want, presented, store, Before::Nothing, name, now, seen)
+}
+
+/// [`judge_expected`] with the leaf parsed already (x509-parser; `None`: it does not parse),
+/// so that a caller that reads the leaf too parses it once.
+pub fn judge_expected_leaf(
+    want: &ChainExpect,
+    presented: &[CertificateDer<'_>],
+    store: &[CertificateDer<'_>],
+    leaf: Option<&X509Certificate<'_>>,
+    name: Option<&str>,
+    now: UnixTime,
+    seen: (Usage, bool),
+) -> Judgement {
+    let before = leaf.map_or(Before::Nothing, Before::Leaf);
+    expected(want, presented, store, before, name, now, seen)
 }
 
 /// [`judge_expected`] against a trust store parsed beforehand.
@@ -67,14 +83,32 @@ pub fn judge_expected_in(
     now: UnixTime,
     seen: (Usage, bool),
 ) -> Judgement {
-    expected(want, presented, store.der(), Some(store), name, now, seen)
+    expected(
+        want,
+        presented,
+        store.der(),
+        Before::Store(store),
+        name,
+        now,
+        seen,
+    )
+}
+
+/// What the caller parsed beforehand.
+#[derive(Clone, Copy)]
+enum Before<'p> {
+    Nothing,
+    /// The trust store.
+    Store(&'p Store<'p>),
+    /// The leaf, which parses.
+    Leaf(&'p X509Certificate<'p>),
 }
 
 fn expected(
     want: &ChainExpect,
     presented: &[CertificateDer<'_>],
     store: &[CertificateDer<'_>],
-    parsed_store: Option<&Store<'_>>,
+    before: Before<'_>,
     name: Option<&str>,
     now: UnixTime,
     (usage, complete): (Usage, bool),
@@ -90,20 +124,30 @@ fn expected(
         complete,
         max_validity: want.max_validity,
     };
-    match parsed_store {
-        Some(s) => judge_parsed(&r, Parsed::in_store(presented, s)),
-        None => judge(&r),
+    match before {
+        Before::Store(s) => judge_parsed(&r, Parsed::in_store(presented, s), None),
+        Before::Leaf(c) => judge_parsed(&r, Parsed::with_leaf(presented, store, Some(c)), Some(c)),
+        Before::Nothing => judge(&r),
     }
 }
 
 /// Judges a chain for every client in `r.clients`.
 /// The certificates are parsed once for every client, the lint and the completeness test.
 pub fn judge(r: &Request<'_>) -> Judgement {
-    judge_parsed(r, Parsed::new(r.presented, r.store))
+    judge_parsed(r, Parsed::new(r.presented, r.store), None)
 }
 
-fn judge_parsed(r: &Request<'_>, parsed: Parsed<'_>) -> Judgement {
-    let strict = validate_for(r.presented, r.store, r.name, r.now, r.partial, r.usage);
+/// `leaf`: the leaf parsed already, when the caller has it.
+fn judge_parsed(
+    r: &Request<'_>,
+    parsed: Parsed<'_>,
+    leaf: Option<&X509Certificate<'_>>,
+) -> Judgement {
+    let how = (r.partial, r.usage);
+    let strict = match leaf {
+        Some(c) => validate_parsed(r.presented, r.store, r.name, r.now, how, Some(c)),
+        None => validate_for(r.presented, r.store, r.name, r.now, r.partial, r.usage),
+    };
     let verdicts = r
         .clients
         .iter()

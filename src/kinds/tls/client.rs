@@ -10,8 +10,9 @@ use crate::kinds::tls::progress::Progress;
 use crate::kinds::tls::settle::{self, Signals, Waited};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::Resumption;
+use rustls::crypto::ring::cipher_suite as suite;
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme, SupportedCipherSuite};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::io;
 use std::pin::Pin;
@@ -76,11 +77,30 @@ pub struct Identity {
     pub key: PrivateKeyDer<'static>,
 }
 
-/// Builds the template config: ring, TLS 1.2 + 1.3, no session resumption (a resumed
-/// session shows no certificate; each connection's store keeps nothing, see [`settle`]),
-/// the recording verifier, optional identity and ALPN.
+/// The cipher suites offered: every suite of rustls' ring provider, each version's
+/// AES-128-GCM first, as browsers and Go order them. A server that honours the client's
+/// order then picks a SHA-256 suite, whose key schedule costs less than SHA-384's; one that
+/// supports only the others still gets them.
+const CIPHER_SUITES: &[SupportedCipherSuite] = &[
+    suite::TLS13_AES_128_GCM_SHA256,
+    suite::TLS13_AES_256_GCM_SHA384,
+    suite::TLS13_CHACHA20_POLY1305_SHA256,
+    suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+];
+
+/// Builds the template config: ring ([`CIPHER_SUITES`]), TLS 1.2 + 1.3, no session
+/// resumption (a resumed session shows no certificate; each connection's store keeps
+/// nothing, see [`settle`]), the recording verifier, optional identity and ALPN.
 pub fn config(identity: Option<Identity>, alpn: &[String]) -> Result<ClientConfig, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        cipher_suites: CIPHER_SUITES.to_vec(),
+        ..rustls::crypto::ring::default_provider()
+    });
     let algs = provider.signature_verification_algorithms;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(rustls::ALL_VERSIONS)?
@@ -163,6 +183,9 @@ pub struct Watch {
     peer: Peer,
     seen: Arc<Seen>,
     signals: Arc<Signals>,
+    /// The presented leaf, read for unsupported critical extensions only if a failure
+    /// needs them.
+    leaf: Option<CertificateDer<'static>>,
 }
 
 impl Watch {
@@ -175,6 +198,9 @@ impl Watch {
     pub fn peer(&self) -> Peer {
         let mut peer = self.peer.clone();
         self.seen.describe(&mut peer);
+        if let Some(leaf) = &self.leaf {
+            peer.unsupported_critical = crate::certs::unsupported_critical(leaf);
+        }
         peer
     }
 }
@@ -247,13 +273,11 @@ pub async fn upgrade(
     let mut session = describe(&stream, recorder.take());
     session.stapled = recorder.take_stapled();
     session.asked_for_client_cert = signals.asked();
-    if let Some(leaf) = session.chain.first() {
-        peer.unsupported_critical = crate::certs::unsupported_critical(leaf);
-    }
     let watch = Watch {
         peer,
         seen,
         signals,
+        leaf: session.chain.first().cloned(),
     };
     Ok(Open {
         stream,
@@ -478,5 +502,24 @@ impl AsyncWrite for Sniff {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reordering offers every suite the ring provider has, and nothing else.
+    #[test]
+    fn offers_every_suite_of_the_provider() {
+        let names = |suites: &[SupportedCipherSuite]| {
+            let mut v: Vec<String> = suites.iter().map(|s| format!("{:?}", s.suite())).collect();
+            v.sort();
+            v
+        };
+        let all = rustls::crypto::ring::ALL_CIPHER_SUITES;
+        assert_eq!(names(CIPHER_SUITES), names(all));
+        let cfg = config(None, &[]).unwrap();
+        assert_eq!(names(&cfg.crypto_provider().cipher_suites), names(all));
     }
 }

@@ -3,10 +3,13 @@
 //! key (ring, with the legacy RSA 1024+ and SHA-1 algorithms the profiles then judge;
 //! remembered, as each profile checks the same signatures).
 
+use crate::certs::ByDer;
 use crate::expect::chain::memo;
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use rustls_pki_types::CertificateDer;
+use std::cell::RefCell;
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 use x509_parser::der_parser::asn1_rs::{Any, FromDer as _};
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::*;
@@ -39,10 +42,26 @@ pub struct Constraints {
     pub dir_name: bool,
 }
 
-/// One parsed certificate.
+/// One parsed certificate: its DER and the facts read from it, shared (a CA file's
+/// certificates and the intermediates many listeners send are parsed once per thread, see
+/// [`Cert::shared`]).
 #[derive(Debug, Clone)]
 pub struct Cert<'a> {
     pub der: &'a CertificateDer<'a>,
+    fields: Arc<Fields>,
+}
+
+impl std::ops::Deref for Cert<'_> {
+    type Target = Fields;
+
+    fn deref(&self) -> &Fields {
+        &self.fields
+    }
+}
+
+/// The facts of a certificate the profiles decide on, a pure function of its DER.
+#[derive(Debug)]
+pub struct Fields {
     pub subject: Vec<u8>,
     pub issuer: Vec<u8>,
     pub spki: Vec<u8>,
@@ -91,6 +110,8 @@ pub struct Cert<'a> {
     /// contents of the AlgorithmIdentifier), to share its verifications.
     sig_alg_id: Option<Vec<u8>>,
     pk_alg_id: Option<Vec<u8>>,
+    /// Self-issued and signed with its own key, once asked.
+    self_signed: OnceLock<bool>,
 }
 
 /// Extensions OpenSSL decodes when it first looks at a certificate: basicConstraints,
@@ -106,12 +127,71 @@ const CACHED: &[&str] = &[
     "2.5.29.30",
 ];
 
+/// Certificates remembered per thread by [`Cert::shared`] before the memo is cleared.
+const SHARED_MAX: usize = 64;
+
+thread_local! {
+    static SHARED: RefCell<ByDer<Arc<Fields>>> = Default::default();
+}
+
 impl<'a> Cert<'a> {
     /// None when x509-parser cannot read it.
     pub fn parse(der: &'a CertificateDer<'a>) -> Option<Cert<'a>> {
+        let fields = Arc::new(Fields::parse(der)?);
+        Some(Cert { der, fields })
+    }
+
+    /// [`Cert::parse`] of `der` parsed already as `c` (x509-parser).
+    pub fn of(der: &'a CertificateDer<'a>, c: &X509Certificate<'_>) -> Cert<'a> {
+        let fields = Arc::new(Fields::of(der, c));
+        Cert { der, fields }
+    }
+
+    /// [`Cert::parse`] remembered per thread by DER: for certificates that many judgements
+    /// of a run share (a CA file's, the intermediates of listeners served by one CA), not
+    /// for leaves, which each listener has its own of.
+    pub fn shared(der: &'a CertificateDer<'a>) -> Option<Cert<'a>> {
+        if let Some(fields) = SHARED.with_borrow(|m| m.get(der.as_ref()).cloned()) {
+            return Some(Cert { der, fields });
+        }
+        let cert = Cert::parse(der)?;
+        SHARED.with_borrow_mut(|m| {
+            if m.len() >= SHARED_MAX {
+                m.clear();
+            }
+            m.insert(der.as_ref().into(), cert.fields.clone());
+        });
+        Some(cert)
+    }
+
+    /// Self-issued and its signature verifies with its own key.
+    pub fn self_signed(&self) -> bool {
+        *self
+            .fields
+            .self_signed
+            .get_or_init(|| self.self_issued() && signed_by(self, self))
+    }
+
+    /// The DER of the certificate.
+    pub fn bytes(&self) -> &[u8] {
+        self.der.as_ref()
+    }
+
+    /// `"CN"` for messages.
+    pub fn label(&self) -> String {
+        super::super::label(self.bytes())
+    }
+}
+
+impl Fields {
+    fn parse(der: &CertificateDer<'_>) -> Option<Fields> {
         let (_, c) = X509Certificate::from_der(der).ok()?;
-        let mut out = Cert {
-            der,
+        Some(Fields::of(der, &c))
+    }
+
+    /// The facts of `der`, parsed already as `c`.
+    fn of(der: &[u8], c: &X509Certificate<'_>) -> Fields {
+        let mut out = Fields {
             subject: c.subject().as_raw().to_vec(),
             issuer: c.issuer().as_raw().to_vec(),
             spki: c.public_key().raw.to_vec(),
@@ -124,7 +204,7 @@ impl<'a> Cert<'a> {
             not_before: c.validity().not_before.timestamp(),
             not_after: c.validity().not_after.timestamp(),
             sig_oid: c.signature_algorithm.algorithm.to_id_string(),
-            rsa_bits: rsa_bits(&c),
+            rsa_bits: rsa_bits(c),
             san_ext: false,
             dns: vec![],
             ips: vec![],
@@ -147,10 +227,11 @@ impl<'a> Cert<'a> {
             go_parse: None,
             explicit_curve: false,
             tbs: c.tbs_certificate.as_ref().to_vec(),
-            sig_alg_der: alg_params(&c),
+            sig_alg_der: alg_params(c),
             signature: c.signature_value.data.to_vec(),
             sig_alg_id: sig_alg_id(der),
             pk_alg_id: pk_alg_id(c.public_key().raw),
+            self_signed: OnceLock::new(),
         };
         let mut seen = std::collections::HashSet::new();
         for e in c.extensions() {
@@ -161,9 +242,9 @@ impl<'a> Cert<'a> {
             }
             out.extension(e);
         }
-        out.parse_rules(&c);
-        crate::expect::chain::label_of(der, &c);
-        Some(out)
+        out.parse_rules(c);
+        crate::expect::chain::label_of(der, c);
+        out
     }
 
     fn extension(&mut self, e: &X509Extension<'_>) {
@@ -280,11 +361,6 @@ impl<'a> Cert<'a> {
         self.subject == self.issuer
     }
 
-    /// Self-issued and its signature verifies with its own key.
-    pub fn self_signed(&self) -> bool {
-        self.self_issued() && signed_by(self, self)
-    }
-
     /// Valid at `now` (unix seconds), bounds included.
     pub fn valid_at(&self, now: i64) -> bool {
         self.not_before <= now && now <= self.not_after
@@ -305,16 +381,6 @@ impl<'a> Cert<'a> {
     /// The serial number is negative (its first content octet has the high bit set).
     pub fn negative_serial(&self) -> bool {
         self.serial.first().is_some_and(|b| b & 0x80 != 0)
-    }
-
-    /// The DER of the certificate.
-    pub fn bytes(&self) -> &[u8] {
-        self.der.as_ref()
-    }
-
-    /// `"CN"` for messages.
-    pub fn label(&self) -> String {
-        super::super::label(self.bytes())
     }
 
     /// The CA's keyUsage allows certificate signing (or there is no keyUsage).
