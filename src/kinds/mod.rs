@@ -219,6 +219,8 @@ registry! {
     VaultPkiHealth => vault::pki_health::VaultPkiHealth,
     VaultKv => vault::kv::VaultKv,
     VaultTransitKey => vault::transit_key::VaultTransitKey,
+    VaultDbCreds => vault::db_creds::VaultDbCreds,
+    VaultDbStaticRole => vault::db_static_role::VaultDbStaticRole,
     VersionSkew => vault::skew::VersionSkew,
     Command => command::Command,
     RotationPlan => rotation_plan::RotationPlan,

@@ -1,8 +1,9 @@
 //! The `postgres` probe: connect to a PostgreSQL listener, upgrade it with an SSLRequest and
 //! handshake through the `tls` kind's client ([`crate::pg`]), log in with a credential from a
-//! file, an environment variable or a Vault KV secret, run a fixed read-only probe query, and
-//! read `pg_stat_activity`: the drain gate of a dual-credential rotation ("revoke `app_v1`
-//! only when its connections are 0").
+//! file, an environment variable, a Vault KV secret or a Vault database lease (`vault_creds`,
+//! revoked after the probe), run a fixed read-only probe query, and read `pg_stat_activity`:
+//! the drain gate of a dual-credential rotation ("revoke `app_v1` only when its connections
+//! are 0").
 //!
 //! Every `tls` expectation applies to the database listener exactly as for `tls`
 //! ([`super::tls::judge`]): `handshake` (implicit), `chain`, `server_name`, `names`,
@@ -40,7 +41,7 @@ use crate::metrics::with;
 use crate::model::{Assertion, CheckResult, Outcome, ProbeError};
 use crate::pg::{self, PgError};
 use crate::suite::{split_host_port, ExpiryThresholds, TlsVersion};
-use credential::{Source, VaultPassword};
+use credential::{Source, VaultCreds, VaultPassword};
 use judge::LoginExpect;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -62,7 +63,8 @@ pub struct PostgresSpec {
     /// The database to log in to.
     #[serde(default = "postgres")]
     pub database: String,
-    /// The role to log in as.
+    /// The role to log in as (none with `vault_creds`: Vault issues the user).
+    #[serde(default)]
     pub user: String,
     /// A file holding the password (its first line).
     pub password_file: Option<String>,
@@ -70,6 +72,8 @@ pub struct PostgresSpec {
     pub password_env: Option<String>,
     /// A Vault KV secret's field holding the password.
     pub password_vault: Option<VaultPassword>,
+    /// A dynamic credential of Vault's database secrets engine, revoked after the probe.
+    pub vault_creds: Option<VaultCreds>,
 }
 
 fn postgres() -> String {
@@ -96,7 +100,8 @@ impl PostgresSpec {
         let file = self.password_file.as_deref().map(Source::File);
         let env = self.password_env.as_deref().map(Source::Env);
         let vault = self.password_vault.as_ref().map(Source::VaultKv);
-        [file, env, vault].into_iter().flatten().collect()
+        let leased = self.vault_creds.as_ref().map(Source::VaultCreds);
+        [file, env, vault, leased].into_iter().flatten().collect()
     }
 }
 
@@ -204,7 +209,11 @@ fn validate_spec(spec: &PostgresSpec) -> Result<(), Invalid> {
         let msg = "client_cert and client_key go together; set both or neither";
         return Err(Invalid::new(".postgres", msg));
     }
-    if spec.user.is_empty() || spec.database.is_empty() {
+    if spec.vault_creds.is_some() && !spec.user.is_empty() {
+        let msg = "vault_creds issues the user; remove user (or use another credential source)";
+        return Err(Invalid::new(".postgres.user", msg));
+    }
+    if (spec.user.is_empty() && spec.vault_creds.is_none()) || spec.database.is_empty() {
         let msg = "user and database must not be empty; write the role and database to log in to";
         return Err(Invalid::new(".postgres", msg));
     }
@@ -212,7 +221,7 @@ fn validate_spec(spec: &PostgresSpec) -> Result<(), Invalid> {
         1 => Ok(()),
         0 => Err(Invalid::new(
             ".postgres",
-            "no credential source; set one of password_file, password_env or password_vault",
+            "no credential source; set one of password_file, password_env, password_vault or vault_creds",
         )),
         _ => {
             let keys: Vec<&str> = spec.sources().iter().map(Source::key).collect();
@@ -243,6 +252,22 @@ fn validate_expect(spec: &PostgresSpec, expect: &PostgresExpect) -> Result<(), I
 /// Connects, logs in and evaluates the expectations.
 pub async fn probe(spec: &PostgresSpec, expect: &PostgresExpect, ctx: &Ctx) -> Outcome {
     let deadline = Instant::now() + ctx.timeout;
+    let source = spec.sources().into_iter().next();
+    if let Some(Source::VaultCreds(v)) = source {
+        return credential::leased(spec, expect, v, ctx, deadline).await;
+    }
+    let cred = credential_by(spec, source, ctx, deadline).await;
+    probe_as(spec, expect, cred, ctx, deadline).await
+}
+
+/// [`probe`] with the credential at hand.
+pub async fn probe_as(
+    spec: &PostgresSpec,
+    expect: &PostgresExpect,
+    cred: Result<pg::Credential, ProbeError>,
+    ctx: &Ctx,
+    deadline: Instant,
+) -> Outcome {
     let tls_spec = spec.tls();
     let target = match client::Target::parse(&spec.addr, spec.server_name.as_deref()) {
         Ok(t) => t,
@@ -252,8 +277,6 @@ pub async fn probe(spec: &PostgresSpec, expect: &PostgresExpect, ctx: &Ctx) -> O
         Ok(c) => c,
         Err(e) => return tls::not_probed(&e.class, e.message),
     };
-    let source = spec.sources().into_iter().next();
-    let cred = credential_by(spec, source, ctx, deadline).await;
     let connected = pg::connect(&target, &template, deadline, ctx.timeout).await;
     let tls_expect = expect.tls();
     let connected = match connected {

@@ -1,8 +1,11 @@
 //! Vault check kinds (`vault_health`, `vault_login`, `vault_cert_role`, `vault_pki_role`,
-//! `vault_pki_health`, `vault_kv`, `vault_transit_key`, `version_skew`): one file per kind under `vault/`, and the helpers they share —
+//! `vault_pki_health`, `vault_kv`, `vault_transit_key`, `vault_db_creds`, `vault_db_static_role`,
+//! `version_skew`): one file per kind under `vault/`, and the helpers they share —
 //! resolving the profile, the run's token, and turning a `VaultError` into an outcome.
 
 pub mod cert_role;
+pub mod db_creds;
+pub mod db_static_role;
 pub mod health;
 pub mod kv;
 pub mod login;

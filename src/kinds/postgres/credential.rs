@@ -1,7 +1,8 @@
 //! Where a `postgres` check's password comes from: a file (a regular file, size-capped,
 //! not readable by every user), an environment variable, or a field of a Vault KV secret read
-//! with the suite's Vault profile. The value becomes a [`Password`] at once and is never
-//! printed; errors name the source, never the value.
+//! with the suite's Vault profile, or a dynamic credential of Vault's database secrets engine
+//! (`vault_creds`: issued for the probe and revoked after it). The value becomes a
+//! [`Password`] at once and is never printed; errors name the source, never the value.
 
 use crate::kinds::vault::{read_data, Read};
 use crate::kinds::Ctx;
@@ -29,12 +30,22 @@ fn password_field() -> String {
     "password".into()
 }
 
+/// `vault_creds`: a role of Vault's database secrets engine (`<mount>/creds/<role>`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VaultCreds {
+    #[serde(default = "crate::kinds::vault::db_creds::default_mount")]
+    pub mount: String,
+    pub role: String,
+}
+
 /// One credential source, as the spec selects it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source<'a> {
     File(&'a str),
     Env(&'a str),
     VaultKv(&'a VaultPassword),
+    VaultCreds(&'a VaultCreds),
 }
 
 impl Source<'_> {
@@ -44,6 +55,7 @@ impl Source<'_> {
             Source::File(_) => "password_file",
             Source::Env(_) => "password_env",
             Source::VaultKv(_) => "password_vault",
+            Source::VaultCreds(_) => "vault_creds",
         }
     }
 }
@@ -54,6 +66,10 @@ pub async fn resolve(user: &str, source: &Source<'_>, ctx: &Ctx) -> Result<Crede
         Source::File(p) => from_file(&ctx.path(p))?,
         Source::Env(name) => from_env(name)?,
         Source::VaultKv(v) => from_vault(v, ctx).await?,
+        Source::VaultCreds(_) => {
+            let msg = "vault_creds is issued with its lease (postgres::probe), not resolved alone";
+            return Err(ProbeError::local("config", msg));
+        }
     };
     Ok(Credential {
         user: user.to_string(),
@@ -124,6 +140,44 @@ async fn from_vault(v: &VaultPassword, ctx: &Ctx) -> Result<Password, ProbeError
         );
         ProbeError::local("credential_missing", msg)
     })
+}
+
+/// Probes with a credential issued for this run at `vault_creds`, then revokes its lease:
+/// the `revoke` assertion fails with `revoke_failed` when Vault refuses (the user then stays
+/// valid until the lease ends). A role Vault cannot issue from fails `login`.
+pub async fn leased(
+    spec: &super::PostgresSpec,
+    expect: &super::PostgresExpect,
+    v: &VaultCreds,
+    ctx: &Ctx,
+    deadline: tokio::time::Instant,
+) -> crate::model::Outcome {
+    use crate::kinds::vault::{db_creds::lease, failure};
+    let mut lease = match lease::issue(ctx, &v.mount, &v.role, "login").await {
+        Ok(Ok(l)) => l,
+        Ok(Err(refused)) => return crate::kinds::vault::outcome(vec![refused]),
+        Err(e) => return failure(&e),
+    };
+    let cred = Credential {
+        user: lease.username.clone(),
+        password: lease.password.clone(),
+    };
+    let spec = super::PostgresSpec {
+        user: lease.username.clone(),
+        ..spec.clone()
+    };
+    let mut out = super::probe_as(&spec, expect, Ok(cred), ctx, deadline).await;
+    out.assertions.push(match lease.revoke().await {
+        Ok(()) => crate::model::Assertion::pass(
+            "revoke",
+            format!(
+                "the lease of {} ({}) was revoked (sys/leases/revoke)",
+                lease.shown, lease.username
+            ),
+        ),
+        Err(e) => crate::model::Assertion::fail("revoke", "revoke_failed", lease.revoke_failed(&e)),
+    });
+    out
 }
 
 #[cfg(test)]
