@@ -3,8 +3,8 @@
 //! series are rendered (and redacted) once per run into one compact text; a scrape only
 //! concatenates those texts family by family, computes the lifetime ratios (the one value
 //! that moves with the clock) from pre-rendered line prefixes, and adds the exporter's own
-//! state. The body is made in pieces (`Pieces`): sent one by one, or written into the gzip
-//! encoder when the scraper asks for compression.
+//! state. The body is made in pieces (`Pieces`): sent one by one, or each written into the
+//! gzip encoder and its output sent when the scraper asks for compression (`Body`).
 
 use super::stored::Stored;
 use crate::metrics::text::{line_prefix, write_header, write_value, Exposition, Format};
@@ -246,30 +246,36 @@ impl Pieces {
 
     /// The next piece (about [`PIECE`] bytes; the last may be shorter), none after the last.
     pub fn next_piece(&mut self) -> Option<String> {
-        if self.done {
-            return None;
-        }
         let mut buf = String::with_capacity(PIECE + 4096);
-        while buf.len() < PIECE {
+        self.piece_into(&mut buf).then_some(buf)
+    }
+
+    /// Appends the next piece to `buf`; false (nothing written) after the last.
+    fn piece_into(&mut self, buf: &mut String) -> bool {
+        if self.done {
+            return false;
+        }
+        let end = buf.len() + PIECE;
+        while buf.len() < end {
             if self.family == all().len() {
                 buf.push_str(self.format.trailer());
                 self.done = true;
                 break;
             }
-            self.fill(&mut buf);
+            self.fill(buf, end);
         }
-        Some(buf)
+        true
     }
 
-    /// Writes the current family into `buf` until it ends or `buf` holds a piece.
-    fn fill(&mut self, buf: &mut String) {
+    /// Writes the current family into `buf` until it ends or `buf` reaches `end` bytes.
+    fn fill(&mut self, buf: &mut String, end: usize) {
         let i = self.family;
         if !self.started && !self.write_header(buf) {
             return self.next_family();
         }
         self.started = true;
         let ratios = i == ratio_index();
-        while self.check < self.s.checks.len() && buf.len() < PIECE {
+        while self.check < self.s.checks.len() && buf.len() < end {
             let r = &self.s.checks[self.check].rendered;
             if ratios {
                 ratio_lines_at(buf, r, self.now);
@@ -317,21 +323,88 @@ fn used_families(s: &Snapshot, own: &[String]) -> Vec<bool> {
     used
 }
 
-/// `/metrics` in one buffer, gzip-compressed when `gzip` (the text fed to the encoder piece
-/// by piece).
-pub fn render_serve_body(s: &Snapshot, now_unix: i64, format: Format, gzip: bool) -> Vec<u8> {
-    let mut pieces = Pieces::new(s.clone(), now_unix, format);
-    if gzip {
-        let mut z = encoder(pieces.size_estimate());
-        while let Some(p) = pieces.next_piece() {
-            // Writing to a Vec cannot fail.
-            let _ = z.write_all(p.as_bytes());
+/// Compressed output is handed out once it holds at least this much (the last chunk may be
+/// shorter): about four pieces of text each.
+const GZIP_CHUNK: usize = 32 * 1024;
+
+/// `/metrics` gzip-compressed as it is assembled: each piece of text goes through the encoder
+/// on the connection's own thread (about a millisecond of work per piece at the fastest
+/// level), so neither the text nor the compressed body is ever held whole and no blocking
+/// thread (each with its own malloc arena) is needed.
+pub struct Gzipped {
+    pieces: Pieces,
+    z: Option<flate2::write::GzEncoder<Vec<u8>>>,
+    /// The text of the piece being compressed, reused from piece to piece.
+    text: String,
+}
+
+impl Gzipped {
+    fn new(pieces: Pieces) -> Self {
+        Gzipped {
+            pieces,
+            z: Some(encoder(GZIP_CHUNK * 2)),
+            text: String::with_capacity(PIECE + 4096),
         }
-        return z.finish().unwrap_or_default();
     }
-    let mut out = Vec::with_capacity(pieces.size_estimate() + 4096);
-    while let Some(p) = pieces.next_piece() {
-        out.extend_from_slice(p.as_bytes());
+
+    /// The next chunk of the gzip stream, none after the last.
+    fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        let z = self.z.as_mut()?;
+        loop {
+            self.text.clear();
+            if !self.pieces.piece_into(&mut self.text) {
+                return self.z.take().map(|z| z.finish().unwrap_or_default());
+            }
+            // Writing to a Vec cannot fail.
+            let _ = z.write_all(self.text.as_bytes());
+            if z.get_ref().len() >= GZIP_CHUNK {
+                let fresh = Vec::with_capacity(GZIP_CHUNK * 2);
+                return Some(std::mem::replace(z.get_mut(), fresh));
+            }
+        }
+    }
+}
+
+/// A `/metrics` body as it is sent: chunk by chunk, plain or gzip-compressed.
+pub enum Body {
+    Plain(Pieces),
+    Gzip(Box<Gzipped>),
+}
+
+impl Body {
+    /// The body of `s` at `now_unix` in `format`, compressed when `gzip`.
+    pub fn new(s: Snapshot, now_unix: i64, format: Format, gzip: bool) -> Self {
+        let pieces = Pieces::new(s, now_unix, format);
+        match gzip {
+            true => Body::Gzip(Box::new(Gzipped::new(pieces))),
+            false => Body::Plain(pieces),
+        }
+    }
+
+    /// The next chunk, none after the last.
+    pub fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Body::Plain(p) => p.next_piece().map(String::into_bytes),
+            Body::Gzip(g) => g.next_chunk(),
+        }
+    }
+
+    /// Whether the last chunk was handed out.
+    pub fn is_done(&self) -> bool {
+        match self {
+            Body::Plain(p) => p.is_done(),
+            Body::Gzip(g) => g.z.is_none(),
+        }
+    }
+}
+
+/// `/metrics` in one buffer, gzip-compressed when `gzip` (tests; serve sends [`Body`]'s
+/// chunks as they come).
+pub fn render_serve_body(s: &Snapshot, now_unix: i64, format: Format, gzip: bool) -> Vec<u8> {
+    let mut body = Body::new(s.clone(), now_unix, format, gzip);
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next_chunk() {
+        out.extend_from_slice(&chunk);
     }
     out
 }
@@ -619,10 +692,15 @@ mod perf {
     use crate::model::*;
 
     /// `cargo test --release --lib render_1000 -- --ignored --nocapture`
+    /// (`ROTCHECK_RENDER_CHECKS=10000` for another count of checks).
     #[test]
     #[ignore]
     fn render_1000() {
-        let checks: Vec<Arc<CheckEntry>> = (0..1000)
+        let n: usize = std::env::var("ROTCHECK_RENDER_CHECKS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        let checks: Vec<Arc<CheckEntry>> = (0..n)
             .map(|i| {
                 let mut r = result(&format!("tls-{i:04}"), Status::Pass);
                 r.certs = vec![
@@ -672,6 +750,14 @@ mod perf {
         }
         println!(
             "render: {:.2} ms for {len} bytes",
+            t.elapsed().as_secs_f64() * 1000.0 / 20.0
+        );
+        let t = std::time::Instant::now();
+        for _ in 0..20 {
+            len = render_serve_body(&s, 1795384900, Format::Text, true).len();
+        }
+        println!(
+            "render gzip: {:.2} ms for {len} bytes",
             t.elapsed().as_secs_f64() * 1000.0 / 20.0
         );
         let body = render_serve(&s, 1795384900);
