@@ -72,12 +72,21 @@ impl RatioLine {
     }
 }
 
+/// Where one family's fragment of a check's text ends.
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    /// The family, an index of `all()`.
+    family: u16,
+    end: u32,
+}
+
 /// A check's series rendered once per run, already redacted: one exact-size text holding a
-/// fragment per family of `all()` (where each ends), and its lifetime-ratio lines.
+/// fragment per family of `all()` that has series here (each part's family and where its
+/// fragment ends, in family order), and its lifetime-ratio lines.
 #[derive(Debug, Default)]
 pub struct Rendered {
     text: Box<str>,
-    ends: Box<[u32]>,
+    parts: Box<[Part]>,
     ratios: Box<[RatioLine]>,
 }
 
@@ -99,50 +108,42 @@ impl Rendered {
             counter_series(&mut e, &base, f);
         }
         let bodies = e.into_bodies();
+        let ratios = result.map(|r| ratio_lines(suite, r)).unwrap_or_default();
+        let whole: String = bodies.concat();
+        if crate::redact::redact(&whole) != whole {
+            // The rare case where redaction changes something: each family's part alone.
+            let redacted: Vec<String> = bodies.iter().map(|b| crate::redact::redact(b)).collect();
+            return Self::joined(&redacted, ratios);
+        }
+        Self::joined(&bodies, ratios)
+    }
+
+    /// The non-empty `bodies` (one per family of `all()`) in one text.
+    fn joined(bodies: &[String], ratios: Box<[RatioLine]>) -> Self {
         let mut text = String::with_capacity(bodies.iter().map(String::len).sum());
-        let mut ends = Vec::with_capacity(bodies.len());
-        for b in &bodies {
+        let mut parts = Vec::new();
+        for (family, b) in bodies.iter().enumerate() {
+            if b.is_empty() {
+                continue;
+            }
             text.push_str(b);
-            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
-        }
-        let clean = crate::redact::redact(&text);
-        if clean != text {
-            return Self::redacted(&bodies, result.map(|r| ratio_lines(suite, r)));
-        }
-        Rendered {
-            text: text.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
-            ratios: result.map(|r| ratio_lines(suite, r)).unwrap_or_default(),
-        }
-    }
-
-    /// The rare case where redaction changed something: redact each family's part alone.
-    fn redacted(bodies: &[String], ratios: Option<Box<[RatioLine]>>) -> Self {
-        let mut text = String::new();
-        let mut ends = Vec::with_capacity(bodies.len());
-        for b in bodies {
-            text.push_str(&crate::redact::redact(b));
-            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+            let (Ok(family), Ok(end)) = (u16::try_from(family), u32::try_from(text.len())) else {
+                break;
+            };
+            parts.push(Part { family, end });
         }
         Rendered {
             text: text.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
-            ratios: ratios.unwrap_or_default(),
+            parts: parts.into_boxed_slice(),
+            ratios,
         }
     }
 
-    fn part(&self, family: usize) -> &str {
-        let at = |i: usize| self.ends.get(i).map_or(0, |&e| e as usize);
-        let start = family.checked_sub(1).map_or(0, at);
-        let end = self.ends.get(family).map_or(start, |&e| e as usize);
+    /// Part `k`'s fragment.
+    fn fragment(&self, k: usize) -> &str {
+        let start = k.checked_sub(1).map_or(0, |j| self.parts[j].end as usize);
+        let end = self.parts.get(k).map_or(start, |p| p.end as usize);
         self.text.get(start..end).unwrap_or("")
-    }
-
-    /// Whether family `family` has a series here (the text itself is not read).
-    fn has_part(&self, family: usize) -> bool {
-        let end = |i: usize| self.ends.get(i).copied().unwrap_or(0);
-        let start = family.checked_sub(1).map_or(0, end);
-        end(family) > start
     }
 
     fn len(&self) -> usize {
@@ -188,7 +189,8 @@ pub struct Snapshot {
 }
 
 /// A scrape's text comes in pieces of about this size: an uncompressed answer is sent piece
-/// by piece while the next is assembled, a compressed one is fed to the encoder so.
+/// by piece while the next is assembled, a compressed one is fed to the encoder so (64 KiB
+/// pieces measured no faster: docs/metrics.md, "Benchmark").
 pub const PIECE: usize = 256 * 1024;
 
 /// A gzip encoder at the fastest level: the repetitive exposition still shrinks to a few
@@ -210,6 +212,8 @@ pub struct Pieces {
     /// The family being written (an index of `all()`), and the next check in it.
     family: usize,
     check: usize,
+    /// Each check's next part to write (its parts come in family order, as the families do).
+    cursors: Vec<u16>,
     /// Whether the current family's header is written.
     started: bool,
     done: bool,
@@ -220,6 +224,7 @@ impl Pieces {
     pub fn new(s: Snapshot, now_unix: i64, format: Format) -> Self {
         let own = exporter_series(&s);
         let used = used_families(&s, &own);
+        let cursors = vec![0; s.checks.len()];
         Pieces {
             s,
             now: now_unix,
@@ -228,6 +233,7 @@ impl Pieces {
             used,
             family: 0,
             check: 0,
+            cursors,
             started: false,
             done: false,
         }
@@ -275,12 +281,29 @@ impl Pieces {
         }
         self.started = true;
         let ratios = i == ratio_index();
-        while self.check < self.s.checks.len() && buf.len() < end {
-            let r = &self.s.checks[self.check].rendered;
+        let checks = self.s.checks.iter().zip(self.cursors.iter_mut());
+        for (c, k) in checks.skip(self.check) {
+            if buf.len() >= end {
+                break;
+            }
+            let r = &c.rendered;
+            // Parts come in family order: skip those of families already written.
+            while r
+                .parts
+                .get(*k as usize)
+                .is_some_and(|p| (p.family as usize) < i)
+            {
+                *k += 1;
+            }
             if ratios {
                 ratio_lines_at(buf, r, self.now);
-            } else {
-                buf.push_str(r.part(i));
+            } else if r
+                .parts
+                .get(*k as usize)
+                .is_some_and(|p| p.family as usize == i)
+            {
+                buf.push_str(r.fragment(*k as usize));
+                *k += 1;
             }
             self.check += 1;
         }
@@ -313,8 +336,10 @@ fn used_families(s: &Snapshot, own: &[String]) -> Vec<bool> {
         .map(|i| own.get(i).is_some_and(|o| !o.is_empty()))
         .collect();
     for c in &s.checks {
-        for (i, u) in used.iter_mut().enumerate() {
-            *u = *u || c.rendered.has_part(i);
+        for p in c.rendered.parts.iter() {
+            if let Some(u) = used.get_mut(p.family as usize) {
+                *u = true;
+            }
         }
         if let Some(u) = used.get_mut(ratio_index()) {
             *u = *u || !c.rendered.ratios.is_empty();
