@@ -8,7 +8,10 @@ Suites (each run separately, one serve process each):
     `expect: {chain: valid, names, expiry}`).
 For each: the first round (start to /ready 200), /metrics size raw and gzipped, the number of
 series, median and p90 latency of SCRAPES sequential /metrics requests without and with
-`Accept-Encoding: gzip`, and the resident memory (VmRSS, and the peak VmHWM) of the process.
+`Accept-Encoding: gzip` and serve's CPU time (user + system, /proc/PID/stat) per scrape in
+each series (`scrape_cpu_ms`: it includes the background checks that ran meanwhile;
+`idle_cpu_ms_per_s` is serve's CPU per second before the scrapes, and `scrape_cpu_net_ms`
+the CPU per scrape less that rate over the scrape's mean wall time), and the resident memory (VmRSS, and the peak VmHWM) of the process.
 With --prometheus, a real Prometheus (scrape_interval 15s, scrape_timeout 10s) scrapes the
 exporter once and its `up`, `scrape_samples_scraped` and `scrape_duration_seconds` are
 printed; the run fails when the scrape fails or its sample count differs from the series
@@ -19,7 +22,7 @@ is printed after each quarter of them.
 
 Usage: bench/serve_scale.py [--n 1000,10000] [--suites files,tls] [--scrapes 50]
                             [--rotcheck target/release/rotcheck] [--prometheus]
-                            [--probe-flood 20000]
+                            [--probe-flood 20000] [--env MALLOC_ARENA_MAX=2]
 Needs: nginx and openssl (tls), python3-cryptography (files), prometheus (--prometheus).
 """
 import argparse, gzip, http.client, json, os, re, shutil, statistics, subprocess, sys
@@ -65,9 +68,10 @@ def write(d, name, lines):
     return path
 
 
-def start_serve(binary, suite):
+def start_serve(binary, suite, env=()):
     p = subprocess.Popen([binary, "serve", "-c", suite, "--listen", "127.0.0.1:0"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, **dict(e.split("=", 1) for e in env)})
     for line in p.stderr:
         m = re.search(r"on https?://(\S+)", line)
         if m:
@@ -103,16 +107,28 @@ def proc_kib(pid, field):
     return 0
 
 
-def scrapes(addr, n, headers):
+def cpu_seconds(pid):
+    """The process's user + system CPU time so far (/proc/PID/stat, fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scrapes(addr, n, headers, pid):
+    """Median and p90 wall time of n sequential scrapes, the serve process's CPU time per
+    scrape (including its background checks meanwhile), the last headers and body."""
     took = []
+    cpu0 = cpu_seconds(pid)
     for _ in range(n):
         t0 = time.perf_counter()
         status, h, body = get(addr, "/metrics", headers)
         took.append(time.perf_counter() - t0)
         if status != 200:
             sys.exit(f"/metrics answered {status}")
+    cpu = (cpu_seconds(pid) - cpu0) / n
+    mean = sum(took) / n
     took.sort()
-    return statistics.median(took), took[int(len(took) * 0.9)], h, body
+    return statistics.median(took), took[int(len(took) * 0.9)], (cpu, mean), h, body
 
 
 def series(text):
@@ -121,13 +137,16 @@ def series(text):
 
 def measure(a, kind, n, suite, binary):
     t0 = time.perf_counter()
-    serve, addr = start_serve(binary, suite)
+    serve, addr = start_serve(binary, suite, a.env)
     try:
         wait_ready(addr)
         first = time.perf_counter() - t0  # from the process start
         time.sleep(2)
-        med, p90, _, raw = scrapes(addr, a.scrapes, {})
-        gmed, gp90, gh, gbody = scrapes(addr, a.scrapes, {"Accept-Encoding": "gzip"})
+        idle = cpu_seconds(serve.pid)
+        time.sleep(2)
+        idle = (cpu_seconds(serve.pid) - idle) / 2
+        med, p90, cpu, _, raw = scrapes(addr, a.scrapes, {}, serve.pid)
+        gmed, gp90, gcpu, gh, gbody = scrapes(addr, a.scrapes, {"Accept-Encoding": "gzip"}, serve.pid)
         served_gzip = {k.lower(): v for k, v in gh.items()}.get("content-encoding") == "gzip"
         gz = len(gbody) if served_gzip else len(gzip.compress(raw, 6))
         text = raw.decode()
@@ -139,7 +158,11 @@ def measure(a, kind, n, suite, binary):
                "bytes_raw": len(raw), "bytes_gzip": gz, "gzip_by_server": served_gzip,
                "gzip_share": round(gz / len(raw), 4),
                "scrape_ms_median": round(med * 1e3, 1), "scrape_ms_p90": round(p90 * 1e3, 1),
+               "scrape_cpu_ms": round(cpu[0] * 1e3, 1),
+               "scrape_cpu_net_ms": round((cpu[0] - idle * cpu[1]) * 1e3, 1),
                "gzip_scrape_ms_median": round(gmed * 1e3, 1), "gzip_scrape_ms_p90": round(gp90 * 1e3, 1),
+               "gzip_scrape_cpu_ms": round(gcpu[0] * 1e3, 1),
+               "gzip_scrape_cpu_net_ms": round((gcpu[0] - idle * gcpu[1]) * 1e3, 1), "idle_cpu_ms_per_s": round(idle * 1e3, 1),
                "load_average_1m": os.getloadavg()[0]}
         if a.prometheus:
             row.update(prometheus_scrape(a, addr, count, kind, n))
@@ -223,6 +246,8 @@ def main():
     ap.add_argument("--rotcheck", default="target/release/rotcheck")
     ap.add_argument("--prometheus", action="store_true")
     ap.add_argument("--probe-flood", type=int, default=0, help="this many /probe requests after the scrapes")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="set in serve's environment (e.g. MALLOC_ARENA_MAX=2); repeatable")
     a = ap.parse_args()
     for tool in ["openssl", "nginx"] + (["prometheus"] if a.prometheus else []):
         if not shutil.which(tool):

@@ -87,13 +87,14 @@ pub struct App {
     pub compat: Compat,
 }
 
-/// An answer: a body in one piece, or `/metrics` uncompressed, sent as it is assembled.
+/// An answer: a body in one piece, or `/metrics`, sent as it is assembled.
 type Resp = Response<Either<Full<Bytes>, PiecesBody>>;
 
-/// `/metrics` uncompressed as an HTTP body: each frame is the next piece, assembled when the
-/// connection is ready for it (a few hundred microseconds of work per piece), so a large
-/// body is never held whole and the first bytes leave before the last are made.
-pub struct PiecesBody(metrics::Pieces);
+/// `/metrics` as an HTTP body: each frame is the next piece (or, compressed, the encoder's
+/// output for the next pieces), assembled when the connection is ready for it (a few hundred
+/// microseconds of work per piece, about a millisecond compressed), so a large body is never
+/// held whole and the first bytes leave before the last are made.
+pub struct PiecesBody(metrics::Body);
 
 impl hyper::body::Body for PiecesBody {
     type Data = Bytes;
@@ -103,7 +104,7 @@ impl hyper::body::Body for PiecesBody {
         mut self: std::pin::Pin<&mut Self>,
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
-        let piece = self.0.next_piece();
+        let piece = self.0.next_chunk();
         std::task::Poll::Ready(piece.map(|p| Ok(hyper::body::Frame::data(Bytes::from(p)))))
     }
 
@@ -377,8 +378,8 @@ fn exposition(body: String, choice: Choice) -> Resp {
     exposition_bytes(body, choice)
 }
 
-/// An exposition answer whose body is ready: `/metrics` is assembled from fragments that
-/// were redacted when they were rendered (exporter/metrics.rs), so it is not scanned again.
+/// An exposition answer whose body is ready and redacted (`/metrics` is streamed instead, from
+/// fragments redacted when they were rendered: exporter/metrics.rs).
 fn exposition_bytes(body: Vec<u8>, choice: Choice) -> Resp {
     exposition_headers(
         Response::new(Either::Left(Full::new(Bytes::from(body)))),
@@ -442,24 +443,12 @@ fn now_unix() -> i64 {
     unix_now() as i64
 }
 
-/// `/metrics`: uncompressed, streamed piece by piece as the connection takes it; compressed,
-/// assembled and compressed on a blocking thread (compressing tens of megabytes must not hold
-/// up the runtime's other connections).
+/// `/metrics`: streamed piece by piece as the connection takes it, compressed on the way when
+/// the scraper asks for gzip.
 async fn metrics_page(app: &App, req: &Parts) -> Resp {
     let (snapshot, choice) = (app.state.snapshot(), choice(req));
-    if !choice.gzip {
-        let pieces = metrics::Pieces::new(snapshot, now_unix(), choice.format);
-        return exposition_headers(Response::new(Either::Right(PiecesBody(pieces))), choice);
-    }
-    let render =
-        move || metrics::render_serve_body(&snapshot, now_unix(), choice.format, choice.gzip);
-    match tokio::task::spawn_blocking(render).await {
-        Ok(body) => exposition_bytes(body, choice),
-        Err(_) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "rendering /metrics failed\n",
-        ),
-    }
+    let body = metrics::Body::new(snapshot, now_unix(), choice.format, choice.gzip);
+    exposition_headers(Response::new(Either::Right(PiecesBody(body))), choice)
 }
 
 /// The latest result of every check that has run, as `gate --format json` prints it; the

@@ -3,8 +3,8 @@
 //! series are rendered (and redacted) once per run into one compact text; a scrape only
 //! concatenates those texts family by family, computes the lifetime ratios (the one value
 //! that moves with the clock) from pre-rendered line prefixes, and adds the exporter's own
-//! state. The body is made in pieces (`Pieces`): sent one by one, or written into the gzip
-//! encoder when the scraper asks for compression.
+//! state. The body is made in pieces (`Pieces`): sent one by one, or each written into the
+//! gzip encoder and its output sent when the scraper asks for compression (`Body`).
 
 use super::stored::Stored;
 use crate::metrics::text::{line_prefix, write_header, write_value, Exposition, Format};
@@ -72,12 +72,21 @@ impl RatioLine {
     }
 }
 
+/// Where one family's fragment of a check's text ends.
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    /// The family, an index of `all()`.
+    family: u16,
+    end: u32,
+}
+
 /// A check's series rendered once per run, already redacted: one exact-size text holding a
-/// fragment per family of `all()` (where each ends), and its lifetime-ratio lines.
+/// fragment per family of `all()` that has series here (each part's family and where its
+/// fragment ends, in family order), and its lifetime-ratio lines.
 #[derive(Debug, Default)]
 pub struct Rendered {
     text: Box<str>,
-    ends: Box<[u32]>,
+    parts: Box<[Part]>,
     ratios: Box<[RatioLine]>,
 }
 
@@ -99,50 +108,42 @@ impl Rendered {
             counter_series(&mut e, &base, f);
         }
         let bodies = e.into_bodies();
+        let ratios = result.map(|r| ratio_lines(suite, r)).unwrap_or_default();
+        let whole: String = bodies.concat();
+        if crate::redact::redact(&whole) != whole {
+            // The rare case where redaction changes something: each family's part alone.
+            let redacted: Vec<String> = bodies.iter().map(|b| crate::redact::redact(b)).collect();
+            return Self::joined(&redacted, ratios);
+        }
+        Self::joined(&bodies, ratios)
+    }
+
+    /// The non-empty `bodies` (one per family of `all()`) in one text.
+    fn joined(bodies: &[String], ratios: Box<[RatioLine]>) -> Self {
         let mut text = String::with_capacity(bodies.iter().map(String::len).sum());
-        let mut ends = Vec::with_capacity(bodies.len());
-        for b in &bodies {
+        let mut parts = Vec::new();
+        for (family, b) in bodies.iter().enumerate() {
+            if b.is_empty() {
+                continue;
+            }
             text.push_str(b);
-            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
-        }
-        let clean = crate::redact::redact(&text);
-        if clean != text {
-            return Self::redacted(&bodies, result.map(|r| ratio_lines(suite, r)));
-        }
-        Rendered {
-            text: text.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
-            ratios: result.map(|r| ratio_lines(suite, r)).unwrap_or_default(),
-        }
-    }
-
-    /// The rare case where redaction changed something: redact each family's part alone.
-    fn redacted(bodies: &[String], ratios: Option<Box<[RatioLine]>>) -> Self {
-        let mut text = String::new();
-        let mut ends = Vec::with_capacity(bodies.len());
-        for b in bodies {
-            text.push_str(&crate::redact::redact(b));
-            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+            let (Ok(family), Ok(end)) = (u16::try_from(family), u32::try_from(text.len())) else {
+                break;
+            };
+            parts.push(Part { family, end });
         }
         Rendered {
             text: text.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
-            ratios: ratios.unwrap_or_default(),
+            parts: parts.into_boxed_slice(),
+            ratios,
         }
     }
 
-    fn part(&self, family: usize) -> &str {
-        let at = |i: usize| self.ends.get(i).map_or(0, |&e| e as usize);
-        let start = family.checked_sub(1).map_or(0, at);
-        let end = self.ends.get(family).map_or(start, |&e| e as usize);
+    /// Part `k`'s fragment.
+    fn fragment(&self, k: usize) -> &str {
+        let start = k.checked_sub(1).map_or(0, |j| self.parts[j].end as usize);
+        let end = self.parts.get(k).map_or(start, |p| p.end as usize);
         self.text.get(start..end).unwrap_or("")
-    }
-
-    /// Whether family `family` has a series here (the text itself is not read).
-    fn has_part(&self, family: usize) -> bool {
-        let end = |i: usize| self.ends.get(i).copied().unwrap_or(0);
-        let start = family.checked_sub(1).map_or(0, end);
-        end(family) > start
     }
 
     fn len(&self) -> usize {
@@ -188,7 +189,8 @@ pub struct Snapshot {
 }
 
 /// A scrape's text comes in pieces of about this size: an uncompressed answer is sent piece
-/// by piece while the next is assembled, a compressed one is fed to the encoder so.
+/// by piece while the next is assembled, a compressed one is fed to the encoder so (64 KiB
+/// pieces measured no faster: docs/metrics.md, "Benchmark").
 pub const PIECE: usize = 256 * 1024;
 
 /// A gzip encoder at the fastest level: the repetitive exposition still shrinks to a few
@@ -210,6 +212,8 @@ pub struct Pieces {
     /// The family being written (an index of `all()`), and the next check in it.
     family: usize,
     check: usize,
+    /// Each check's next part to write (its parts come in family order, as the families do).
+    cursors: Vec<u16>,
     /// Whether the current family's header is written.
     started: bool,
     done: bool,
@@ -220,6 +224,7 @@ impl Pieces {
     pub fn new(s: Snapshot, now_unix: i64, format: Format) -> Self {
         let own = exporter_series(&s);
         let used = used_families(&s, &own);
+        let cursors = vec![0; s.checks.len()];
         Pieces {
             s,
             now: now_unix,
@@ -228,6 +233,7 @@ impl Pieces {
             used,
             family: 0,
             check: 0,
+            cursors,
             started: false,
             done: false,
         }
@@ -246,35 +252,58 @@ impl Pieces {
 
     /// The next piece (about [`PIECE`] bytes; the last may be shorter), none after the last.
     pub fn next_piece(&mut self) -> Option<String> {
-        if self.done {
-            return None;
-        }
         let mut buf = String::with_capacity(PIECE + 4096);
-        while buf.len() < PIECE {
+        self.piece_into(&mut buf).then_some(buf)
+    }
+
+    /// Appends the next piece to `buf`; false (nothing written) after the last.
+    fn piece_into(&mut self, buf: &mut String) -> bool {
+        if self.done {
+            return false;
+        }
+        let end = buf.len() + PIECE;
+        while buf.len() < end {
             if self.family == all().len() {
                 buf.push_str(self.format.trailer());
                 self.done = true;
                 break;
             }
-            self.fill(&mut buf);
+            self.fill(buf, end);
         }
-        Some(buf)
+        true
     }
 
-    /// Writes the current family into `buf` until it ends or `buf` holds a piece.
-    fn fill(&mut self, buf: &mut String) {
+    /// Writes the current family into `buf` until it ends or `buf` reaches `end` bytes.
+    fn fill(&mut self, buf: &mut String, end: usize) {
         let i = self.family;
         if !self.started && !self.write_header(buf) {
             return self.next_family();
         }
         self.started = true;
         let ratios = i == ratio_index();
-        while self.check < self.s.checks.len() && buf.len() < PIECE {
-            let r = &self.s.checks[self.check].rendered;
+        let checks = self.s.checks.iter().zip(self.cursors.iter_mut());
+        for (c, k) in checks.skip(self.check) {
+            if buf.len() >= end {
+                break;
+            }
+            let r = &c.rendered;
+            // Parts come in family order: skip those of families already written.
+            while r
+                .parts
+                .get(*k as usize)
+                .is_some_and(|p| (p.family as usize) < i)
+            {
+                *k += 1;
+            }
             if ratios {
                 ratio_lines_at(buf, r, self.now);
-            } else {
-                buf.push_str(r.part(i));
+            } else if r
+                .parts
+                .get(*k as usize)
+                .is_some_and(|p| p.family as usize == i)
+            {
+                buf.push_str(r.fragment(*k as usize));
+                *k += 1;
             }
             self.check += 1;
         }
@@ -307,8 +336,10 @@ fn used_families(s: &Snapshot, own: &[String]) -> Vec<bool> {
         .map(|i| own.get(i).is_some_and(|o| !o.is_empty()))
         .collect();
     for c in &s.checks {
-        for (i, u) in used.iter_mut().enumerate() {
-            *u = *u || c.rendered.has_part(i);
+        for p in c.rendered.parts.iter() {
+            if let Some(u) = used.get_mut(p.family as usize) {
+                *u = true;
+            }
         }
         if let Some(u) = used.get_mut(ratio_index()) {
             *u = *u || !c.rendered.ratios.is_empty();
@@ -317,21 +348,88 @@ fn used_families(s: &Snapshot, own: &[String]) -> Vec<bool> {
     used
 }
 
-/// `/metrics` in one buffer, gzip-compressed when `gzip` (the text fed to the encoder piece
-/// by piece).
-pub fn render_serve_body(s: &Snapshot, now_unix: i64, format: Format, gzip: bool) -> Vec<u8> {
-    let mut pieces = Pieces::new(s.clone(), now_unix, format);
-    if gzip {
-        let mut z = encoder(pieces.size_estimate());
-        while let Some(p) = pieces.next_piece() {
-            // Writing to a Vec cannot fail.
-            let _ = z.write_all(p.as_bytes());
+/// Compressed output is handed out once it holds at least this much (the last chunk may be
+/// shorter): about four pieces of text each.
+const GZIP_CHUNK: usize = 32 * 1024;
+
+/// `/metrics` gzip-compressed as it is assembled: each piece of text goes through the encoder
+/// on the connection's own thread (about a millisecond of work per piece at the fastest
+/// level), so neither the text nor the compressed body is ever held whole and no blocking
+/// thread (each with its own malloc arena) is needed.
+pub struct Gzipped {
+    pieces: Pieces,
+    z: Option<flate2::write::GzEncoder<Vec<u8>>>,
+    /// The text of the piece being compressed, reused from piece to piece.
+    text: String,
+}
+
+impl Gzipped {
+    fn new(pieces: Pieces) -> Self {
+        Gzipped {
+            pieces,
+            z: Some(encoder(GZIP_CHUNK * 2)),
+            text: String::with_capacity(PIECE + 4096),
         }
-        return z.finish().unwrap_or_default();
     }
-    let mut out = Vec::with_capacity(pieces.size_estimate() + 4096);
-    while let Some(p) = pieces.next_piece() {
-        out.extend_from_slice(p.as_bytes());
+
+    /// The next chunk of the gzip stream, none after the last.
+    fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        let z = self.z.as_mut()?;
+        loop {
+            self.text.clear();
+            if !self.pieces.piece_into(&mut self.text) {
+                return self.z.take().map(|z| z.finish().unwrap_or_default());
+            }
+            // Writing to a Vec cannot fail.
+            let _ = z.write_all(self.text.as_bytes());
+            if z.get_ref().len() >= GZIP_CHUNK {
+                let fresh = Vec::with_capacity(GZIP_CHUNK * 2);
+                return Some(std::mem::replace(z.get_mut(), fresh));
+            }
+        }
+    }
+}
+
+/// A `/metrics` body as it is sent: chunk by chunk, plain or gzip-compressed.
+pub enum Body {
+    Plain(Pieces),
+    Gzip(Box<Gzipped>),
+}
+
+impl Body {
+    /// The body of `s` at `now_unix` in `format`, compressed when `gzip`.
+    pub fn new(s: Snapshot, now_unix: i64, format: Format, gzip: bool) -> Self {
+        let pieces = Pieces::new(s, now_unix, format);
+        match gzip {
+            true => Body::Gzip(Box::new(Gzipped::new(pieces))),
+            false => Body::Plain(pieces),
+        }
+    }
+
+    /// The next chunk, none after the last.
+    pub fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Body::Plain(p) => p.next_piece().map(String::into_bytes),
+            Body::Gzip(g) => g.next_chunk(),
+        }
+    }
+
+    /// Whether the last chunk was handed out.
+    pub fn is_done(&self) -> bool {
+        match self {
+            Body::Plain(p) => p.is_done(),
+            Body::Gzip(g) => g.z.is_none(),
+        }
+    }
+}
+
+/// `/metrics` in one buffer, gzip-compressed when `gzip` (tests; serve sends [`Body`]'s
+/// chunks as they come).
+pub fn render_serve_body(s: &Snapshot, now_unix: i64, format: Format, gzip: bool) -> Vec<u8> {
+    let mut body = Body::new(s.clone(), now_unix, format, gzip);
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next_chunk() {
+        out.extend_from_slice(&chunk);
     }
     out
 }
@@ -619,10 +717,15 @@ mod perf {
     use crate::model::*;
 
     /// `cargo test --release --lib render_1000 -- --ignored --nocapture`
+    /// (`ROTCHECK_RENDER_CHECKS=10000` for another count of checks).
     #[test]
     #[ignore]
     fn render_1000() {
-        let checks: Vec<Arc<CheckEntry>> = (0..1000)
+        let n: usize = std::env::var("ROTCHECK_RENDER_CHECKS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        let checks: Vec<Arc<CheckEntry>> = (0..n)
             .map(|i| {
                 let mut r = result(&format!("tls-{i:04}"), Status::Pass);
                 r.certs = vec![
@@ -672,6 +775,14 @@ mod perf {
         }
         println!(
             "render: {:.2} ms for {len} bytes",
+            t.elapsed().as_secs_f64() * 1000.0 / 20.0
+        );
+        let t = std::time::Instant::now();
+        for _ in 0..20 {
+            len = render_serve_body(&s, 1795384900, Format::Text, true).len();
+        }
+        println!(
+            "render gzip: {:.2} ms for {len} bytes",
             t.elapsed().as_secs_f64() * 1000.0 / 20.0
         );
         let body = render_serve(&s, 1795384900);

@@ -101,10 +101,11 @@ pub struct Check<K: CheckKind> {
 /// Defines [`Kind`] and everything that dispatches on it from the one list of kinds.
 macro_rules! registry {
     ($($variant:ident => $kind:ty),* $(,)?) => {
-        /// A check's kind with its typed spec and expectations.
+        /// A check's kind with its typed spec and expectations (boxed: a check holds only its
+        /// own kind's size, not the largest kind's).
         #[derive(Debug, Clone, PartialEq)]
         pub enum Kind {
-            $($variant(Check<$kind>),)*
+            $($variant(Box<Check<$kind>>),)*
         }
 
         /// Every kind's key, in registry order.
@@ -141,7 +142,7 @@ macro_rules! registry {
                 $(if name == <$kind as CheckKind>::NAME {
                     let spec = map.next_value::<<$kind as CheckKind>::Spec>()?;
                     let expect = Default::default();
-                    return Ok(Some(Kind::$variant(Check { spec, expect })));
+                    return Ok(Some(Kind::$variant(Box::new(Check { spec, expect }))));
                 })*
                 Ok(None)
             }
