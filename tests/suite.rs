@@ -279,7 +279,10 @@ fn shipped_suites_lint() {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     suites.sort();
-    assert!(suites.len() >= 2, "checks/ holds the shipped suites: {suites:?}");
+    assert!(
+        suites.len() >= 2,
+        "checks/ holds the shipped suites: {suites:?}"
+    );
     for suite in &suites {
         let suite = suite.to_str().unwrap();
         let out = rotcheck(&["lint", "-c", suite]);
