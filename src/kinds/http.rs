@@ -24,7 +24,7 @@ use crate::expect::chain::want::ChainExpect;
 use crate::expect::revocation::NotRevoked;
 use crate::expect::rotated::RotatedAfter;
 use crate::kinds::classify::Peer;
-use crate::kinds::tls::{self, client, TlsExpect, TlsSpec};
+use crate::kinds::tls::{self, client, TlsSpec};
 use crate::kinds::{Base, CheckKind, Ctx, Invalid};
 use crate::metrics::text::{family, Def, Exposition};
 use crate::model::{Assertion, CheckResult, Outcome, Status};
@@ -79,41 +79,7 @@ pub struct HttpExpect {
     pub rotated_after: Option<RotatedAfter>,
 }
 
-impl HttpExpect {
-    /// The expectations judged on the TLS connection.
-    pub fn tls(&self) -> TlsExpect {
-        TlsExpect {
-            chain: self.chain,
-            names: self.names.clone(),
-            expiry: self.expiry,
-            issuer_cn: self.issuer_cn.clone(),
-            issuer_dn: self.issuer_dn.clone(),
-            min_tls: self.min_tls,
-            serves_file: self.serves_file.clone(),
-            not_revoked: self.not_revoked,
-            rotated_after: self.rotated_after.clone(),
-        }
-    }
-
-    /// The TLS expectation keys that are set.
-    fn tls_keys(&self) -> Vec<&'static str> {
-        let set = [
-            ("chain", self.chain.is_some()),
-            ("names", self.names.is_some()),
-            ("expiry", self.expiry.is_some()),
-            ("issuer_cn", self.issuer_cn.is_some()),
-            ("issuer_dn", self.issuer_dn.is_some()),
-            ("min_tls", self.min_tls.is_some()),
-            ("serves_file", self.serves_file.is_some()),
-            ("not_revoked", self.not_revoked.is_some()),
-            ("rotated_after", self.rotated_after.is_some()),
-        ];
-        set.into_iter()
-            .filter(|(_, on)| *on)
-            .map(|(k, _)| k)
-            .collect()
-    }
-}
+tls::tls_expect_of!(HttpExpect);
 
 impl HttpSpec {
     /// The `tls` spec of the connection to `url` (ALPN http/1.1).
@@ -229,7 +195,7 @@ fn plain_has_no_tls(spec: &HttpSpec, expect: &HttpExpect) -> Result<(), Invalid>
         );
         return Err(Invalid::new(format!(".http.{k}"), msg));
     }
-    if let Some(k) = expect.tls_keys().first() {
+    if let Some(k) = expect.tls().keys_set().first() {
         let msg = format!("{k} is judged on a TLS connection, but url {:?} is plain HTTP; write https:// or remove {k}", spec.url);
         return Err(Invalid::new(format!(".expect.{k}"), msg));
     }
@@ -460,6 +426,6 @@ mod tests {
         let t = e.tls();
         assert_eq!(t.chain.map(|c| c.partial), Some(true));
         assert_eq!(t.issuer_cn.as_deref(), Some("x"));
-        assert_eq!(e.tls_keys(), ["chain", "issuer_cn"]);
+        assert_eq!(e.tls().keys_set(), ["chain", "issuer_cn"]);
     }
 }

@@ -89,41 +89,7 @@ pub struct JwksExpect {
     pub rotated_after: Option<RotatedAfter>,
 }
 
-impl JwksExpect {
-    /// The expectations judged on the key set's TLS connection.
-    pub fn tls(&self) -> TlsExpect {
-        TlsExpect {
-            chain: self.chain,
-            names: self.names.clone(),
-            expiry: self.expiry,
-            issuer_cn: self.issuer_cn.clone(),
-            issuer_dn: self.issuer_dn.clone(),
-            min_tls: self.min_tls,
-            serves_file: self.serves_file.clone(),
-            not_revoked: self.not_revoked,
-            rotated_after: self.rotated_after.clone(),
-        }
-    }
-
-    /// The TLS expectation keys that are set.
-    fn tls_keys(&self) -> Vec<&'static str> {
-        let set = [
-            ("chain", self.chain.is_some()),
-            ("names", self.names.is_some()),
-            ("expiry", self.expiry.is_some()),
-            ("issuer_cn", self.issuer_cn.is_some()),
-            ("issuer_dn", self.issuer_dn.is_some()),
-            ("min_tls", self.min_tls.is_some()),
-            ("serves_file", self.serves_file.is_some()),
-            ("not_revoked", self.not_revoked.is_some()),
-            ("rotated_after", self.rotated_after.is_some()),
-        ];
-        set.into_iter()
-            .filter(|(_, on)| *on)
-            .map(|(k, _)| k)
-            .collect()
-    }
-}
+tls::tls_expect_of!(JwksExpect);
 
 /// Fact: how many usable keys the set publishes.
 const F_KEYS: &str = "jwks_keys";
@@ -236,7 +202,7 @@ fn no_tls(spec: &JwksSpec, expect: &JwksExpect) -> Result<(), Invalid> {
         let msg = format!("{k} needs TLS, but the key set is read from {what}; remove {k}");
         return Err(Invalid::new(format!(".jwks.{k}"), msg));
     }
-    if let Some(k) = expect.tls_keys().first() {
+    if let Some(k) = expect.tls().keys_set().first() {
         let msg = format!(
             "{k} is judged on a TLS connection, but the key set is read from {what}; remove {k}"
         );

@@ -123,22 +123,7 @@ pub struct PostgresExpect {
     pub rotated_after: Option<RotatedAfter>,
 }
 
-impl PostgresExpect {
-    /// The expectations judged on the TLS connection.
-    pub fn tls(&self) -> TlsExpect {
-        TlsExpect {
-            chain: self.chain,
-            names: self.names.clone(),
-            expiry: self.expiry,
-            issuer_cn: self.issuer_cn.clone(),
-            issuer_dn: self.issuer_dn.clone(),
-            min_tls: self.min_tls,
-            serves_file: self.serves_file.clone(),
-            not_revoked: self.not_revoked,
-            rotated_after: self.rotated_after.clone(),
-        }
-    }
-}
+tls::tls_expect_of!(PostgresExpect);
 
 family!(
     PG_CONNECTIONS,

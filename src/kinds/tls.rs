@@ -83,6 +83,52 @@ pub struct TlsExpect {
     pub rotated_after: Option<RotatedAfter>,
 }
 
+impl TlsExpect {
+    /// The expectation keys that are set, in the order the table documents them.
+    pub fn keys_set(&self) -> Vec<&'static str> {
+        let set = [
+            ("chain", self.chain.is_some()),
+            ("names", self.names.is_some()),
+            ("expiry", self.expiry.is_some()),
+            ("issuer_cn", self.issuer_cn.is_some()),
+            ("issuer_dn", self.issuer_dn.is_some()),
+            ("min_tls", self.min_tls.is_some()),
+            ("serves_file", self.serves_file.is_some()),
+            ("not_revoked", self.not_revoked.is_some()),
+            ("rotated_after", self.rotated_after.is_some()),
+        ];
+        set.into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(k, _)| k)
+            .collect()
+    }
+}
+
+/// `tls()` for the expectations of a kind that judges a TLS connection with every `tls`
+/// expectation beside its own keys (`http`, `jwks`, `postgres`): the struct repeats the `tls`
+/// fields because serde's `flatten` does not work with `deny_unknown_fields`.
+macro_rules! tls_expect_of {
+    ($t:ty) => {
+        impl $t {
+            /// The expectations judged on the TLS connection.
+            pub fn tls(&self) -> $crate::kinds::tls::TlsExpect {
+                $crate::kinds::tls::TlsExpect {
+                    chain: self.chain,
+                    names: self.names.clone(),
+                    expiry: self.expiry,
+                    issuer_cn: self.issuer_cn.clone(),
+                    issuer_dn: self.issuer_dn.clone(),
+                    min_tls: self.min_tls,
+                    serves_file: self.serves_file.clone(),
+                    not_revoked: self.not_revoked,
+                    rotated_after: self.rotated_after.clone(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use tls_expect_of;
+
 family!(
     TLS_VERSION,
     "rotcheck_tls_version_info",
