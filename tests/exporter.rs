@@ -238,7 +238,9 @@ fn metrics_cover_every_check_and_pass_promtool() {
             // only with a vault_transit_key check
             || family.name.starts_with("rotcheck_secret_")
             // only with a postgres check
-            || family.name.starts_with("rotcheck_postgres_");
+            || family.name.starts_with("rotcheck_postgres_")
+            // only with a jwks check
+            || family.name.starts_with("rotcheck_jwks_");
         assert!(seen || expected_absent, "family {} missing", family.name);
         if seen {
             assert!(
