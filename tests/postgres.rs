@@ -477,17 +477,7 @@ fn the_shipped_example_lints() {
 /// `rotcheck gate --format json` with extra environment.
 fn run_gate(path: &str, env: &[(&str, &str)]) -> Gate {
     let out = rotcheck_env(&["gate", "-c", path, "--format", "json", "--at", AT], env);
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "gate output is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    Gate {
-        code: out.status.code().unwrap_or(-1),
-        json,
-    }
+    Gate::from_output(&out)
 }
 
 fn rotcheck_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {

@@ -8,6 +8,7 @@
 mod common;
 
 use common::bao::{self, DevServer, DEV_ROOT_TOKEN};
+use common::report::{fails, passes};
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
@@ -39,30 +40,6 @@ fn json(dev: &DevServer, checks: &str, at: SystemTime) -> Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
-}
-
-/// `(status, reason)` of assertion `name` of the first check.
-fn verdict(report: &Value, name: &str) -> (String, Option<String>) {
-    let a = report["checks"][0]["assertions"]
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["name"] == name))
-        .unwrap_or_else(|| panic!("no assertion {name} in {report:#}"));
-    (
-        a["status"].as_str().unwrap().to_string(),
-        a["reason"].as_str().map(str::to_string),
-    )
-}
-
-fn passes(report: &Value, name: &str) {
-    assert_eq!(verdict(report, name), ("pass".into(), None), "{report:#}");
-}
-
-fn fails(report: &Value, name: &str, reason: &str) {
-    assert_eq!(
-        verdict(report, name),
-        ("fail".into(), Some(reason.to_string())),
-        "{report:#}"
-    );
 }
 
 /// The creation time of the key's latest version, as OpenBao reports it (Unix seconds).

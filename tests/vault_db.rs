@@ -16,6 +16,7 @@ mod common;
 mod exporter_support;
 
 use common::bao::{self, DevServer, DEV_ROOT_TOKEN};
+use common::report::{assertion, fails, passes, verdict};
 use rotcheck_lab::pki::{LabPki, LeafSpec};
 use rotcheck_lab::postgres::{self as lab_pg, PgConfig, PgServer};
 use serde_json::Value;
@@ -269,34 +270,6 @@ fn assert_clean(what: &str, text: &str) {
     for secret in [PASSWORD, DEV_ROOT_TOKEN, "creds/app/", "creds/keep/"] {
         assert!(!text.contains(secret), "{what} shows {secret}: {text}");
     }
-}
-
-/// `(status, reason)` of assertion `name` of the first check.
-fn verdict(report: &Value, name: &str) -> (String, Option<String>) {
-    let a = assertion(report, name);
-    (
-        a["status"].as_str().unwrap().to_string(),
-        a["reason"].as_str().map(str::to_string),
-    )
-}
-
-fn assertion<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["checks"][0]["assertions"]
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["name"] == name))
-        .unwrap_or_else(|| panic!("no assertion {name} in {report:#}"))
-}
-
-fn passes(report: &Value, name: &str) {
-    assert_eq!(verdict(report, name), ("pass".into(), None), "{report:#}");
-}
-
-fn fails(report: &Value, name: &str, reason: &str) {
-    assert_eq!(
-        verdict(report, name),
-        ("fail".into(), Some(reason.to_string())),
-        "{report:#}"
-    );
 }
 
 fn message(report: &Value, name: &str) -> String {

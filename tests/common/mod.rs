@@ -5,6 +5,7 @@
 
 pub mod bao;
 pub mod peers;
+pub mod report;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -495,18 +496,7 @@ impl Env {
             args.extend(["--at", AT]);
         }
         args.extend(extra);
-        let out = rotcheck(&args);
-        let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "gate output is not JSON ({e}): {}\nstderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        Gate {
-            code: out.status.code().unwrap_or(-1),
-            json,
-        }
+        Gate::from_output(&rotcheck(&args))
     }
 }
 
@@ -539,6 +529,21 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// The exit code and JSON report of a `gate --format json` run.
+    pub fn from_output(out: &std::process::Output) -> Gate {
+        let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "gate output is not JSON ({e}): {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        Gate {
+            code: out.status.code().unwrap_or(-1),
+            json,
+        }
+    }
+
     /// The check named `name`.
     pub fn check(&self, name: &str) -> &Value {
         self.json["checks"]
