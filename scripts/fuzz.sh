@@ -15,7 +15,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 secs="${1:-20}"
 [ $# -gt 0 ] && shift
-all=(suite certs webconfig probe_query vault_body state_file ocsp_response)
+all=(suite certs webconfig probe_query vault_body state_file ocsp_response jwks)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 case "$secs" in

@@ -1,6 +1,7 @@
 //! rotcheck's fuzz targets: one `run(&[u8])` per parser, shared by the cargo-afl binaries
 //! (`src/bin/`) and the corpus replay tests, plus the seed generator's test PKI.
 
+pub mod jwks_seeds;
 pub mod ocsp_seeds;
 pub mod pki;
 pub mod scratch;

@@ -16,6 +16,8 @@ pub fn all(repo: &Path) -> Vec<Seed> {
     out.extend(certs(&pki));
     let ocsp = crate::ocsp_seeds::seeds(&pki).into_iter();
     out.extend(ocsp.map(|(name, bytes)| seed("ocsp_response", name, bytes)));
+    let jwks = crate::jwks_seeds::seeds().into_iter();
+    out.extend(jwks.map(|(name, bytes)| seed("jwks", name, bytes)));
     out.extend(webconfigs());
     out.extend(fixed("probe_query", PROBE_QUERIES));
     out.extend(vault_bodies());

@@ -173,3 +173,39 @@ fn the_ocsp_seeds_reach_the_answer() {
         Err(OcspError::Refused { .. })
     ));
 }
+
+#[test]
+fn the_jwks_seeds_reach_the_verdicts() {
+    use rotcheck::kinds::jwks::{jwk, jwt};
+    use rotcheck_fuzz::targets::jwks::NOW;
+    let all = all_seeds();
+    let split = |name: &str| {
+        let framed = seed(&all, "jwks", name);
+        let n = usize::from(u16::from_be_bytes([framed[0], framed[1]]));
+        let (set, rest) = framed[2..].split_at(n);
+        let set = jwk::parse_set(set).unwrap_or_else(|e| panic!("{name}: {e}"));
+        (set, String::from_utf8(rest.to_vec()).unwrap())
+    };
+    let verdict = |name: &str| {
+        let (set, token) = split(name);
+        assert_eq!(set.keys.len(), 3, "{name}: {set:?}");
+        let a = jwt::assert_token(Ok(token), &set, NOW);
+        (a.reason, a.message)
+    };
+    assert_eq!(
+        verdict("ed25519_valid").0,
+        None,
+        "{:?}",
+        verdict("ed25519_valid")
+    );
+    assert_eq!(
+        verdict("es256_valid").0,
+        None,
+        "{:?}",
+        verdict("es256_valid")
+    );
+    assert_eq!(verdict("ed25519_expired").0.as_deref(), Some("jwt_expired"));
+    assert_eq!(verdict("unknown_kid").0.as_deref(), Some("jwt_kid_unknown"));
+    let (unusable, _) = split("unusable_members");
+    assert!(unusable.bad.len() >= 2, "{unusable:?}");
+}

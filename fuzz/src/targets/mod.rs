@@ -1,6 +1,7 @@
 //! One module per fuzz target; each `run` must never panic, hang or abort on any input.
 
 pub mod certs;
+pub mod jwks;
 pub mod ocsp_response;
 pub mod probe_query;
 pub mod state_file;
@@ -20,4 +21,5 @@ pub const ALL: &[Target] = &[
     ("vault_body", vault_body::run),
     ("state_file", state_file::run),
     ("ocsp_response", ocsp_response::run),
+    ("jwks", jwks::run),
 ];
