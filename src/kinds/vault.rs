@@ -229,6 +229,19 @@ pub(crate) fn mount_missing(e: &VaultError) -> bool {
         .any(|m| m.contains("no handler for route"))
 }
 
+/// Integer seconds, or a duration string (`72h`), as Vault may return either.
+pub(crate) fn seconds(v: Option<&serde_json::Value>) -> u64 {
+    match v {
+        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(0),
+        Some(serde_json::Value::String(s)) => s
+            .parse()
+            .ok()
+            .or_else(|| humantime::parse_duration(s).ok().map(|d| d.as_secs()))
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,23 +109,10 @@ impl Role {
             allow_subdomains: flag("allow_subdomains", false),
             allow_any_name: flag("allow_any_name", false),
             allow_glob_domains: flag("allow_glob_domains", false),
-            max_ttl: seconds(d.get("max_ttl")),
+            max_ttl: super::seconds(d.get("max_ttl")),
             client_flag: flag("client_flag", true),
             server_flag: flag("server_flag", true),
         }
-    }
-}
-
-/// Integer seconds, or a duration string (`72h`), as Vault may return either.
-fn seconds(v: Option<&Value>) -> u64 {
-    match v {
-        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
-        Some(Value::String(s)) => s
-            .parse()
-            .ok()
-            .or_else(|| humantime::parse_duration(s).ok().map(|d| d.as_secs()))
-            .unwrap_or(0),
-        _ => 0,
     }
 }
 

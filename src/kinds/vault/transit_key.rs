@@ -172,7 +172,7 @@ struct Key {
 
 impl Key {
     fn from(d: &Value) -> Key {
-        let num = |k: &str| seconds(d.get(k));
+        let num = |k: &str| super::seconds(d.get(k));
         let latest = num("latest_version");
         let version = d.get("keys").and_then(|k| k.get(latest.to_string()));
         Key {
@@ -207,19 +207,6 @@ fn rfc3339(s: &str) -> Option<i64> {
     let t = crate::cli::at::instant(s)?;
     let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
     i64::try_from(secs).ok()
-}
-
-/// Integer seconds, or a duration string (`72h`), as Vault may return either.
-fn seconds(v: Option<&Value>) -> u64 {
-    match v {
-        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
-        Some(Value::String(s)) => s
-            .parse()
-            .ok()
-            .or_else(|| humantime::parse_duration(s).ok().map(|d| d.as_secs()))
-            .unwrap_or(0),
-        _ => 0,
-    }
 }
 
 fn evaluate(key: &Key, expect: &TransitKeyExpect, shown: &str, now: i64) -> Vec<Assertion> {
